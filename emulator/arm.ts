@@ -1,0 +1,819 @@
+/**
+ * The ARM surface of the emulator: subscriptions and resource groups for
+ * discovery, API Management services and their children, management locks
+ * and role assignments, with ARM's ETag, lock, LRO and error behaviour.
+ */
+import { randomUUID } from "node:crypto";
+import { authorizationScopeOf, BUILTIN_ROLE_NAMES } from "./access.js";
+import { resourceEvent, type Caller, type EventSink } from "./events.js";
+import { ArmError, etagValue, type Reply } from "./http.js";
+import { idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId } from "./ids.js";
+import type { Vaults } from "./keyvault.js";
+import { guidFrom, type Resource, type Store } from "./store.js";
+
+export interface ArmRequest {
+  method: string;
+  url: URL;
+  origin: string;
+  caller: Caller;
+  body: Record<string, unknown>;
+  ifMatch?: string;
+}
+
+export interface ArmSettings {
+  /** Items per page of APIM collections (ARM's APIM default is 100). */
+  pageSize: number;
+  /** How long a long-running operation stays in progress. */
+  lroDurationMs: number;
+}
+
+/** customProperties keys that ARM resets to their default when a PATCH omits them. */
+export const SECURITY_KEYS = [
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls10",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls11",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Ssl30",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls10",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls11",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Ssl30",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TripleDes168",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_RSA_WITH_AES_128_GCM_SHA256",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_RSA_WITH_AES_256_CBC_SHA256",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_RSA_WITH_AES_128_CBC_SHA256",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_RSA_WITH_AES_256_CBC_SHA",
+  "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TLS_RSA_WITH_AES_128_CBC_SHA",
+];
+const LEGACY_CUTOFF = Date.parse("2018-04-01T23:59:59Z");
+
+const SERVICE_TYPE = "microsoft.apimanagement/service";
+
+interface Operation {
+  id: string;
+  resourceId: string;
+  serviceId?: string;
+  status: "InProgress" | "Succeeded" | "Failed";
+  startTime: string;
+  endTime?: string;
+  finalStatus: number;
+  deleted: boolean;
+  complete: () => void;
+}
+
+type Mutability = { patchNeedsIfMatch: boolean; putLro: boolean; patchLro: boolean; deleteLro: boolean };
+
+/** Per child type: which writes need If-Match and which are long-running (from the 2024-05-01 swagger). */
+const CHILD_RULES: Record<string, Mutability> = {
+  "microsoft.apimanagement/service/apis": { patchNeedsIfMatch: true, putLro: true, patchLro: false, deleteLro: true },
+  "microsoft.apimanagement/service/namedvalues": { patchNeedsIfMatch: true, putLro: true, patchLro: true, deleteLro: false },
+  "microsoft.apimanagement/service/tenant": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/backends": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/subscriptions": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/products": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+};
+const DEFAULT_RULES: Mutability = { patchNeedsIfMatch: false, putLro: false, patchLro: false, deleteLro: false };
+
+export class Arm {
+  private readonly operations = new Map<string, Operation>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly vaults: Vaults,
+    private readonly events: EventSink,
+    public settings: ArmSettings,
+  ) {}
+
+  /** Seeds defaults ARM would have: tenant access settings, service identities' principal ids. */
+  normalizeEstate(): void {
+    for (const svc of this.store.ofType("Microsoft.ApiManagement/service")) {
+      svc.properties["provisioningState"] ??= "Succeeded";
+      svc.properties["targetProvisioningState"] ??= "";
+      this.fillIdentity(svc);
+      for (const access of ["access", "gitAccess"]) {
+        const id = `${svc.id}/tenant/${access}`;
+        if (!this.store.get(id)) {
+          this.store.put({
+            id,
+            name: access,
+            type: "Microsoft.ApiManagement/service/tenant",
+            properties: access === "gitAccess" ? { principalId: "git", enabled: false } : { principalId: "integration", enabled: false },
+            etag: this.store.nextEtag(),
+          });
+        }
+      }
+    }
+    for (const nv of this.store.ofType("Microsoft.ApiManagement/service/namedValues")) {
+      if (nv.properties["keyVault"]) this.resolveNamedValue(nv);
+    }
+  }
+
+  private fillIdentity(svc: Resource): void {
+    const ident = svc.identity;
+    if (!ident) return;
+    const type = String(ident["type"] ?? "None");
+    if (/SystemAssigned/i.test(type)) {
+      ident["principalId"] ??= guidFrom(`${idKey(svc.id)}#system`);
+      ident["tenantId"] ??= this.store.tenantId;
+    } else {
+      delete ident["principalId"];
+      delete ident["tenantId"];
+    }
+    const uai = ident["userAssignedIdentities"] as Record<string, Record<string, unknown>> | undefined;
+    if (uai && typeof uai === "object") {
+      for (const [uid, v] of Object.entries(uai)) {
+        const entry = v && typeof v === "object" ? v : (uai[uid] = {});
+        const known = this.store.get(uid);
+        entry["principalId"] ??= (known?.properties["principalId"] as string | undefined) ?? guidFrom(`${idKey(uid)}#principal`);
+        entry["clientId"] ??= (known?.properties["clientId"] as string | undefined) ?? guidFrom(`${idKey(uid)}#client`);
+      }
+    }
+  }
+
+  // ---- routing -----------------------------------------------------------
+
+  handle(req: ArmRequest): Reply {
+    const segs = segments(req.url.pathname);
+    const ls = segs.map((s) => s.toLowerCase());
+    const m = req.method;
+
+    if (ls.length === 1 && ls[0] === "subscriptions") return this.expectGet(m, () => this.listSubscriptions());
+    if (ls[0] !== "subscriptions" || !segs[1]) throw notFound(req.url.pathname);
+    const sub = segs[1];
+    if (!this.store.hasSubscription(sub)) throw new ArmError(404, "SubscriptionNotFound", `The subscription '${sub}' could not be found.`);
+    if (ls.length === 2) return this.expectGet(m, () => ({ status: 200, body: this.subscriptionView(sub) }));
+
+    const authIdx = lastAuthorizationIndex(ls);
+    if (authIdx >= 0) return this.authorization(req, segs, authIdx);
+
+    if (ls.length === 3 && ls[2] === "resourcegroups") {
+      return this.expectGet(m, () => ({ status: 200, body: { value: this.store.listGroups(sub).map((g) => this.groupView(g)) } }));
+    }
+    if (ls.length === 4 && ls[2] === "resourcegroups") {
+      return this.expectGet(m, () => {
+        const g = this.store.getGroup(req.url.pathname);
+        if (!g) throw new ArmError(404, "ResourceGroupNotFound", `Resource group '${segs[3]}' could not be found.`);
+        return { status: 200, body: this.groupView(g) };
+      });
+    }
+    // service lists by subscription / resource group
+    if ((ls.length === 5 && ls[2] === "providers") || (ls.length === 7 && ls[2] === "resourcegroups" && ls[4] === "providers")) {
+      const type = `${segs[ls.length - 2]}/${segs[ls.length - 1]}`;
+      const scope = ls.length === 5 ? `/subscriptions/${sub}` : `/subscriptions/${sub}/resourceGroups/${segs[3]}`;
+      if (ls.length === 7 && !this.store.getGroup(scope)) throw new ArmError(404, "ResourceGroupNotFound", `Resource group '${segs[3]}' could not be found.`);
+      return this.expectGet(m, () => this.page(req, this.store.ofType(type, scope), (r) => this.view(r, req)));
+    }
+    if (ls[ls.length - 2] === "operationresults") {
+      const opId = segs[segs.length - 1] ?? "";
+      return this.expectGet(m, () => (req.url.searchParams.get("asyncResponse") === "location" ? this.locationPoll(opId, req) : this.operationStatus(opId)));
+    }
+    if (ls[2] !== "resourcegroups" || ls[4] !== "providers" || segs.length < 8) throw notFound(req.url.pathname);
+    if (!this.store.getGroup(`/subscriptions/${sub}/resourceGroups/${segs[3]}`)) {
+      throw new ArmError(404, "ResourceGroupNotFound", `Resource group '${segs[3]}' could not be found.`);
+    }
+    const afterProvider = segs.length - 6; // type/name pairs after providers/{ns}
+    const path = "/" + segs.join("/");
+    if (afterProvider % 2 === 0) return this.resource(req, path);
+    return this.collectionOrAction(req, segs);
+  }
+
+  private expectGet(method: string, f: () => Reply): Reply {
+    if (method !== "GET") throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`);
+    return f();
+  }
+
+  // ---- discovery -----------------------------------------------------------
+
+  private listSubscriptions(): Reply {
+    return { status: 200, body: { value: this.store.listSubscriptions().map((s) => this.subscriptionView(s.subscriptionId)) } };
+  }
+
+  private subscriptionView(sub: string): Record<string, unknown> {
+    const s = this.store.listSubscriptions().find((x) => x.subscriptionId.toLowerCase() === sub.toLowerCase());
+    return {
+      id: `/subscriptions/${s?.subscriptionId ?? sub}`,
+      subscriptionId: s?.subscriptionId ?? sub,
+      displayName: s?.displayName ?? sub,
+      state: "Enabled",
+      tenantId: s?.tenantId ?? this.store.tenantId,
+      subscriptionPolicies: { locationPlacementId: "Public_2014-09-01", quotaId: "PayAsYouGo_2014-09-01", spendingLimit: "Off" },
+      authorizationSource: "RoleBased",
+    };
+  }
+
+  private groupView(g: { id: string; name: string; location: string }): Record<string, unknown> {
+    return { id: g.id, name: g.name, type: "Microsoft.Resources/resourceGroups", location: g.location, properties: { provisioningState: "Succeeded" } };
+  }
+
+  // ---- views ------------------------------------------------------------
+
+  /** The ARM view of a resource as the caller sees it. */
+  view(r: Resource, req: Pick<ArmRequest, "origin">): Record<string, unknown> {
+    const v = this.store.view(r);
+    const t = r.type.toLowerCase();
+    const props = v["properties"] as Record<string, unknown>;
+    if (t === "microsoft.apimanagement/service/namedvalues" && props["secret"] === true) delete props["value"];
+    if (t === "microsoft.keyvault/vaults") {
+      const origin = this.vaults.origins.get(r.name.toLowerCase());
+      if (origin) props["vaultUri"] = `${origin}/`;
+    }
+    if (t === "microsoft.keyvault/vaults/secrets") delete props["value"];
+    void req;
+    return v;
+  }
+
+  private page(req: ArmRequest, items: Resource[], map: (r: Resource) => unknown): Reply {
+    const top = clampInt(req.url.searchParams.get("$top"), this.settings.pageSize, 1, 1000);
+    const skip = clampInt(req.url.searchParams.get("$skip"), 0, 0, Number.MAX_SAFE_INTEGER);
+    const sorted = [...items].sort((a, b) => (a.id.toLowerCase() < b.id.toLowerCase() ? -1 : a.id.toLowerCase() > b.id.toLowerCase() ? 1 : 0));
+    const slice = sorted.slice(skip, skip + top);
+    const body: Record<string, unknown> = { value: slice.map(map), count: sorted.length };
+    if (skip + top < sorted.length) {
+      const next = new URL(req.url.pathname, req.origin);
+      for (const [k, v] of req.url.searchParams) if (k !== "$skip" && k !== "$top") next.searchParams.set(k, v);
+      next.searchParams.set("$top", String(top));
+      next.searchParams.set("$skip", String(skip + top));
+      body["nextLink"] = next.toString();
+    }
+    return { status: 200, body };
+  }
+
+  private withEtag(r: Resource, reply: Reply): Reply {
+    return { ...reply, headers: { ...(reply.headers ?? {}), etag: `"${r.etag}"` } };
+  }
+
+  // ---- resources ----------------------------------------------------------
+
+  private serviceOf(id: string): Resource | undefined {
+    const segs = segments(id);
+    if (segs.length < 8 || segs[6]?.toLowerCase() !== "service") return undefined;
+    const svc = this.store.get("/" + segs.slice(0, 8).join("/"));
+    return svc && svc.type.toLowerCase() === SERVICE_TYPE ? svc : undefined;
+  }
+
+  private assertNotUpdating(id: string): void {
+    const svc = this.serviceOf(id);
+    if (svc && svc.properties["provisioningState"] === "Updating") {
+      throw new ArmError(409, "PessimisticConcurrencyConflict", `Operation on the API Management service '${svc.name}' is in progress; retry after it completes.`, { "retry-after": "10" });
+    }
+  }
+
+  /** Throws ScopeLocked when a lock on the id or any parent forbids the operation. */
+  assertNotLocked(id: string, op: "write" | "delete"): void {
+    const blocking: string[] = [];
+    for (const lock of this.store.ofType("Microsoft.Authorization/locks")) {
+      const level = String(lock.properties["level"] ?? "");
+      const scope = authorizationScopeOf(lock.id);
+      if (!isAtOrBelow(id, scope)) continue;
+      if (level === "ReadOnly" || (level === "CanNotDelete" && op === "delete")) blocking.push(scope);
+    }
+    if (blocking.length > 0) {
+      const list = [...new Set(blocking)].map((s) => `'${s}'`).join(",");
+      throw new ArmError(409, "ScopeLocked", `The scope '${id}' cannot perform ${op} operation because following scope(s) are locked: ${list}. Please remove the lock and try again.`);
+    }
+  }
+
+  private checkIfMatch(r: Resource, req: ArmRequest, required: boolean): void {
+    if (req.ifMatch === undefined || req.ifMatch === "") {
+      if (required) throw new ArmError(400, "ValidationError", "The 'If-Match' header is required for this operation.");
+      return;
+    }
+    if (req.ifMatch.trim() === "*") return;
+    const wanted = req.ifMatch.split(",").map(etagValue);
+    if (!wanted.includes(r.etag)) {
+      throw new ArmError(412, "PreconditionFailed", "The entity's ETag does not match the If-Match header: it was changed since it was read.");
+    }
+  }
+
+  private resource(req: ArmRequest, path: string): Reply {
+    const existing = this.store.get(path);
+    const type = existing?.type ?? typeOfId(path) ?? "";
+    const lt = type.toLowerCase();
+    const rules = lt === SERVICE_TYPE ? { patchNeedsIfMatch: false, putLro: true, patchLro: true, deleteLro: true } : (CHILD_RULES[lt] ?? DEFAULT_RULES);
+    switch (req.method) {
+      case "GET":
+      case "HEAD": {
+        if (!existing) throw this.notFoundFor(path, type);
+        if (lt === "microsoft.apimanagement/service/namedvalues" && existing.properties["keyVault"]) this.noteResolution(existing);
+        return this.withEtag(existing, { status: 200, body: req.method === "HEAD" ? undefined : this.view(existing, req) });
+      }
+      case "PATCH": {
+        if (!existing) throw this.notFoundFor(path, type);
+        this.checkIfMatch(existing, req, rules.patchNeedsIfMatch);
+        this.assertNotLocked(existing.id, "write");
+        this.assertNotUpdating(existing.id);
+        this.applyPatch(existing, req.body);
+        return this.finishWrite(req, existing, rules.patchLro, 200, "write");
+      }
+      case "PUT": {
+        const parent = parentOf(path);
+        if (parent && !this.store.get(parent)) throw this.notFoundFor(parent, typeOfId(parent) ?? "");
+        if (existing) this.checkIfMatch(existing, req, false);
+        this.assertNotLocked(path, "write");
+        this.assertNotUpdating(path);
+        const r = this.applyPut(path, type, existing, req.body);
+        return this.finishWrite(req, r, rules.putLro, existing ? 200 : 201, "write");
+      }
+      case "DELETE": {
+        if (!existing) return { status: 204 };
+        this.checkIfMatch(existing, req, false);
+        this.assertNotLocked(existing.id, "delete");
+        this.assertNotUpdating(existing.id);
+        if (lt === SERVICE_TYPE || rules.deleteLro) {
+          return this.startOperation(req, existing, 202, true, () => this.store.delete(existing.id));
+        }
+        this.store.delete(existing.id);
+        this.emit(req, "delete", existing.id, `${existing.type}/delete`);
+        return { status: 200 };
+      }
+      default:
+        throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${req.method}'.`);
+    }
+  }
+
+  private notFoundFor(path: string, type: string): ArmError {
+    const lt = type.toLowerCase();
+    if (lt === SERVICE_TYPE) return new ArmError(404, "ResourceNotFound", `The Resource '${type}/${nameOf(path)}' under resource group '${parseId(path).resourceGroup}' was not found.`);
+    if (lt.startsWith("microsoft.apimanagement/service/")) return new ArmError(404, "ResourceNotFound", `${type.split("/").pop()} not found.`);
+    return new ArmError(404, "ResourceNotFound", `The Resource '${type}/${nameOf(path)}' under resource group '${parseId(path).resourceGroup}' was not found.`);
+  }
+
+  private applyPatch(r: Resource, body: Record<string, unknown>): void {
+    const lt = r.type.toLowerCase();
+    const patchProps = (body["properties"] ?? {}) as Record<string, unknown>;
+    if (lt === SERVICE_TYPE && patchProps["customProperties"] && typeof patchProps["customProperties"] === "object") {
+      // ARM resets every security key the PATCH omits to its default.
+      const created = Date.parse(String(r.properties["createdAtUtc"] ?? ""));
+      const legacyDefault = Number.isFinite(created) && created <= LEGACY_CUTOFF ? "True" : "False";
+      const given = patchProps["customProperties"] as Record<string, unknown>;
+      const givenKeys = new Map(Object.keys(given).map((k) => [k.toLowerCase(), k]));
+      const merged: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(given)) merged[k] = v;
+      for (const key of SECURITY_KEYS) {
+        if (givenKeys.has(key.toLowerCase())) continue;
+        // protocols and 3DES default to enabled only on services created on or before 2018-04-01; other ciphers default to enabled
+        merged[key] = key.includes(".Ciphers.") && !key.endsWith("TripleDes168") ? "True" : legacyDefault;
+      }
+      r.properties = mergePatch(r.properties, { ...patchProps, customProperties: undefined }) as Record<string, unknown>;
+      r.properties["customProperties"] = merged;
+    } else if (lt === "microsoft.apimanagement/service/namedvalues") {
+      this.patchNamedValue(r, patchProps);
+    } else {
+      r.properties = mergePatch(r.properties, patchProps) as Record<string, unknown>;
+    }
+    for (const k of ["tags", "sku", "identity", "location"] as const) {
+      if (body[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = k === "sku" ? mergePatch(r.sku ?? {}, body[k]) : structuredClone(body[k]);
+    }
+    if (lt === SERVICE_TYPE && body["identity"] !== undefined) this.fillIdentity(r);
+    r.etag = this.store.nextEtag();
+  }
+
+  private patchNamedValue(r: Resource, patch: Record<string, unknown>): void {
+    const before = { ...r.properties };
+    const next = mergePatch(r.properties, patch) as Record<string, unknown>;
+    // value moves between properties (non-secret) and the hidden slot (secret)
+    const newValue = typeof patch["value"] === "string" ? (patch["value"] as string) : undefined;
+    const secret = next["secret"] === true;
+    const plainValue = typeof before["value"] === "string" ? (before["value"] as string) : undefined;
+    if (newValue !== undefined) {
+      r.hiddenValue = secret ? newValue : undefined;
+      if (secret) delete next["value"];
+    } else if (secret && plainValue !== undefined) {
+      r.hiddenValue = plainValue;
+      delete next["value"];
+    } else if (!secret && r.hiddenValue !== undefined && next["keyVault"] === undefined) {
+      next["value"] = r.hiddenValue;
+      r.hiddenValue = undefined;
+    }
+    if (patch["keyVault"] !== undefined && patch["keyVault"] !== null) {
+      delete next["value"];
+      r.hiddenValue = undefined;
+    }
+    r.properties = next;
+    if (r.properties["keyVault"]) this.resolveNamedValue(r);
+  }
+
+  private applyPut(path: string, type: string, existing: Resource | undefined, body: Record<string, unknown>): Resource {
+    const props = { ...((body["properties"] as Record<string, unknown> | undefined) ?? {}) };
+    const segs = segments(path);
+    const r: Resource = {
+      id: existing?.id ?? "/" + segs.join("/"),
+      name: existing?.name ?? nameOf(path),
+      type: existing?.type ?? type,
+      properties: props,
+      etag: this.store.nextEtag(),
+    };
+    for (const k of ["location", "sku", "identity", "tags", "kind", "zones"] as const) {
+      if (body[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = structuredClone(body[k]);
+      else if (existing && existing[k] !== undefined && k === "location") r.location = existing.location;
+    }
+    const lt = r.type.toLowerCase();
+    if (lt === SERVICE_TYPE) {
+      props["createdAtUtc"] = existing?.properties["createdAtUtc"] ?? new Date().toISOString();
+      props["provisioningState"] = "Succeeded";
+      this.fillIdentity(r);
+    }
+    if (lt === "microsoft.apimanagement/service/namedvalues") {
+      if (props["secret"] === true && typeof props["value"] === "string") {
+        r.hiddenValue = props["value"];
+        delete props["value"];
+      }
+      if (props["keyVault"]) {
+        delete props["value"];
+        this.resolveNamedValue(r);
+      }
+    }
+    if (lt === "microsoft.apimanagement/service/apis") {
+      props["isCurrent"] ??= !r.name.includes(";rev=");
+      props["apiRevision"] ??= r.name.includes(";rev=") ? r.name.split(";rev=")[1] : "1";
+      props["protocols"] ??= ["https"];
+    }
+    if (lt === "microsoft.keyvault/vaults/secrets" && typeof props["value"] === "string") {
+      r.hiddenValue = props["value"];
+      delete props["value"];
+    }
+    this.store.put(r);
+    return r;
+  }
+
+  private finishWrite(req: ArmRequest, r: Resource, lro: boolean, status: number, kind: "write"): Reply {
+    if (lro) return this.startOperation(req, r, r.type.toLowerCase() === SERVICE_TYPE && req.method === "PATCH" ? 202 : status, false, undefined);
+    this.emit(req, kind, r.id, `${r.type}/write`);
+    return this.withEtag(r, { status, body: this.view(r, req) });
+  }
+
+  // ---- long-running operations ------------------------------------------------
+
+  private startOperation(req: ArmRequest, r: Resource, status: number, deleting: boolean, onComplete: (() => void) | undefined): Reply {
+    const opId = randomUUID().replace(/-/g, "");
+    const svc = this.serviceOf(r.id);
+    const isService = r.type.toLowerCase() === SERVICE_TYPE;
+    if (isService) {
+      r.properties["provisioningState"] = deleting ? "Deleting" : "Updating";
+      r.properties["targetProvisioningState"] = deleting ? "Deleted" : "Succeeded";
+    }
+    const op: Operation = {
+      id: opId,
+      resourceId: r.id,
+      serviceId: svc?.id,
+      status: "InProgress",
+      startTime: new Date().toISOString(),
+      finalStatus: deleting ? 200 : 200,
+      deleted: deleting,
+      complete: () => {
+        if (op.status !== "InProgress") return;
+        op.status = "Succeeded";
+        op.endTime = new Date().toISOString();
+        if (isService && !deleting) {
+          r.properties["provisioningState"] = "Succeeded";
+          r.properties["targetProvisioningState"] = "";
+        }
+        onComplete?.();
+        this.emit(req, deleting ? "delete" : "write", r.id, `${r.type}/${deleting ? "delete" : "write"}`);
+      },
+    };
+    this.operations.set(opId, op);
+    const t = setTimeout(op.complete, this.settings.lroDurationMs);
+    t.unref?.();
+    const apiVersion = req.url.searchParams.get("api-version") ?? "";
+    const base = svc?.id ?? r.id;
+    const asyncUrl = new URL(`${base}/operationResults/${opId}`, req.origin);
+    asyncUrl.searchParams.set("api-version", apiVersion);
+    const locationUrl = new URL(`${base}/operationResults/${opId}`, req.origin);
+    locationUrl.searchParams.set("api-version", apiVersion);
+    locationUrl.searchParams.set("asyncResponse", "location");
+    const headers: Record<string, string> = {
+      "azure-asyncoperation": asyncUrl.toString(),
+      location: locationUrl.toString(),
+      "retry-after": String(Math.ceil(this.settings.lroDurationMs / 1000)),
+    };
+    if (status === 202) return { status, headers };
+    return this.withEtag(r, { status, headers, body: this.view(r, req) });
+  }
+
+  private operationStatus(opId: string): Reply {
+    const op = this.operations.get(opId);
+    if (!op) throw new ArmError(404, "OperationNotFound", `Operation '${opId}' was not found.`);
+    const body: Record<string, unknown> = { id: op.id, name: op.id, status: op.status, startTime: op.startTime };
+    if (op.endTime) body["endTime"] = op.endTime;
+    const headers: Record<string, string> = op.status === "InProgress" ? { "retry-after": String(Math.max(1, Math.ceil(this.settings.lroDurationMs / 1000))) } : {};
+    return { status: 200, body, headers };
+  }
+
+  /** Location-header polling: 202 while running, then the resource (or 200/204 for deletes). */
+  locationPoll(opId: string, req: ArmRequest): Reply {
+    const op = this.operations.get(opId);
+    if (!op) throw new ArmError(404, "OperationNotFound", `Operation '${opId}' was not found.`);
+    if (op.status === "InProgress") return { status: 202, headers: { "retry-after": "1", location: req.url.toString() } };
+    if (op.deleted) return { status: 204 };
+    const r = this.store.get(op.resourceId);
+    if (!r) return { status: 204 };
+    return this.withEtag(r, { status: 200, body: this.view(r, req) });
+  }
+
+  /** Finishes every pending operation at once (tests, state dumps). */
+  settleAll(): void {
+    for (const op of this.operations.values()) op.complete();
+  }
+
+  // ---- collections and actions ----------------------------------------------
+
+  private collectionOrAction(req: ArmRequest, segs: string[]): Reply {
+    const parentPath = "/" + segs.slice(0, -1).join("/");
+    const last = segs[segs.length - 1] as string;
+    const ll = last.toLowerCase();
+    const parent = this.store.get(parentPath);
+    if (req.method === "POST") {
+      if (!parent) throw this.notFoundFor(parentPath, typeOfId(parentPath) ?? "");
+      return this.action(req, parent, last);
+    }
+    if (req.method !== "GET") throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${req.method}'.`);
+    if (!parent) throw this.notFoundFor(parentPath, typeOfId(parentPath) ?? "");
+    const lt = parent.type.toLowerCase();
+    const path = "/" + segs.join("/");
+    if (lt === "microsoft.apimanagement/service/apis" && ll === "revisions") return this.revisions(req, parent);
+    if (lt === "microsoft.apimanagement/service/products" && ll === "apis") {
+      const svc = this.serviceOf(parent.id);
+      const apis = this.store
+        .list(path)
+        .map((link) => (svc ? this.store.get(`${svc.id}/apis/${link.name}`) : undefined))
+        .filter((x): x is Resource => x !== undefined);
+      return this.page(req, apis, (r) => this.view(r, req));
+    }
+    let items = this.store.list(path);
+    if (lt === SERVICE_TYPE && ll === "apis") {
+      // the collection lists current revisions only; others are reached by `name;rev=N` or /revisions
+      items = items.filter((a) => !a.name.includes(";rev="));
+    }
+    const filter = req.url.searchParams.get("$filter");
+    if (filter && lt === SERVICE_TYPE && ll === "namedvalues") items = applyODataFilter(items, filter);
+    return this.page(req, items, (r) => this.view(r, req));
+  }
+
+  private revisions(req: ArmRequest, api: Resource): Reply {
+    const svc = this.serviceOf(api.id);
+    const base = api.name.split(";rev=")[0] as string;
+    const all = svc ? this.store.list(`${svc.id}/apis`).filter((a) => a.name.split(";rev=")[0]?.toLowerCase() === base.toLowerCase()) : [api];
+    const view = (r: Resource) => ({
+      apiId: `/apis/${r.name}`,
+      apiRevision: String(r.properties["apiRevision"] ?? (r.name.includes(";rev=") ? r.name.split(";rev=")[1] : "1")),
+      createdDateTime: "2024-01-01T00:00:00Z",
+      updatedDateTime: "2024-01-01T00:00:00Z",
+      description: r.properties["apiRevisionDescription"],
+      privateUrl: r.properties["isCurrent"] ? undefined : `/${String(r.properties["path"] ?? "")};rev=${String(r.properties["apiRevision"] ?? "")}`,
+      isOnline: true,
+      isCurrent: r.properties["isCurrent"] === true,
+    });
+    return this.page(req, all, view);
+  }
+
+  private action(req: ArmRequest, r: Resource, action: string): Reply {
+    const lt = r.type.toLowerCase();
+    const la = action.toLowerCase();
+    // ARM blocks POST actions under a ReadOnly lock (e.g. listValue, listKeys)
+    this.assertNotLocked(r.id, "write");
+    if (lt === "microsoft.apimanagement/service/namedvalues" && la === "listvalue") {
+      let value: string | undefined;
+      if (r.properties["keyVault"]) {
+        const res = this.resolveNamedValue(r);
+        if (!res.ok) throw new ArmError(400, "KeyVaultSecretResolutionFailed", `Named value '${r.name}' could not be resolved from Key Vault: ${res.message}`);
+        value = res.value;
+      } else {
+        value = r.properties["secret"] === true ? r.hiddenValue : (r.properties["value"] as string | undefined);
+      }
+      this.emit(req, "action", r.id, `${r.type}/listValue/action`);
+      return this.withEtag(r, { status: 200, body: { value: value ?? "" } });
+    }
+    if (lt === "microsoft.apimanagement/service/namedvalues" && la === "refreshsecret") {
+      this.assertNotUpdating(r.id);
+      if (!r.properties["keyVault"]) throw new ArmError(400, "ValidationError", `Named value '${r.name}' is not a Key Vault reference.`);
+      this.resolveNamedValue(r);
+      r.etag = this.store.nextEtag();
+      return this.startOperation(req, r, 202, false, undefined);
+    }
+    throw new ArmError(404, "ActionNotFound", `The action '${action}' is not supported on '${r.type}'.`);
+  }
+
+  // ---- Key Vault references --------------------------------------------------
+
+  /** The principal APIM uses for a Key Vault reference: the user-assigned identity named by client id, else the system identity. */
+  private referencePrincipal(svc: Resource | undefined, identityClientId: unknown): string | undefined {
+    const ident = svc?.identity;
+    if (!ident) return undefined;
+    if (typeof identityClientId === "string" && identityClientId !== "") {
+      const uai = (ident["userAssignedIdentities"] ?? {}) as Record<string, Record<string, unknown>>;
+      for (const v of Object.values(uai)) {
+        if (String(v?.["clientId"] ?? "").toLowerCase() === identityClientId.toLowerCase()) return String(v["principalId"]);
+      }
+      return undefined;
+    }
+    return /SystemAssigned/i.test(String(ident["type"] ?? "")) ? (ident["principalId"] as string | undefined) : undefined;
+  }
+
+  resolveNamedValue(r: Resource): { ok: true; value: string } | { ok: false; code: string; message: string } {
+    const kv = (r.properties["keyVault"] ?? {}) as Record<string, unknown>;
+    const svc = this.serviceOf(r.id);
+    const principal = this.referencePrincipal(svc, kv["identityClientId"]);
+    const res = this.vaults.resolveAs(principal, String(kv["secretIdentifier"] ?? ""));
+    const status: Record<string, unknown> = res.ok
+      ? { code: "Success", timeStampUtc: new Date().toISOString() }
+      : { code: res.code, message: res.message, timeStampUtc: new Date().toISOString() };
+    r.properties["keyVault"] = { ...kv, lastStatus: status };
+    return res;
+  }
+
+  /** APIM refreshes references periodically; the emulator re-resolves on read so access changes show. */
+  private noteResolution(r: Resource): void {
+    const kv = r.properties["keyVault"] as Record<string, unknown>;
+    const prev = kv["lastStatus"] as Record<string, unknown> | undefined;
+    const res = this.resolveNamedValue(r);
+    if (prev && prev["code"] === (res.ok ? "Success" : res.code)) (r.properties["keyVault"] as Record<string, unknown>)["lastStatus"] = prev;
+  }
+
+  // ---- locks and role assignments -----------------------------------------------
+
+  private authorization(req: ArmRequest, segs: string[], idx: number): Reply {
+    const scope = "/" + segs.slice(0, idx).join("/");
+    const kind = segs[idx + 2]?.toLowerCase();
+    const name = segs[idx + 3];
+    if (segs.length > idx + 4) throw notFound(req.url.pathname);
+    if (!this.scopeExists(scope)) throw new ArmError(404, "ResourceNotFound", `The scope '${scope}' does not exist.`);
+    if (kind === "locks") return name ? this.lockItem(req, scope, name) : this.expectGet(req.method, () => this.listLocks(req, scope));
+    if (kind === "roleassignments") return name ? this.roleAssignmentItem(req, scope, name) : this.expectGet(req.method, () => this.listRoleAssignments(req, scope));
+    if (kind === "roledefinitions" && name) {
+      return this.expectGet(req.method, () => {
+        const roleName = BUILTIN_ROLE_NAMES[name.toLowerCase()];
+        if (!roleName) throw new ArmError(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${name}' does not exist.`);
+        return { status: 200, body: { id: `${scope}/providers/Microsoft.Authorization/roleDefinitions/${name}`, name, type: "Microsoft.Authorization/roleDefinitions", properties: { roleName, type: "BuiltInRole" } } };
+      });
+    }
+    throw notFound(req.url.pathname);
+  }
+
+  private scopeExists(scope: string): boolean {
+    const p = segments(scope);
+    if (p.length === 2) return true; // subscription checked by the caller
+    if (p.length === 4) return this.store.getGroup(scope) !== undefined;
+    return this.store.get(scope) !== undefined;
+  }
+
+  private lockView(l: Resource): Record<string, unknown> {
+    return { properties: structuredClone(l.properties), id: l.id, type: "Microsoft.Authorization/locks", name: l.name };
+  }
+
+  /** Locks at the scope, inherited from its parents, and (without `atScope()`) below it. */
+  private listLocks(req: ArmRequest, scope: string): Reply {
+    const atScope = /atScope\(\)/i.test(req.url.searchParams.get("$filter") ?? "");
+    const locks = this.store.ofType("Microsoft.Authorization/locks").filter((l) => {
+      const s = authorizationScopeOf(l.id);
+      return isAtOrBelow(scope, s) || (!atScope && isAtOrBelow(s, scope));
+    });
+    return { status: 200, body: { value: locks.map((l) => this.lockView(l)) } };
+  }
+
+  private lockItem(req: ArmRequest, scope: string, name: string): Reply {
+    const id = `${canonicalScope(scope)}/providers/Microsoft.Authorization/locks/${name}`;
+    const existing = this.store.get(id);
+    if (req.method === "GET") {
+      if (!existing) throw new ArmError(404, "LockNotFound", `The lock '${name}' could not be found.`);
+      return { status: 200, body: this.lockView(existing) };
+    }
+    if (req.method === "PUT") {
+      const props = (req.body["properties"] ?? {}) as Record<string, unknown>;
+      if (props["level"] !== "CanNotDelete" && props["level"] !== "ReadOnly") {
+        throw new ArmError(400, "InvalidLockLevel", "The lock level must be 'CanNotDelete' or 'ReadOnly'.");
+      }
+      const lock: Resource = { id, name, type: "Microsoft.Authorization/locks", properties: { ...props }, etag: this.store.nextEtag() };
+      if (lock.properties["owners"] === undefined) delete lock.properties["owners"];
+      this.store.put(lock);
+      this.emit(req, "write", id, "Microsoft.Authorization/locks/write");
+      return { status: existing ? 200 : 201, body: this.lockView(lock) };
+    }
+    if (req.method === "DELETE") {
+      if (!existing) return { status: 204 };
+      this.store.delete(id);
+      this.emit(req, "delete", id, "Microsoft.Authorization/locks/delete");
+      return { status: 200 };
+    }
+    throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${req.method}'.`);
+  }
+
+  private roleAssignmentView(ra: Resource): Record<string, unknown> {
+    const props = { ...ra.properties };
+    props["scope"] ??= authorizationScopeOf(ra.id);
+    return { properties: props, id: ra.id, type: "Microsoft.Authorization/roleAssignments", name: ra.name };
+  }
+
+  private listRoleAssignments(req: ArmRequest, scope: string): Reply {
+    const filter = req.url.searchParams.get("$filter") ?? "";
+    const atScope = /atScope\(\)/i.test(filter);
+    const principal = /principalId\s+eq\s+'([^']+)'/i.exec(filter)?.[1]?.toLowerCase();
+    const items = this.store.ofType("Microsoft.Authorization/roleAssignments").filter((ra) => {
+      const s = String(ra.properties["scope"] ?? authorizationScopeOf(ra.id));
+      if (principal && String(ra.properties["principalId"] ?? "").toLowerCase() !== principal) return false;
+      return isAtOrBelow(scope, s) || (!atScope && isAtOrBelow(s, scope));
+    });
+    return { status: 200, body: { value: items.map((r) => this.roleAssignmentView(r)) } };
+  }
+
+  private roleAssignmentItem(req: ArmRequest, scope: string, name: string): Reply {
+    const id = `${canonicalScope(scope)}/providers/Microsoft.Authorization/roleAssignments/${name}`;
+    const existing = this.store.get(id);
+    if (req.method === "GET") {
+      if (!existing) throw new ArmError(404, "RoleAssignmentNotFound", `The role assignment '${name}' is not found.`);
+      return { status: 200, body: this.roleAssignmentView(existing) };
+    }
+    if (req.method === "PUT") {
+      const props = { ...((req.body["properties"] ?? {}) as Record<string, unknown>) };
+      if (typeof props["roleDefinitionId"] !== "string" || typeof props["principalId"] !== "string") {
+        throw new ArmError(400, "InvalidRoleAssignmentRequest", "The role assignment needs 'roleDefinitionId' and 'principalId'.");
+      }
+      if (existing && String(existing.properties["principalId"]) !== props["principalId"]) {
+        throw new ArmError(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.");
+      }
+      const dup = this.store
+        .ofType("Microsoft.Authorization/roleAssignments")
+        .find(
+          (ra) =>
+            idKey(ra.id) !== idKey(id) &&
+            idKey(String(ra.properties["scope"] ?? authorizationScopeOf(ra.id))) === idKey(scope) &&
+            String(ra.properties["principalId"]).toLowerCase() === String(props["principalId"]).toLowerCase() &&
+            String(ra.properties["roleDefinitionId"]).toLowerCase().split("/").pop() === String(props["roleDefinitionId"]).toLowerCase().split("/").pop(),
+        );
+      if (dup) throw new ArmError(409, "RoleAssignmentExists", `The role assignment already exists. The ID of the existing role assignment is ${dup.name}.`);
+      props["scope"] = canonicalScope(scope);
+      props["principalType"] ??= "ServicePrincipal";
+      props["createdOn"] = new Date().toISOString();
+      const ra: Resource = { id, name, type: "Microsoft.Authorization/roleAssignments", properties: props, etag: this.store.nextEtag() };
+      this.store.put(ra);
+      this.emit(req, "write", id, "Microsoft.Authorization/roleAssignments/write");
+      return { status: 201, body: this.roleAssignmentView(ra) };
+    }
+    if (req.method === "DELETE") {
+      if (!existing) return { status: 204 };
+      this.store.delete(id);
+      this.emit(req, "delete", id, "Microsoft.Authorization/roleAssignments/delete");
+      return { status: 200, body: this.roleAssignmentView(existing) };
+    }
+    throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${req.method}'.`);
+  }
+
+  // ---- events ---------------------------------------------------------------
+
+  private emit(req: ArmRequest, kind: "write" | "delete" | "action", resourceUri: string, operationName: string): void {
+    this.events.emit(resourceEvent(kind, resourceUri, operationName, req.caller, req.method, new URL(req.url.pathname + req.url.search, req.origin).toString()));
+  }
+}
+
+function notFound(path: string): ArmError {
+  return new ArmError(404, "NotFound", `No route matches '${path}'.`);
+}
+
+function lastAuthorizationIndex(ls: string[]): number {
+  for (let i = ls.length - 2; i >= 0; i--) {
+    if (ls[i] === "providers" && ls[i + 1] === "microsoft.authorization") return i;
+  }
+  return -1;
+}
+
+function parentOf(path: string): string | undefined {
+  const segs = segments(path);
+  if (segs.length <= 8) return undefined;
+  return "/" + segs.slice(0, -2).join("/");
+}
+
+/** Normalises a scope's spelling the way ARM reports it (`resourceGroups`). */
+function canonicalScope(scope: string): string {
+  const segs = segments(scope);
+  if (segs[2]?.toLowerCase() === "resourcegroups") segs[2] = "resourceGroups";
+  if (segs[0]?.toLowerCase() === "subscriptions") segs[0] = "subscriptions";
+  return "/" + segs.join("/");
+}
+
+function clampInt(v: string | null, dflt: number, min: number, max: number): number {
+  if (v === null || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new ArmError(400, "InvalidParameters", `Invalid paging value '${v}'.`);
+  return Math.min(max, Math.max(min, n));
+}
+
+/** RFC 7386 JSON merge patch (null deletes, objects merge, anything else replaces). */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return structuredClone(patch);
+  const out: Record<string, unknown> = target && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** The small OData subset APIM clients send to named values (`properties/secret eq true`, `isKeyVaultRefreshFailed`). */
+function applyODataFilter(items: Resource[], filter: string): Resource[] {
+  const secret = /properties\/secret\s+eq\s+(true|false)/i.exec(filter);
+  let out = items;
+  if (secret) out = out.filter((r) => (r.properties["secret"] === true) === (secret[1]?.toLowerCase() === "true"));
+  return out;
+}

@@ -1,0 +1,208 @@
+/**
+ * Test and benchmark controls of the emulator: seeded randomness, latency per
+ * operation kind, fault injection per route, ARM's throttling token buckets,
+ * and the request log.
+ */
+
+export type OpKind = "read" | "write" | "delete" | "action" | "keyvault";
+
+/** mulberry32: small, fast, seedable. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface FaultRule {
+  id?: string;
+  /** HTTP method to match (any when absent). */
+  method?: string;
+  /** Substring of the decoded path and query (case-insensitive). */
+  path?: string;
+  /** Regular expression tested against the decoded path and query (case-insensitive). */
+  pathRegex?: string;
+  /** `arm` or `vault:<name>`; any when absent. */
+  host?: string;
+  /** Status to answer with; absent with `reset` or `delayMs` only. */
+  status?: number;
+  code?: string;
+  message?: string;
+  /** Retry-After seconds to send with the error. */
+  retryAfter?: number;
+  /** Delay before answering (or before resetting). */
+  delayMs?: number;
+  /** Destroy the connection instead of answering. */
+  reset?: boolean;
+  /** How many times the rule fires; unlimited when absent. */
+  count?: number;
+  /** Probability that a matching request triggers the rule (seeded). */
+  probability?: number;
+  /** Skip this many matching requests before firing. */
+  after?: number;
+}
+
+interface ActiveFault extends FaultRule {
+  fired: number;
+  seen: number;
+}
+
+export class Faults {
+  private rules: ActiveFault[] = [];
+  private nextId = 1;
+  constructor(private rand: () => number) {}
+
+  reseed(rand: () => number): void {
+    this.rand = rand;
+  }
+
+  add(rule: FaultRule): string {
+    const id = rule.id ?? `fault-${this.nextId++}`;
+    this.rules.push({ ...rule, id, fired: 0, seen: 0 });
+    return id;
+  }
+
+  remove(id: string): void {
+    this.rules = this.rules.filter((r) => r.id !== id);
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  list(): Array<FaultRule & { fired: number }> {
+    return this.rules.map((r) => ({ ...r }));
+  }
+
+  /** Returns the rule that fires for this request, if any. */
+  match(method: string, path: string, host: string): ActiveFault | undefined {
+    for (const r of this.rules) {
+      if (r.method && r.method.toUpperCase() !== method.toUpperCase()) continue;
+      if (r.host && r.host.toLowerCase() !== host.toLowerCase()) continue;
+      if (r.path && !path.toLowerCase().includes(r.path.toLowerCase())) continue;
+      if (r.pathRegex && !new RegExp(r.pathRegex, "i").test(path)) continue;
+      if (r.count !== undefined && r.fired >= r.count) continue;
+      r.seen++;
+      if (r.after !== undefined && r.seen <= r.after) continue;
+      if (r.probability !== undefined && this.rand() >= r.probability) continue;
+      r.fired++;
+      return r;
+    }
+    return undefined;
+  }
+}
+
+export interface BucketSpec {
+  capacity: number;
+  refillPerSecond: number;
+}
+
+export interface ThrottleSpec {
+  enabled: boolean;
+  reads: BucketSpec;
+  writes: BucketSpec;
+  deletes: BucketSpec;
+}
+
+/** ARM's documented per-subscription, per-principal figures. */
+export const ARM_THROTTLE_DEFAULTS: ThrottleSpec = {
+  enabled: true,
+  reads: { capacity: 250, refillPerSecond: 25 },
+  writes: { capacity: 200, refillPerSecond: 10 },
+  deletes: { capacity: 200, refillPerSecond: 10 },
+};
+
+export type BucketKind = "reads" | "writes" | "deletes";
+
+class Bucket {
+  tokens: number;
+  last: number;
+  constructor(private readonly spec: BucketSpec, now: number) {
+    this.tokens = spec.capacity;
+    this.last = now;
+  }
+  take(now: number): { ok: boolean; remaining: number; retryAfterSeconds: number } {
+    const elapsed = Math.max(0, now - this.last) / 1000;
+    this.tokens = Math.min(this.spec.capacity, this.tokens + elapsed * this.spec.refillPerSecond);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return { ok: true, remaining: Math.floor(this.tokens), retryAfterSeconds: 0 };
+    }
+    const wait = (1 - this.tokens) / this.spec.refillPerSecond;
+    return { ok: false, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil(wait)) };
+  }
+}
+
+export class Throttle {
+  private buckets = new Map<string, Bucket>();
+  constructor(public spec: ThrottleSpec) {}
+
+  configure(spec: Partial<ThrottleSpec>): void {
+    this.spec = { ...this.spec, ...spec };
+    this.buckets.clear();
+  }
+
+  reset(): void {
+    this.buckets.clear();
+  }
+
+  take(kind: BucketKind, scope: string, principal: string, now = Date.now()) {
+    if (!this.spec.enabled) return { ok: true, remaining: this.spec[kind].capacity, retryAfterSeconds: 0 };
+    const key = `${kind}|${scope.toLowerCase()}|${principal.toLowerCase()}`;
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = new Bucket(this.spec[kind], now)));
+    return b.take(now);
+  }
+}
+
+export interface LogEntry {
+  seq: number;
+  time: string;
+  host: string;
+  method: string;
+  path: string;
+  status: number;
+  principal: string | null;
+  kind: OpKind;
+  durationMs: number;
+  fault?: string;
+}
+
+export class RequestLog {
+  private entries: LogEntry[] = [];
+  private seq = 0;
+  readonly counters = { total: 0, byKind: {} as Record<string, number>, byStatus: {} as Record<string, number>, throttled: 0, faults: 0 };
+
+  constructor(private readonly max = 100_000) {}
+
+  add(e: Omit<LogEntry, "seq">): void {
+    const entry = { ...e, seq: ++this.seq };
+    this.entries.push(entry);
+    if (this.entries.length > this.max) this.entries.splice(0, this.entries.length - this.max);
+    this.counters.total++;
+    this.counters.byKind[e.kind] = (this.counters.byKind[e.kind] ?? 0) + 1;
+    this.counters.byStatus[String(e.status)] = (this.counters.byStatus[String(e.status)] ?? 0) + 1;
+    if (e.status === 429) this.counters.throttled++;
+    if (e.fault) this.counters.faults++;
+  }
+
+  list(): LogEntry[] {
+    return [...this.entries];
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.counters.total = 0;
+    this.counters.byKind = {};
+    this.counters.byStatus = {};
+    this.counters.throttled = 0;
+    this.counters.faults = 0;
+  }
+}
+
+export type Latency = Partial<Record<OpKind | "lro", number>>;

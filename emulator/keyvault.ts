@@ -1,0 +1,249 @@
+import { randomBytes } from "node:crypto";
+import { canAccessSecret, type SecretPermission } from "./access.js";
+import { ArmError, type Reply } from "./http.js";
+import type { Resource, Store } from "./store.js";
+
+export interface SecretVersion {
+  version: string;
+  value: string;
+  contentType?: string;
+  tags?: Record<string, string>;
+  enabled: boolean;
+  created: number;
+  updated: number;
+}
+
+const RECOVERY = { recoveryLevel: "Recoverable+Purgeable", recoverableDays: 90 };
+
+/** Secret state of every vault in the estate; each vault is served from its own origin. */
+export class Vaults {
+  /** vault name (lowercase) -> secret name (lowercase) -> versions, oldest first */
+  private readonly secrets = new Map<string, Map<string, { name: string; versions: SecretVersion[] }>>();
+  /** vault name (lowercase) -> origin (https://127.0.0.1:port) */
+  readonly origins = new Map<string, string>();
+
+  constructor(private readonly store: Store) {}
+
+  vaultResources(): Resource[] {
+    return this.store.ofType("Microsoft.KeyVault/vaults");
+  }
+
+  vaultByName(name: string): Resource | undefined {
+    return this.vaultResources().find((v) => v.name.toLowerCase() === name.toLowerCase());
+  }
+
+  /** Loads `Microsoft.KeyVault/vaults/secrets` entries of the estate as first versions. */
+  loadFromStore(): void {
+    this.secrets.clear();
+    for (const s of this.store.ofType("Microsoft.KeyVault/vaults/secrets")) {
+      const [vaultName, secretName] = s.name.includes("/") ? s.name.split("/") : [s.id.split("/").slice(-3)[0], s.name];
+      if (!vaultName || !secretName) continue;
+      const created = Math.floor(Date.now() / 1000);
+      this.putVersion(vaultName, secretName, {
+        version: randomBytes(16).toString("hex"),
+        value: s.hiddenValue ?? "",
+        contentType: typeof s.properties["contentType"] === "string" ? (s.properties["contentType"] as string) : undefined,
+        enabled: (s.properties["attributes"] as Record<string, unknown> | undefined)?.["enabled"] !== false,
+        created,
+        updated: created,
+      });
+    }
+  }
+
+  private putVersion(vault: string, secret: string, v: SecretVersion): void {
+    let vm = this.secrets.get(vault.toLowerCase());
+    if (!vm) this.secrets.set(vault.toLowerCase(), (vm = new Map()));
+    let entry = vm.get(secret.toLowerCase());
+    if (!entry) vm.set(secret.toLowerCase(), (entry = { name: secret, versions: [] }));
+    entry.versions.push(v);
+  }
+
+  /** Latest enabled version or a named version. */
+  find(vault: string, secret: string, version?: string): { name: string; v: SecretVersion } | undefined {
+    const entry = this.secrets.get(vault.toLowerCase())?.get(secret.toLowerCase());
+    if (!entry || entry.versions.length === 0) return undefined;
+    if (version) {
+      const v = entry.versions.find((x) => x.version.toLowerCase() === version.toLowerCase());
+      return v ? { name: entry.name, v } : undefined;
+    }
+    const latest = entry.versions[entry.versions.length - 1];
+    return latest ? { name: entry.name, v: latest } : undefined;
+  }
+
+  /**
+   * Resolves a secret identifier URL (`https://<vault>.vault.azure.net/secrets/<name>[/<version>]`
+   * or the emulator's own vault origin) to a vault and secret.
+   */
+  parseIdentifier(identifier: string): { vault: Resource; secret: string; version?: string } | undefined {
+    let url: URL;
+    try {
+      url = new URL(identifier);
+    } catch {
+      return undefined;
+    }
+    const m = /^\/secrets\/([^/]+)(?:\/([^/]+))?\/?$/.exec(url.pathname);
+    if (!m || !m[1]) return undefined;
+    let vault: Resource | undefined;
+    for (const [name, origin] of this.origins) {
+      if (new URL(origin).host === url.host) vault = this.vaultByName(name);
+    }
+    if (!vault) vault = this.vaultByName(url.hostname.split(".")[0] ?? "");
+    if (!vault) return undefined;
+    return { vault, secret: decodeURIComponent(m[1]), version: m[2] ? decodeURIComponent(m[2]) : undefined };
+  }
+
+  /** What a principal (e.g. an APIM managed identity) gets when it reads a secret. */
+  resolveAs(principalId: string | undefined, identifier: string): { ok: true; value: string } | { ok: false; code: string; message: string } {
+    const ref = this.parseIdentifier(identifier);
+    if (!ref) return { ok: false, code: "KeyVaultNotFound", message: `The Key Vault referenced by '${identifier}' could not be found.` };
+    if (!principalId) return { ok: false, code: "IdentityNotFound", message: "The service has no managed identity that can access Key Vault." };
+    if (!canAccessSecret(this.store, ref.vault, principalId, ref.secret, "get")) {
+      return { ok: false, code: "Forbidden", message: `The managed identity '${principalId}' does not have secrets get permission on key vault '${ref.vault.name}'.` };
+    }
+    const found = this.find(ref.vault.name, ref.secret, ref.version);
+    if (!found || !found.v.enabled) return { ok: false, code: "SecretNotFound", message: `Secret '${ref.secret}' was not found in key vault '${ref.vault.name}'.` };
+    return { ok: true, value: found.v.value };
+  }
+
+  // ---- data plane -------------------------------------------------------
+
+  private bundle(origin: string, name: string, v: SecretVersion, withValue: boolean): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (withValue) out["value"] = v.value;
+    out["id"] = `${origin}/secrets/${name}/${v.version}`;
+    if (v.contentType !== undefined) out["contentType"] = v.contentType;
+    out["attributes"] = { enabled: v.enabled, created: v.created, updated: v.updated, ...RECOVERY };
+    if (v.tags) out["tags"] = v.tags;
+    return out;
+  }
+
+  private item(origin: string, id: string, v: SecretVersion): Record<string, unknown> {
+    const out: Record<string, unknown> = { id, attributes: { enabled: v.enabled, created: v.created, updated: v.updated, ...RECOVERY } };
+    if (v.contentType !== undefined) out["contentType"] = v.contentType;
+    if (v.tags) out["tags"] = v.tags;
+    void origin;
+    return out;
+  }
+
+  private deny(vault: Resource, principal: string, action: string): ArmError {
+    return new ArmError(
+      403,
+      "Forbidden",
+      `Caller is not authorized to perform action on resource. If role assignments, deny assignments or role definitions were changed recently, please observe propagation time. Caller: oid=${principal};action: 'Microsoft.KeyVault/vaults/secrets/${action}';resource: '${vault.id}'`,
+    );
+  }
+
+  private check(vault: Resource, principal: string, secret: string | undefined, perm: SecretPermission, action: string): void {
+    if (!canAccessSecret(this.store, vault, principal, secret, perm)) throw this.deny(vault, principal, action);
+  }
+
+  /** Handles one authenticated data-plane request against a vault. */
+  handle(vaultName: string, origin: string, method: string, url: URL, principal: string, body: Record<string, unknown>): Reply {
+    const vault = this.vaultByName(vaultName);
+    if (!vault) throw new ArmError(404, "VaultNotFound", `Vault '${vaultName}' does not exist.`);
+    if (!url.searchParams.get("api-version")) throw new ArmError(400, "BadParameter", "The 'api-version' query parameter is required.");
+    const parts = url.pathname.split("/").filter((p) => p.length > 0).map((p) => decodeURIComponent(p));
+    if (parts[0]?.toLowerCase() !== "secrets") throw new ArmError(404, "NotFound", `The requested path '${url.pathname}' is not served by this vault.`);
+    const name = parts[1];
+    const sub = parts[2];
+    const maxResults = Math.max(1, Math.min(25, Number(url.searchParams.get("maxresults") ?? "25") || 25));
+    const skip = Number(url.searchParams.get("$skiptoken") ?? "0") || 0;
+    const page = <T>(items: T[], basePath: string) => {
+      const slice = items.slice(skip, skip + maxResults);
+      const next = skip + maxResults < items.length ? `${origin}${basePath}?api-version=${url.searchParams.get("api-version")}&$skiptoken=${skip + maxResults}&maxresults=${maxResults}` : null;
+      return { value: slice, nextLink: next };
+    };
+
+    if (!name) {
+      if (method !== "GET") throw new ArmError(405, "MethodNotAllowed", "Method not allowed.");
+      this.check(vault, principal, undefined, "list", "readMetadata/action");
+      const all = [...(this.secrets.get(vault.name.toLowerCase())?.values() ?? [])]
+        .filter((e) => e.versions.length > 0)
+        .map((e) => this.item(origin, `${origin}/secrets/${e.name}`, e.versions[e.versions.length - 1] as SecretVersion));
+      return { status: 200, body: page(all, "/secrets") };
+    }
+    if (!/^[0-9a-zA-Z-]{1,127}$/.test(name)) throw new ArmError(400, "BadParameter", `The secret name '${name}' is invalid: use 1-127 letters, digits and dashes.`);
+
+    if (method === "PUT" && !sub) {
+      this.check(vault, principal, name, "set", "setSecret/action");
+      if (typeof body["value"] !== "string") throw new ArmError(400, "BadParameter", "Property 'value' is required and must be a string.");
+      const now = Math.floor(Date.now() / 1000);
+      const attrs = (body["attributes"] as Record<string, unknown> | undefined) ?? {};
+      const v: SecretVersion = {
+        version: randomBytes(16).toString("hex"),
+        value: body["value"],
+        contentType: typeof body["contentType"] === "string" ? body["contentType"] : undefined,
+        tags: body["tags"] && typeof body["tags"] === "object" ? (body["tags"] as Record<string, string>) : undefined,
+        enabled: attrs["enabled"] !== false,
+        created: now,
+        updated: now,
+      };
+      const existing = this.find(vault.name, name);
+      this.putVersion(vault.name, existing?.name ?? name, v);
+      return { status: 200, body: this.bundle(origin, existing?.name ?? name, v, true) };
+    }
+    if (method === "GET" && sub?.toLowerCase() === "versions") {
+      this.check(vault, principal, name, "list", "readMetadata/action");
+      const entry = this.secrets.get(vault.name.toLowerCase())?.get(name.toLowerCase());
+      if (!entry || entry.versions.length === 0) throw secretNotFound(name);
+      const items = entry.versions.map((v) => this.item(origin, `${origin}/secrets/${entry.name}/${v.version}`, v));
+      return { status: 200, body: page(items, `/secrets/${entry.name}/versions`) };
+    }
+    if (method === "GET") {
+      this.check(vault, principal, name, "get", "getSecret/action");
+      const found = this.find(vault.name, name, sub);
+      if (!found) throw secretNotFound(name, sub);
+      if (!found.v.enabled) throw new ArmError(403, "Forbidden", `Operation get is not allowed on a disabled secret.`);
+      return { status: 200, body: this.bundle(origin, found.name, found.v, true) };
+    }
+    if (method === "PATCH") {
+      this.check(vault, principal, name, "set", "writeSecret/action");
+      const found = this.find(vault.name, name, sub);
+      if (!found) throw secretNotFound(name, sub);
+      const attrs = (body["attributes"] as Record<string, unknown> | undefined) ?? {};
+      if (typeof attrs["enabled"] === "boolean") found.v.enabled = attrs["enabled"];
+      if (typeof body["contentType"] === "string") found.v.contentType = body["contentType"];
+      if (body["tags"] && typeof body["tags"] === "object") found.v.tags = body["tags"] as Record<string, string>;
+      found.v.updated = Math.floor(Date.now() / 1000);
+      return { status: 200, body: this.bundle(origin, found.name, found.v, false) };
+    }
+    if (method === "DELETE" && !sub) {
+      this.check(vault, principal, name, "delete", "delete");
+      const entry = this.secrets.get(vault.name.toLowerCase())?.get(name.toLowerCase());
+      if (!entry || entry.versions.length === 0) throw secretNotFound(name);
+      const latest = entry.versions[entry.versions.length - 1] as SecretVersion;
+      this.secrets.get(vault.name.toLowerCase())?.delete(name.toLowerCase());
+      const now = Math.floor(Date.now() / 1000);
+      return {
+        status: 200,
+        body: {
+          ...this.bundle(origin, entry.name, latest, false),
+          recoveryId: `${origin}/deletedsecrets/${entry.name}`,
+          deletedDate: now,
+          scheduledPurgeDate: now + 90 * 86400,
+        },
+      };
+    }
+    throw new ArmError(405, "MethodNotAllowed", `Method ${method} is not allowed on ${url.pathname}.`);
+  }
+
+  /** Every secret value currently held (for the secret-hygiene tests). */
+  allValues(): string[] {
+    const out: string[] = [];
+    for (const vm of this.secrets.values()) for (const e of vm.values()) for (const v of e.versions) out.push(v.value);
+    return out;
+  }
+
+  snapshot(): Record<string, Record<string, Array<{ version: string; enabled: boolean }>>> {
+    const out: Record<string, Record<string, Array<{ version: string; enabled: boolean }>>> = {};
+    for (const [vault, vm] of this.secrets) {
+      out[vault] = {};
+      for (const e of vm.values()) out[vault][e.name] = e.versions.map((v) => ({ version: v.version, enabled: v.enabled }));
+    }
+    return out;
+  }
+}
+
+function secretNotFound(name: string, version?: string): ArmError {
+  return new ArmError(404, "SecretNotFound", `A secret with (name/id) ${name}${version ? "/" + version : ""} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command.`);
+}
