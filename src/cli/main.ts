@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+/**
+ * The `apim-remediator` command. Every flag maps onto the same setting the
+ * Functions app reads from its environment, so one configuration serves all.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { ConfigError, loadConfig, type Env } from "../core/config.js";
+import { createClients } from "../core/clients.js";
+import { discoverServices } from "../core/discovery.js";
+
+export interface CliIO {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: Env;
+}
+
+const defaultIO: CliIO = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+};
+
+/** Thrown for bad input; the CLI prints its message as one line and exits 2. */
+export class UsageError extends Error {}
+
+function intArg(name: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, ...v.split(",").filter((x) => x.length > 0)];
+}
+
+/** Global flags -> environment-style settings (flags win over the environment). */
+function settingsFrom(opts: Record<string, unknown>, env: Env): Env {
+  const out: Env = { ...env };
+  if (typeof opts["armEndpoint"] === "string") out["ARM_ENDPOINT"] = opts["armEndpoint"];
+  if (typeof opts["caFile"] === "string") out["ARM_CA_FILE"] = opts["caFile"];
+  if (typeof opts["keyVaultUrl"] === "string") out["KEY_VAULT_URL"] = opts["keyVaultUrl"];
+  if (Array.isArray(opts["subscription"]) && opts["subscription"].length > 0) out["REMEDIATOR_SUBSCRIPTIONS"] = (opts["subscription"] as string[]).join(",");
+  if (Array.isArray(opts["resourceGroup"]) && opts["resourceGroup"].length > 0) out["REMEDIATOR_RESOURCE_GROUPS"] = (opts["resourceGroup"] as string[]).join(",");
+  if (typeof opts["principalId"] === "string") out["REMEDIATOR_PRINCIPAL_ID"] = opts["principalId"];
+  if (typeof opts["mode"] === "string") out["REMEDIATOR_MODE"] = opts["mode"];
+  return out;
+}
+
+export function buildProgram(io: CliIO, onExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name("apim-remediator")
+    .description("Keeps Azure API Management services compliant with the APIM security baseline.")
+    .option("--arm-endpoint <url>", "Azure Resource Manager endpoint (env ARM_ENDPOINT; default https://management.azure.com)")
+    .option("--ca-file <pem>", "PEM certificate trusted in addition to the system store (env ARM_CA_FILE)")
+    .option("--key-vault-url <url>", "Key Vault for migrated secrets (env KEY_VAULT_URL)")
+    .option("--subscription <id>", "subscription in scope; repeatable (env REMEDIATOR_SUBSCRIPTIONS)", collect)
+    .option("--resource-group <name>", "resource group in scope; repeatable (env REMEDIATOR_RESOURCE_GROUPS)", collect)
+    .option("--principal-id <guid>", "the remediator's own principal id (env REMEDIATOR_PRINCIPAL_ID)")
+    .addOption(new Option("--mode <mode>", "enforce or dry-run (env REMEDIATOR_MODE)").choices(["enforce", "dry-run"]))
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => undefined })
+    .showHelpAfterError(false);
+
+  program
+    .command("emulator")
+    .description("Start the local ARM + Key Vault emulator and print one JSON line when it is ready")
+    .requiredOption("--estate <file>", "ARM resource list (JSON) to serve")
+    .option("--port <n>", "ARM port (default: a free port)", intArg("--port", 0, 65535), 0)
+    .option("--lro-ms <n>", "how long long-running operations stay in progress", intArg("--lro-ms", 0, 600_000), 0)
+    .option("--seed <n>", "seed for injected faults' randomness", intArg("--seed", 0, 2 ** 31 - 1), 1)
+    .option("--event-webhook <url>", "POST every ARM event to this URL (e.g. the local Functions host's Event Grid endpoint)")
+    .option("--no-throttle", "disable ARM's per-subscription throttling")
+    .action(async (opts: { estate: string; port: number; lroMs: number; seed: number; eventWebhook?: string; throttle: boolean }) => {
+      // The CLI may start the emulator; src/ never imports it statically.
+      const emulatorPath = "../../emulator/server.js";
+      const { start } = (await import(emulatorPath)) as typeof import("../../emulator/server.js");
+      let emu;
+      try {
+        emu = await start({
+          estate: opts.estate,
+          port: opts.port,
+          lroDurationMs: opts.lroMs,
+          seed: opts.seed,
+          eventWebhook: opts.eventWebhook,
+          throttle: { enabled: opts.throttle },
+        });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      io.stdout(JSON.stringify({ armEndpoint: emu.armEndpoint, caFile: emu.caFile, keyVaults: emu.keyVaults, adminUrl: emu.adminUrl, tenantId: emu.tenantId }) + "\n");
+      const stop = () => {
+        void emu.stop().then(() => onExit(0));
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      await new Promise<never>(() => undefined);
+    });
+
+  program
+    .command("services")
+    .description("List the API Management services in scope")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { format: "table" | "json" }) => {
+      const config = loadConfig(settingsFrom(program.opts(), io.env));
+      const clients = createClients(config);
+      const services = await discoverServices(clients, config);
+      if (opts.format === "json") {
+        io.stdout(JSON.stringify({ services }, null, 2) + "\n");
+        return;
+      }
+      const rows = [["NAME", "RESOURCE GROUP", "SUBSCRIPTION", "SKU", "LOCATION"], ...services.map((s) => [s.name, s.resourceGroup, s.subscriptionId, s.sku ?? "", s.location ?? ""])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+      for (const r of rows) io.stdout(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd() + "\n");
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit code (0 ok, 1 findings, 2 bad input or usage). */
+export async function run(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  let exitCode: number | undefined;
+  const program = buildProgram(io, (c) => {
+    exitCode = c;
+    process.exit(c);
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode ?? 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
+      io.stderr(`apim-remediator: ${e.message.replace(/^error: /, "")}\n`);
+      return 2;
+    }
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      io.stderr(`apim-remediator: ${e.message}\n`);
+      return 2;
+    }
+    const err = e as { statusCode?: number; code?: string; message?: string };
+    io.stderr(`apim-remediator: ${err.statusCode ? `HTTP ${err.statusCode} ${err.code ?? ""}: ` : ""}${(err.message ?? String(e)).split("\n")[0]}\n`);
+    return 3;
+  }
+}
+
+if (require.main === module) {
+  void run(process.argv.slice(2)).then((code) => {
+    if (code !== 0) process.exitCode = code;
+  });
+}

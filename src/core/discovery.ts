@@ -1,0 +1,57 @@
+/**
+ * Finds the API Management services in scope: the configured subscriptions
+ * (or every subscription the identity can list) and, if set, only the
+ * configured resource groups.
+ */
+import type { AzureClients } from "./clients.js";
+import type { Config } from "./config.js";
+
+export interface ServiceRef {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location?: string;
+  sku?: string;
+}
+
+/** Parses an APIM service id (any casing) into its parts; undefined if it is not one. */
+export function parseServiceId(id: string): ServiceRef | undefined {
+  const m = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.apimanagement\/service\/([^/]+)$/i.exec(id.replace(/\/+$/, ""));
+  if (!m || !m[1] || !m[2] || !m[3]) return undefined;
+  return { id: `/subscriptions/${m[1]}/resourceGroups/${m[2]}/providers/Microsoft.ApiManagement/service/${m[3]}`, subscriptionId: m[1], resourceGroup: m[2], name: m[3] };
+}
+
+export async function listSubscriptionsInScope(clients: AzureClients, config: Pick<Config, "subscriptions">): Promise<string[]> {
+  if (config.subscriptions.length > 0) return [...config.subscriptions];
+  const out: string[] = [];
+  for await (const s of clients.subscriptions().subscriptions.list()) {
+    if (s.subscriptionId && (s.state === undefined || s.state === "Enabled")) out.push(s.subscriptionId.toLowerCase());
+  }
+  return out;
+}
+
+export async function discoverServices(clients: AzureClients, config: Pick<Config, "subscriptions" | "resourceGroups">): Promise<ServiceRef[]> {
+  const subs = await listSubscriptionsInScope(clients, config);
+  const groups = new Set(config.resourceGroups.map((g) => g.toLowerCase()));
+  const out: ServiceRef[] = [];
+  for (const sub of subs) {
+    const client = clients.apim(sub);
+    const iter = groups.size > 0 ? [...groups].map((g) => client.apiManagementService.listByResourceGroup(g)) : [client.apiManagementService.list()];
+    for (const it of iter) {
+      try {
+        for await (const svc of it) {
+          const ref = svc.id ? parseServiceId(svc.id) : undefined;
+          if (!ref) continue;
+          if (groups.size > 0 && !groups.has(ref.resourceGroup.toLowerCase())) continue;
+          out.push({ ...ref, location: svc.location, sku: svc.sku?.name });
+        }
+      } catch (e) {
+        // a resource group in scope that does not exist in this subscription is not an error
+        if ((e as { statusCode?: number }).statusCode === 404 && groups.size > 0) continue;
+        throw e;
+      }
+    }
+  }
+  return out.sort((a, b) => a.id.toLowerCase().localeCompare(b.id.toLowerCase()));
+}
