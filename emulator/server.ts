@@ -236,7 +236,9 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
     const started = process.hrtime.bigint();
     const method = (req.method ?? "GET").toUpperCase();
     const origin = handle.armEndpoint;
-    const url = new URL(req.url ?? "/", origin);
+    // SDKs that prefix a scope (`/{scope}/providers/...`) send `//subscriptions/...`;
+    // a leading `//` would make URL() read "subscriptions" as the host
+    const url = new URL((req.url ?? "/").replace(/^\/{2,}/, "/"), origin);
     let path = url.pathname;
     try {
       path = decodeURIComponent(url.pathname) + url.search;
@@ -412,7 +414,14 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       vaultPorts.set(name, -1);
       const server = createServer({ key, cert }, (req, res) => void onVault(name)(req, res));
       servers.push(server);
-      const port = await listen(server, 0, host);
+      // with a fixed ARM port, vaults take the ports after it (stable URLs for local.settings.json)
+      const wanted = options.port ? options.port + vaultPorts.size : 0;
+      let port: number;
+      try {
+        port = await listen(server, wanted, host);
+      } catch {
+        port = await listen(server, 0, host);
+      }
       vaultPorts.set(name, port);
       const origin = `https://${host}:${port}`;
       handle.keyVaults[name] = origin;

@@ -3,6 +3,7 @@
  * The `apim-remediator` command. Every flag maps onto the same setting the
  * Functions app reads from its environment, so one configuration serves all.
  */
+import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadConfig, type Env } from "../core/config.js";
 import { createClients } from "../core/clients.js";
@@ -71,9 +72,10 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     .option("--port <n>", "ARM port (default: a free port)", intArg("--port", 0, 65535), 0)
     .option("--lro-ms <n>", "how long long-running operations stay in progress", intArg("--lro-ms", 0, 600_000), 0)
     .option("--seed <n>", "seed for injected faults' randomness", intArg("--seed", 0, 2 ** 31 - 1), 1)
+    .option("--state-dir <dir>", "where to write the CA certificate", ".emulator")
     .option("--event-webhook <url>", "POST every ARM event to this URL (e.g. the local Functions host's Event Grid endpoint)")
     .option("--no-throttle", "disable ARM's per-subscription throttling")
-    .action(async (opts: { estate: string; port: number; lroMs: number; seed: number; eventWebhook?: string; throttle: boolean }) => {
+    .action(async (opts: { estate: string; port: number; lroMs: number; seed: number; stateDir: string; eventWebhook?: string; throttle: boolean }) => {
       // The CLI may start the emulator; src/ never imports it statically.
       const emulatorPath = "../../emulator/server.js";
       const { start } = (await import(emulatorPath)) as typeof import("../../emulator/server.js");
@@ -82,6 +84,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
         emu = await start({
           estate: opts.estate,
           port: opts.port,
+          stateDir: resolve(opts.stateDir),
           lroDurationMs: opts.lroMs,
           seed: opts.seed,
           eventWebhook: opts.eventWebhook,
