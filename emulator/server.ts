@@ -254,7 +254,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       const pre = await preamble("arm", req, res, path, kind);
       fault = pre.fault;
       if (pre.done) {
-        status = res.statusCode || 0;
+        status = res.headersSent ? res.statusCode : 0; // 0: connection dropped, no response
         return;
       }
       const caller = callerOf(req);
@@ -321,7 +321,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
         const pre = await preamble(`vault:${vaultName}`, req, res, path, "keyvault");
         fault = pre.fault;
         if (pre.done) {
-          status = res.statusCode || 0;
+          status = res.headersSent ? res.statusCode : 0; // 0: connection dropped, no response
           return;
         }
         const bodyText = method === "GET" || method === "HEAD" ? "" : await readBody(req);

@@ -1,0 +1,76 @@
+/**
+ * A snapshot of one API Management service: the service and exactly the
+ * collections the enabled rules need, read once (live) or taken from an
+ * offline file. Rules are pure functions of a snapshot.
+ */
+import type { ArmResource } from "./arm.js";
+
+/** The pieces of ARM data a rule can ask for. The collector reads only these. */
+export type DataNeed =
+  | "service"
+  | "apis"
+  | "apiRevisions"
+  | "namedValues"
+  | "tenantAccess"
+  | "locks"
+  | "backends"
+  | "subscriptions"
+  | "products"
+  | "productApis"
+  | "policies"
+  | "apiPolicies"
+  | "productPolicies"
+  | "operationPolicies"
+  | "defender"
+  | "metrics";
+
+export interface ServiceSnapshot {
+  service: ArmResource;
+  /** False when an offline input holds children of a service but not the service itself. */
+  serviceKnown: boolean;
+  /** Every API, all revisions (ids `.../apis/echo;rev=2` for non-current ones). */
+  apis: ArmResource[];
+  namedValues: ArmResource[];
+  /** Tenant access settings: `access` and `gitAccess`. */
+  tenantAccess: ArmResource[];
+  /** Locks on the service and inherited from its resource group and subscription. */
+  locks: ArmResource[];
+  backends: ArmResource[];
+  subscriptions: ArmResource[];
+  products: ArmResource[];
+  /** Product name (lowercase) -> names (lowercase) of the APIs it contains. */
+  productApis: Record<string, string[]>;
+  /** Service-scope (global) policy, if any. */
+  globalPolicy?: ArmResource;
+  /** API name (lowercase) -> API-scope policy. */
+  apiPolicies: Record<string, ArmResource>;
+  /** Product name (lowercase) -> product-scope policy. */
+  productPolicies: Record<string, ArmResource>;
+  /** `api/operation` (lowercase) -> operation-scope policy. */
+  operationPolicies: Record<string, ArmResource>;
+  /** Defender for APIs: plan state for the subscription and onboarded API names (lowercase). */
+  defender?: { planEnabled: boolean | undefined; onboardedApis: string[] };
+  /** Requests per API name (lowercase) over the look-back window, when metrics are available. */
+  requestsByApi?: Record<string, number>;
+  /** Which needs were actually collected (offline files may lack some: rules then answer `unknown`). */
+  collected: ReadonlySet<DataNeed>;
+}
+
+export function emptySnapshot(service: ArmResource, collected: Iterable<DataNeed> = []): ServiceSnapshot {
+  return {
+    service,
+    serviceKnown: true,
+    apis: [],
+    namedValues: [],
+    tenantAccess: [],
+    locks: [],
+    backends: [],
+    subscriptions: [],
+    products: [],
+    productApis: {},
+    apiPolicies: {},
+    productPolicies: {},
+    operationPolicies: {},
+    collected: new Set(["service", ...collected]),
+  };
+}

@@ -1,0 +1,32 @@
+import { bool, isExpression, pick } from "../model/arm.js";
+import { defineRule } from "./types.js";
+
+export const rule = defineRule(
+  {
+    id: "backend-certificate-validation",
+    title: "Backends validate TLS certificates",
+    severity: "high",
+    description: "No backend sets `tls.validateCertificateChain` or `tls.validateCertificateName` to false.",
+    rationale: "Without certificate validation the gateway talks to whoever answers at the backend address: a man-in-the-middle reads and alters every request.",
+    defaultAction: "ticket",
+    target: "backends",
+    references: {
+      azurePolicy: "92bb331d-ac71-416a-8c91-02f2cb734ce4",
+      defender: "API Management backends should validate certificates",
+      baseline: "DP-3: Encrypt sensitive data in transit",
+      links: ["https://learn.microsoft.com/azure/api-management/backends"],
+    },
+    needs: ["backends"],
+    fixActions: ["Microsoft.ApiManagement/service/backends/read", "Microsoft.ApiManagement/service/backends/write"],
+  },
+  (s) =>
+    s.backends.map((b) => {
+      const chain = pick(b, "properties.tls.validateCertificateChain");
+      const name = pick(b, "properties.tls.validateCertificateName");
+      if (isExpression(chain) || isExpression(name)) return { resourceId: b.id, status: "unknown" as const, message: `Backend '${b.name}' sets TLS validation with a template expression.` };
+      const off = [bool(chain) === false ? "certificate chain" : "", bool(name) === false ? "certificate name" : ""].filter((x) => x);
+      return off.length > 0
+        ? { resourceId: b.id, status: "fail" as const, message: `Backend '${b.name}' does not validate the ${off.join(" or ")}.` }
+        : { resourceId: b.id, status: "pass" as const, message: `Backend '${b.name}' validates certificates.` };
+    }),
+);

@@ -1,0 +1,24 @@
+import { tenantAccessVerdict } from "./_tenant.js";
+import { defineRule } from "./types.js";
+
+export const rule = defineRule(
+  {
+    id: "direct-management-endpoint-disabled",
+    title: "The direct management REST API is disabled",
+    severity: "high",
+    description: "Tenant access setting `access` (the direct management API) is not enabled.",
+    rationale: "The direct management endpoint is authenticated with shared access signatures outside Entra ID and Azure RBAC; anyone with a key manages the whole service.",
+    defaultAction: "auto",
+    target: "service",
+    references: {
+      azurePolicy: "b741306c-968e-4b67-b916-5675e5c709f4",
+      defender: "API Management direct management endpoint should not be enabled",
+      baseline: "PA-1: Separate and limit highly privileged users",
+      links: ["https://learn.microsoft.com/azure/api-management/api-management-configuration-repository-git"],
+    },
+    needs: ["tenantAccess"],
+    fixActions: ["Microsoft.ApiManagement/service/tenant/read", "Microsoft.ApiManagement/service/tenant/write"],
+    notApplicableSkus: ["Consumption"],
+  },
+  (s) => tenantAccessVerdict(s, "access", "direct management API"),
+);

@@ -1,0 +1,24 @@
+import { tenantAccessVerdict } from "./_tenant.js";
+import { defineRule } from "./types.js";
+
+export const rule = defineRule(
+  {
+    id: "git-configuration-endpoint-disabled",
+    title: "The Git configuration endpoint is disabled",
+    severity: "medium",
+    description: "Tenant access setting `gitAccess` (the Git configuration repository) is not enabled.",
+    rationale: "The Git configuration repository exposes the service's configuration, including policies, to anyone holding its SAS credentials, outside Azure RBAC.",
+    defaultAction: "auto",
+    target: "service",
+    references: {
+      azurePolicy: "df73bd95-24da-4a4f-96b9-4e8b94b402bd",
+      defender: "API Management Git configuration endpoint should be disabled",
+      baseline: "PA-1: Separate and limit highly privileged users",
+      links: ["https://learn.microsoft.com/azure/api-management/api-management-configuration-repository-git"],
+    },
+    needs: ["tenantAccess"],
+    fixActions: ["Microsoft.ApiManagement/service/tenant/read", "Microsoft.ApiManagement/service/tenant/write"],
+    notApplicableSkus: ["Consumption"],
+  },
+  (s) => tenantAccessVerdict(s, "gitAccess", "Git configuration endpoint"),
+);

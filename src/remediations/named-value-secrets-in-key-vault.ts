@@ -1,0 +1,38 @@
+import { bool, isExpression, pick, str } from "../model/arm.js";
+import { defineRule, type Verdict } from "./types.js";
+
+export const rule = defineRule(
+  {
+    id: "named-value-secrets-in-key-vault",
+    title: "Secret named values are stored in Key Vault",
+    severity: "high",
+    description: "Every named value with `secret: true` is a Key Vault reference (`keyVault.secretIdentifier`).",
+    rationale: "Secrets kept inline in APIM cannot be rotated centrally, audited or access-controlled like Key Vault secrets, and are copied into every backup.",
+    defaultAction: "auto",
+    target: "namedValues",
+    references: {
+      azurePolicy: "f1cc7827-022c-473e-836e-5a51cae0b249",
+      defender: "API Management secret named values should be stored in Azure Key Vault",
+      psrule: "Azure.APIM.EncryptValues",
+      baseline: "IM-8: Restrict the exposure of credentials and secrets",
+      links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-properties"],
+    },
+    needs: ["namedValues"],
+    fixActions: [
+      "Microsoft.ApiManagement/service/namedValues/read",
+      "Microsoft.ApiManagement/service/namedValues/write",
+      "Microsoft.ApiManagement/service/namedValues/listValue/action",
+      "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+    ],
+  },
+  (s) =>
+    s.namedValues.flatMap((nv): Verdict[] => {
+      const secret = pick(nv, "properties.secret");
+      if (isExpression(secret)) return [{ resourceId: nv.id, status: "unknown" as const, message: `Named value '${nv.name}' sets 'secret' with a template expression.` }];
+      if (bool(secret) !== true) return [];
+      const ref = str(pick(nv, "properties.keyVault.secretIdentifier"));
+      return ref
+        ? [{ resourceId: nv.id, status: "pass" as const, message: `Secret named value '${nv.name}' references Key Vault.` }]
+        : [{ resourceId: nv.id, status: "fail" as const, message: `Secret named value '${nv.name}' is stored in API Management, not in Key Vault.` }];
+    }),
+);

@@ -1,0 +1,32 @@
+import { isExpression, pick, str } from "../model/arm.js";
+import { defineRule } from "./types.js";
+
+export const rule = defineRule(
+  {
+    id: "network-isolation",
+    title: "The service is isolated from the public network",
+    severity: "medium",
+    description: "`publicNetworkAccess` is `Disabled` (private endpoints) or the service is deployed in a virtual network (`virtualNetworkType` External or Internal).",
+    rationale: "A gateway and management plane reachable from the internet widen the attack surface; network isolation lets NSGs, firewalls and private endpoints control access.",
+    defaultAction: "ticket",
+    target: "service",
+    references: {
+      azurePolicy: "ef619a2c-cc4d-4d03-b2ba-8c94a834d85b",
+      defender: "API Management services should use a virtual network",
+      baseline: "NS-2: Secure cloud services with network controls",
+      links: ["https://learn.microsoft.com/azure/api-management/virtual-network-concepts"],
+    },
+    needs: ["service"],
+    fixActions: ["Microsoft.ApiManagement/service/write"],
+    notApplicableSkus: ["Consumption"],
+  },
+  (s) => {
+    const pna = pick(s.service, "properties.publicNetworkAccess");
+    const vnet = pick(s.service, "properties.virtualNetworkType");
+    if (isExpression(pna) || isExpression(vnet)) return [{ resourceId: s.service.id, status: "unknown", message: "Network settings are template expressions." }];
+    const vnetType = str(vnet) ?? "None";
+    if (/^(External|Internal)$/i.test(vnetType)) return [{ resourceId: s.service.id, status: "pass", message: `Deployed in a virtual network (${vnetType}).` }];
+    if (/^Disabled$/i.test(str(pna) ?? "")) return [{ resourceId: s.service.id, status: "pass", message: "Public network access is disabled." }];
+    return [{ resourceId: s.service.id, status: "fail", message: "Public network access is enabled and the service is not in a virtual network." }];
+  },
+);

@@ -1,0 +1,35 @@
+import { authorizationScope } from "./_scope.js";
+import { isExpression, pick, str } from "../model/arm.js";
+import { defineRule } from "./types.js";
+
+export const rule = defineRule(
+  {
+    id: "resource-lock",
+    title: "The service is protected by a resource lock",
+    severity: "medium",
+    description: "A `CanNotDelete` or `ReadOnly` lock applies to the service, on itself or inherited from its resource group or subscription.",
+    rationale: "Deleting an API Management service deletes every API, subscription key and configuration with it; a lock turns a mistaken delete into an error.",
+    defaultAction: "auto",
+    target: "service",
+    references: {
+      baseline: "AM-3 / BR-2: Protect critical resources from deletion",
+      links: ["https://learn.microsoft.com/azure/azure-resource-manager/management/lock-resources"],
+    },
+    needs: ["locks"],
+    fixActions: ["Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write"],
+  },
+  (s) => {
+    const serviceId = s.service.id.toLowerCase();
+    const applying = s.locks.filter((l) => {
+      const scope = authorizationScope(l.id).toLowerCase();
+      return scope === "" || serviceId === scope || serviceId.startsWith(scope + "/");
+    });
+    const levels = applying.map((l) => str(pick(l, "properties.level")) ?? "");
+    if (levels.some((l) => /^(CanNotDelete|ReadOnly)$/i.test(l))) {
+      const l = applying.find((x) => /^(CanNotDelete|ReadOnly)$/i.test(str(pick(x, "properties.level")) ?? ""));
+      return [{ resourceId: s.service.id, status: "pass", message: `Protected by ${str(pick(l, "properties.level"))} lock '${l?.name}' at ${authorizationScope(l?.id ?? "") || "its scope"}.` }];
+    }
+    if (applying.some((l) => isExpression(pick(l, "properties.level")))) return [{ resourceId: s.service.id, status: "unknown", message: "A lock's level is a template expression." }];
+    return [{ resourceId: s.service.id, status: "fail", message: `No CanNotDelete or ReadOnly lock protects '${s.service.name}'.` }];
+  },
+);
