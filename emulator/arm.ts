@@ -98,7 +98,8 @@ export class Arm {
             id,
             name: access,
             type: "Microsoft.ApiManagement/service/tenant",
-            properties: access === "gitAccess" ? { principalId: "git", enabled: false } : { principalId: "integration", enabled: false },
+            // as the 2024-05-01 GetTenantAccess / GetTenantGitAccess examples: only gitAccess carries a principalId
+            properties: access === "gitAccess" ? { principalId: "git", enabled: false } : { enabled: false },
             etag: this.store.nextEtag(),
           });
         }
@@ -157,12 +158,23 @@ export class Arm {
         return { status: 200, body: this.groupView(g) };
       });
     }
+    // subscription-level provider resources, e.g. Microsoft.Security/pricings/Api
+    if (ls.length === 6 && ls[2] === "providers") return this.extensionResource(req, "/" + segs.join("/"), `/subscriptions/${sub}`);
+    // extension resources and metrics under a resource: {resourceId}/providers/{namespace}/...
+    const extIdx = ls.indexOf("providers", 6);
+    if (extIdx > 0 && ls[2] === "resourcegroups") {
+      const parentId = "/" + segs.slice(0, extIdx).join("/");
+      if (ls[extIdx + 1] === "microsoft.insights" && ls[extIdx + 2] === "metrics" && ls.length === extIdx + 3) return this.expectGet(m, () => this.metrics(req, parentId));
+      if ((ls.length - extIdx) % 2 === 0) return this.extensionResource(req, "/" + segs.join("/"), parentId);
+      return this.expectGet(m, () => this.page(req, this.store.list("/" + segs.join("/")), (r) => this.view(r, req), false));
+    }
     // service lists by subscription / resource group
     if ((ls.length === 5 && ls[2] === "providers") || (ls.length === 7 && ls[2] === "resourcegroups" && ls[4] === "providers")) {
       const type = `${segs[ls.length - 2]}/${segs[ls.length - 1]}`;
       const scope = ls.length === 5 ? `/subscriptions/${sub}` : `/subscriptions/${sub}/resourceGroups/${segs[3]}`;
       if (ls.length === 7 && !this.store.getGroup(scope)) throw new ArmError(404, "ResourceGroupNotFound", `Resource group '${segs[3]}' could not be found.`);
-      return this.expectGet(m, () => this.page(req, this.store.ofType(type, scope), (r) => this.view(r, req)));
+      // ARM's service collection (ApiManagementServiceListResult) has value and nextLink, no count
+      return this.expectGet(m, () => this.page(req, this.store.ofType(type, scope), (r) => this.view(r, req), false));
     }
     if (ls[ls.length - 2] === "operationresults") {
       const opId = segs[segs.length - 1] ?? "";
@@ -176,6 +188,62 @@ export class Arm {
     const path = "/" + segs.join("/");
     if (afterProvider % 2 === 0) return this.resource(req, path);
     return this.collectionOrAction(req, segs);
+  }
+
+  /** Extension resources (e.g. Microsoft.Security/apiCollections on a service, pricings on a subscription). */
+  private extensionResource(req: ArmRequest, path: string, parentId: string): Reply {
+    const existing = this.store.get(path);
+    if (req.method === "GET") {
+      if (!existing) throw new ArmError(404, "ResourceNotFound", `The resource '${path}' was not found.`);
+      return this.withEtag(existing, { status: 200, body: this.view(existing, req) });
+    }
+    if (segments(parentId).length > 2 && !this.store.get(parentId)) throw this.notFoundFor(parentId, typeOfId(parentId) ?? "");
+    if (req.method === "PUT") {
+      this.assertNotLocked(path, "write");
+      const r = this.applyPut(path, typeOfId(path) ?? "", existing, req.body);
+      this.emit(req, "write", r.id, `${r.type}/write`);
+      return this.withEtag(r, { status: existing ? 200 : 201, body: this.view(r, req) });
+    }
+    if (req.method === "DELETE") {
+      if (!existing) return { status: 204 };
+      this.assertNotLocked(path, "delete");
+      this.store.delete(path);
+      this.emit(req, "delete", existing.id, `${existing.type}/delete`);
+      return { status: 200 };
+    }
+    throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${req.method}'.`);
+  }
+
+  /**
+   * Azure Monitor metrics of a resource. Request counts come from an estate entry
+   * `{resourceId}/providers/Microsoft.Insights/metrics/Requests` with `properties.totalsByApiId`;
+   * without one, the resource served no requests (empty time series, as Azure answers).
+   */
+  private metrics(req: ArmRequest, resourceId: string): Reply {
+    if (!this.store.get(resourceId)) throw this.notFoundFor(resourceId, typeOfId(resourceId) ?? "");
+    const names = (req.url.searchParams.get("metricnames") ?? "Requests").split(",");
+    const timespan = req.url.searchParams.get("timespan") ?? `${new Date(Date.now() - 30 * 86400_000).toISOString()}/${new Date().toISOString()}`;
+    const interval = req.url.searchParams.get("interval") ?? "P30D";
+    const filter = req.url.searchParams.get("$filter") ?? "";
+    const byApi = /apiid\s+eq\s+'\*'/i.test(filter);
+    const value = names.map((name) => {
+      const entry = this.store.get(`${resourceId}/providers/Microsoft.Insights/metrics/${name}`);
+      const totals = (entry?.properties["totalsByApiId"] ?? {}) as Record<string, number>;
+      const start = timespan.split("/")[0] ?? new Date().toISOString();
+      const series = byApi
+        ? Object.entries(totals).map(([api, total]) => ({ metadatavalues: [{ name: { value: "apiid", localizedValue: "ApiId" }, value: api }], data: [{ timeStamp: start, total }] }))
+        : [{ metadatavalues: [], data: [{ timeStamp: start, total: Object.values(totals).reduce((a, b) => a + b, 0) }] }];
+      return {
+        id: `${resourceId}/providers/Microsoft.Insights/metrics/${name}`,
+        type: "Microsoft.Insights/metrics",
+        name: { value: name, localizedValue: name },
+        displayDescription: "Number of gateway requests",
+        unit: "Count",
+        timeseries: series,
+        errorCode: "Success",
+      };
+    });
+    return { status: 200, body: { cost: 0, timespan, interval, value, namespace: "Microsoft.ApiManagement/service", resourceregion: "westeurope" } };
   }
 
   private expectGet(method: string, f: () => Reply): Reply {
@@ -223,12 +291,12 @@ export class Arm {
     return v;
   }
 
-  private page(req: ArmRequest, items: Resource[], map: (r: Resource) => unknown): Reply {
+  private page(req: ArmRequest, items: Resource[], map: (r: Resource) => unknown, withCount = true): Reply {
     const top = clampInt(req.url.searchParams.get("$top"), this.settings.pageSize, 1, 1000);
     const skip = clampInt(req.url.searchParams.get("$skip"), 0, 0, Number.MAX_SAFE_INTEGER);
     const sorted = [...items].sort((a, b) => (a.id.toLowerCase() < b.id.toLowerCase() ? -1 : a.id.toLowerCase() > b.id.toLowerCase() ? 1 : 0));
     const slice = sorted.slice(skip, skip + top);
-    const body: Record<string, unknown> = { value: slice.map(map), count: sorted.length };
+    const body: Record<string, unknown> = withCount ? { value: slice.map(map), count: sorted.length } : { value: slice.map(map) };
     if (skip + top < sorted.length) {
       const next = new URL(req.url.pathname, req.origin);
       for (const [k, v] of req.url.searchParams) if (k !== "$skip" && k !== "$top") next.searchParams.set(k, v);
@@ -438,7 +506,8 @@ export class Arm {
   }
 
   private finishWrite(req: ArmRequest, r: Resource, lro: boolean, status: number, kind: "write"): Reply {
-    if (lro) return this.startOperation(req, r, r.type.toLowerCase() === SERVICE_TYPE && req.method === "PATCH" ? 202 : status, false, undefined);
+    // a long-running PATCH answers 202 without a body (service and named value examples); a long-running PUT answers 201/200 with the body
+    if (lro) return this.startOperation(req, r, req.method === "PATCH" ? 202 : status, false, undefined);
     this.emit(req, kind, r.id, `${r.type}/write`);
     return this.withEtag(r, { status, body: this.view(r, req) });
   }
@@ -489,7 +558,10 @@ export class Arm {
       "retry-after": String(Math.ceil(this.settings.lroDurationMs / 1000)),
     };
     if (status === 202) return { status, headers };
-    return this.withEtag(r, { status, headers, body: this.view(r, req) });
+    const body = this.view(r, req);
+    // the initial body of a named value PUT reports the operation as in progress (CreateNamedValueWithKeyVault example)
+    if (r.type.toLowerCase() === "microsoft.apimanagement/service/namedvalues") (body["properties"] as Record<string, unknown>)["provisioningState"] = "InProgress";
+    return this.withEtag(r, { status, headers, body });
   }
 
   private operationStatus(opId: string): Reply {
@@ -655,7 +727,13 @@ export class Arm {
     const p = segments(scope);
     if (p.length === 2) return true; // subscription checked by the caller
     if (p.length === 4) return this.store.getGroup(scope) !== undefined;
-    return this.store.get(scope) !== undefined;
+    if (this.store.get(scope) !== undefined) return true;
+    // secrets set through the vault's data plane are ARM scopes too (`<vaultId>/secrets/<name>`)
+    if (p.length === 10 && typeOfId(scope)?.toLowerCase() === "microsoft.keyvault/vaults/secrets") {
+      const vault = this.store.get("/" + p.slice(0, 8).join("/"));
+      return vault !== undefined && this.vaults.find(vault.name, p[9] as string) !== undefined;
+    }
+    return false;
   }
 
   private lockView(l: Resource): Record<string, unknown> {

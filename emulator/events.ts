@@ -73,7 +73,8 @@ export function resourceEvent(kind: "write" | "delete" | "action", resourceUri: 
       claims,
       correlationId: randomUUID(),
       httpRequest: { clientRequestId: randomUUID(), clientIpAddress: caller.clientIp, method, url },
-      resourceProvider: p.provider ?? "Microsoft.Resources",
+      // the provider of the resource itself: for `<scope>/providers/Microsoft.Authorization/locks/x` that is Microsoft.Authorization
+      resourceProvider: /.*\/providers\/([^/]+)\//i.exec(resourceUri)?.[1] ?? p.provider ?? "Microsoft.Resources",
       resourceUri,
       operationName,
       status: "Succeeded",

@@ -19,6 +19,8 @@ const RECOVERY = { recoveryLevel: "Recoverable+Purgeable", recoverableDays: 90 }
 export class Vaults {
   /** vault name (lowercase) -> secret name (lowercase) -> versions, oldest first */
   private readonly secrets = new Map<string, Map<string, { name: string; versions: SecretVersion[] }>>();
+  /** vault name (lowercase) -> secret name (lowercase) -> the soft-deleted secret (latest version) */
+  private readonly deleted = new Map<string, Map<string, { name: string; latest: SecretVersion; deletedDate: number; scheduledPurgeDate: number }>>();
   /** vault name (lowercase) -> origin (https://127.0.0.1:port) */
   readonly origins = new Map<string, string>();
 
@@ -35,6 +37,7 @@ export class Vaults {
   /** Loads `Microsoft.KeyVault/vaults/secrets` entries of the estate as first versions. */
   loadFromStore(): void {
     this.secrets.clear();
+    this.deleted.clear();
     for (const s of this.store.ofType("Microsoft.KeyVault/vaults/secrets")) {
       const [vaultName, secretName] = s.name.includes("/") ? s.name.split("/") : [s.id.split("/").slice(-3)[0], s.name];
       if (!vaultName || !secretName) continue;
@@ -143,6 +146,13 @@ export class Vaults {
     if (!vault) throw new ArmError(404, "VaultNotFound", `Vault '${vaultName}' does not exist.`);
     if (!url.searchParams.get("api-version")) throw new ArmError(400, "BadParameter", "The 'api-version' query parameter is required.");
     const parts = url.pathname.split("/").filter((p) => p.length > 0).map((p) => decodeURIComponent(p));
+    if (parts[0]?.toLowerCase() === "deletedsecrets" && parts[1] && parts.length === 2 && method === "GET") {
+      // soft delete: what SecretClient.beginDeleteSecret polls until the deletion completes
+      this.check(vault, principal, parts[1], "get", "readMetadata/action");
+      const d = this.deleted.get(vault.name.toLowerCase())?.get(parts[1].toLowerCase());
+      if (!d) throw new ArmError(404, "SecretNotFound", `Deleted Secret not found: ${parts[1]}`);
+      return { status: 200, body: { ...this.bundle(origin, d.name, d.latest, false), recoveryId: `${origin}/deletedsecrets/${d.name}`, deletedDate: d.deletedDate, scheduledPurgeDate: d.scheduledPurgeDate } };
+    }
     if (parts[0]?.toLowerCase() !== "secrets") throw new ArmError(404, "NotFound", `The requested path '${url.pathname}' is not served by this vault.`);
     const name = parts[1];
     const sub = parts[2];
@@ -180,6 +190,7 @@ export class Vaults {
       };
       const existing = this.find(vault.name, name);
       this.putVersion(vault.name, existing?.name ?? name, v);
+      this.deleted.get(vault.name.toLowerCase())?.delete(name.toLowerCase());
       return { status: 200, body: this.bundle(origin, existing?.name ?? name, v, true) };
     }
     if (method === "GET" && sub?.toLowerCase() === "versions") {
@@ -214,6 +225,9 @@ export class Vaults {
       const latest = entry.versions[entry.versions.length - 1] as SecretVersion;
       this.secrets.get(vault.name.toLowerCase())?.delete(name.toLowerCase());
       const now = Math.floor(Date.now() / 1000);
+      let dm = this.deleted.get(vault.name.toLowerCase());
+      if (!dm) this.deleted.set(vault.name.toLowerCase(), (dm = new Map()));
+      dm.set(name.toLowerCase(), { name: entry.name, latest, deletedDate: now, scheduledPurgeDate: now + 90 * 86400 });
       return {
         status: 200,
         body: {

@@ -1,0 +1,67 @@
+/** The rule catalog, in the order reports list it. */
+import type { Rule, RuleOptions } from "./types.js";
+import { rule as apiHttpsOnly } from "./api-https-only.js";
+import { rule as directManagement } from "./direct-management-endpoint-disabled.js";
+import { rule as gitConfiguration } from "./git-configuration-endpoint-disabled.js";
+import { rule as namedValueSecrets } from "./named-value-secrets-in-key-vault.js";
+import { rule as resourceLock } from "./resource-lock.js";
+import { rule as minApiVersion } from "./min-api-version.js";
+import { rule as managedIdentity } from "./managed-identity.js";
+import { rule as tlsProtocols } from "./gateway-tls-protocols.js";
+import { rule as weakCiphers, DEFAULT_WEAK_CIPHERS } from "./gateway-weak-ciphers.js";
+import { rule as backendCertValidation } from "./backend-certificate-validation.js";
+import { rule as backendAuthenticated } from "./backend-authenticated.js";
+import { rule as backendHttps } from "./backend-https.js";
+import { rule as subscriptionScope } from "./subscription-scope-not-all-apis.js";
+import { rule as apiAuthentication } from "./api-authentication.js";
+import { rule as rateLimit } from "./rate-limit-policy.js";
+import { rule as requestValidation } from "./request-validation-policy.js";
+import { rule as policyBase } from "./policy-base-inheritance.js";
+import { rule as networkIsolation } from "./network-isolation.js";
+import { rule as platformStv2 } from "./platform-stv2.js";
+import { rule as defenderForApis } from "./defender-for-apis.js";
+import { rule as unusedApi } from "./unused-api.js";
+
+export const RULES: readonly Rule[] = [
+  apiHttpsOnly,
+  directManagement,
+  gitConfiguration,
+  namedValueSecrets,
+  resourceLock,
+  minApiVersion,
+  managedIdentity,
+  tlsProtocols,
+  weakCiphers,
+  backendCertValidation,
+  backendAuthenticated,
+  backendHttps,
+  subscriptionScope,
+  apiAuthentication,
+  rateLimit,
+  requestValidation,
+  policyBase,
+  networkIsolation,
+  platformStv2,
+  defenderForApis,
+  unusedApi,
+];
+
+export const DEFAULT_RULE_OPTIONS: RuleOptions = {
+  minApiVersion: "2019-12-01",
+  weakCiphers: [...DEFAULT_WEAK_CIPHERS],
+  unusedDays: 30,
+};
+
+export function ruleById(id: string): Rule | undefined {
+  return RULES.find((r) => r.meta.id === id);
+}
+
+/** Selects rules by id; throws with the unknown ids named. */
+export function selectRules(ids: string[] | undefined): Rule[] {
+  if (!ids || ids.length === 0) return [...RULES];
+  const unknown = ids.filter((id) => !ruleById(id));
+  if (unknown.length > 0) throw new Error(`unknown rule id(s): ${unknown.join(", ")} (see 'apim-remediator rules')`);
+  return ids.map((id) => ruleById(id) as Rule);
+}
+
+export type { Rule, RuleMeta, RuleOptions, Finding, Severity, Status, Action } from "./types.js";
