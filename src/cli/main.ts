@@ -8,17 +8,25 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { ConfigError, loadConfig, type Env } from "../core/config.js";
 import { createClients } from "../core/clients.js";
 import { discoverServices } from "../core/discovery.js";
+import { writeFileSync } from "node:fs";
+import { InputError, snapshotsFromFiles } from "../core/offline.js";
+import { FORMATS, render, renderRules, summary, type Format } from "../core/report.js";
+import { detect, scanLive } from "../core/scan.js";
+import { DEFAULT_RULE_OPTIONS, RULES, selectRules } from "../remediations/index.js";
 
 export interface CliIO {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env: Env;
+  /** True when stderr is a terminal (progress is shown only then). */
+  isTTY?: boolean;
 }
 
 const defaultIO: CliIO = {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
   env: process.env,
+  isTTY: process.stderr.isTTY === true,
 };
 
 /** Thrown for bad input; the CLI prints its message as one line and exits 2. */
@@ -95,7 +103,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
       }
       io.stdout(JSON.stringify({ armEndpoint: emu.armEndpoint, caFile: emu.caFile, keyVaults: emu.keyVaults, adminUrl: emu.adminUrl, tenantId: emu.tenantId }) + "\n");
       const stop = () => {
-        void emu.stop().then(() => onExit(0));
+        void emu.stop().then(() => process.exit(0));
       };
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
@@ -119,6 +127,58 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
       for (const r of rows) io.stdout(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd() + "\n");
     });
 
+  program
+    .command("rules")
+    .description("List the rule catalog")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action((opts: { format: "table" | "json" }) => {
+      io.stdout(renderRules([...RULES], opts.format));
+    });
+
+  program
+    .command("scan")
+    .description("Detect drift: live (subscriptions in scope) or offline (--input files)")
+    .option("--input <file>", "ARM resource list, ARM template or PowerShell export; repeatable (offline scan)", collect)
+    .option("--service <name>", "only these services (name or id); repeatable", collect)
+    .option("--rules <ids>", "comma-separated rule ids (default: all)")
+    .option("--min-api-version <date>", "minimum API version for min-api-version", DEFAULT_RULE_OPTIONS.minApiVersion)
+    .option("--unused-days <n>", "look-back window of unused-api", intArg("--unused-days", 1, 93), DEFAULT_RULE_OPTIONS.unusedDays)
+    .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))
+    .option("--output <file>", "write the report to a file instead of stdout")
+    .action(async (opts: { input?: string[]; service?: string[]; rules?: string; minApiVersion: string; unusedDays: number; format: Format; output?: string }) => {
+      let rules;
+      try {
+        rules = selectRules(opts.rules?.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(opts.minApiVersion)) throw new UsageError(`--min-api-version must be an API version date such as 2019-12-01 (got "${opts.minApiVersion}")`);
+      const ruleOptions = { ...DEFAULT_RULE_OPTIONS, minApiVersion: opts.minApiVersion, unusedDays: opts.unusedDays };
+      let findings;
+      if (opts.input && opts.input.length > 0) {
+        let snapshots = snapshotsFromFiles(opts.input);
+        const wanted = (opts.service ?? []).map((x) => x.toLowerCase());
+        if (wanted.length > 0) snapshots = snapshots.filter((sn) => wanted.includes(sn.service.name.toLowerCase()) || wanted.includes(sn.service.id.toLowerCase()));
+        findings = detect(snapshots, rules, ruleOptions);
+      } else {
+        const settings = settingsFrom(program.opts(), io.env);
+        const config = loadConfig(settings);
+        const clients = createClients(config);
+        const progress = io.isTTY ? (done: number, total: number, svc: { name: string }) => io.stderr(`\rscanned ${done}/${total}: ${svc.name}`.padEnd(60) + (done === total ? "\n" : "")) : undefined;
+        const res = await scanLive(clients, rules, ruleOptions, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, services: opts.service, onProgress: progress });
+        findings = res.findings;
+      }
+      const text = render(opts.format, findings, rules);
+      if (opts.output) {
+        try {
+          writeFileSync(opts.output, text);
+        } catch (e) {
+          throw new UsageError(`cannot write ${opts.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      } else io.stdout(text);
+      if (summary(findings).fail > 0) onExit(1);
+    });
+
   return program;
 }
 
@@ -127,7 +187,6 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
   let exitCode: number | undefined;
   const program = buildProgram(io, (c) => {
     exitCode = c;
-    process.exit(c);
   });
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -138,7 +197,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
       io.stderr(`apim-remediator: ${e.message.replace(/^error: /, "")}\n`);
       return 2;
     }
-    if (e instanceof ConfigError || e instanceof UsageError) {
+    if (e instanceof ConfigError || e instanceof UsageError || e instanceof InputError) {
       io.stderr(`apim-remediator: ${e.message}\n`);
       return 2;
     }

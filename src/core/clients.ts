@@ -13,6 +13,7 @@ import { ResourceManagementClient } from "@azure/arm-resources";
 import { SubscriptionClient } from "@azure/arm-resources-subscriptions";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { SecretClient } from "@azure/keyvault-secrets";
+import { MonitorClient } from "@azure/arm-monitor";
 import type { Config } from "./config.js";
 
 /** The principal a loopback credential acts as when none is configured. */
@@ -57,6 +58,7 @@ export interface AzureClients {
   resources(subscriptionId: string): ResourceManagementClient;
   authorization(subscriptionId: string): AuthorizationManagementClient;
   subscriptions(): SubscriptionClient;
+  monitor(subscriptionId: string): MonitorClient;
   secrets(vaultUrl?: string): SecretClient;
 }
 
@@ -95,6 +97,7 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
     resources: (sub) => memo(`resources|${sub}`, () => new ResourceManagementClient(credential, sub, common)),
     authorization: (sub) => memo(`authz|${sub}`, () => new AuthorizationManagementClient(credential, sub, common)),
     subscriptions: () => memo("subscriptions", () => new SubscriptionClient(credential, common)),
+    monitor: (sub) => memo(`monitor|${sub}`, () => new MonitorClient(credential, sub, common)),
     secrets: (vaultUrl) => {
       const url = vaultUrl ?? config.keyVaultUrl;
       if (!url) throw new Error("No Key Vault URL: set KEY_VAULT_URL (or pass --key-vault-url)");

@@ -1,0 +1,285 @@
+/**
+ * Collects a service snapshot from ARM with as few calls as the enabled rules
+ * allow: each collection is read once, every nextLink is followed, and
+ * per-child reads run with bounded concurrency. Bodies are kept exactly as
+ * ARM returned them (`properties` nested), through the SDK's `onResponse`.
+ */
+import type { FullOperationResponse, OperationOptions } from "@azure/core-client";
+import { bool, pick, str, type ArmResource } from "../model/arm.js";
+import type { DataNeed, ServiceSnapshot } from "../model/snapshot.js";
+import { emptySnapshot } from "../model/snapshot.js";
+import type { AzureClients } from "./clients.js";
+import { parseServiceId } from "./discovery.js";
+
+/** Needs imply others: per-API reads need the API list, product reads the product list. */
+export function expandNeeds(needs: Iterable<DataNeed>): Set<DataNeed> {
+  const out = new Set<DataNeed>(["service", ...needs]);
+  if (out.has("apiRevisions") || out.has("apiPolicies") || out.has("operationPolicies") || out.has("defender") || out.has("metrics")) out.add("apis");
+  if (out.has("productApis") || out.has("productPolicies")) out.add("products");
+  return out;
+}
+
+/** What the number of ARM calls depends on besides the needs. */
+export interface CallShape {
+  pageSize: number;
+  /** Current APIs; for each, how many revisions it has in all (1 = only the current one) and how many operations. */
+  apis: Array<{ revisions: number; operations: number; http: boolean }>;
+  namedValues: number;
+  backends: number;
+  subscriptions: number;
+  /** For each product, how many APIs it holds. */
+  products: number[];
+  /** Defender for APIs plan on (per-API onboarding reads happen only then). */
+  defenderPlanEnabled: boolean;
+}
+
+const pages = (n: number, size: number) => Math.max(1, Math.ceil(n / size));
+
+/** The exact number of ARM calls `collectSnapshot` makes for these needs and this service shape. */
+export function expectedCalls(needsIn: Iterable<DataNeed>, shape: CallShape): number {
+  const needs = expandNeeds(needsIn);
+  const p = (n: number) => pages(n, shape.pageSize);
+  let calls = 1; // the service itself
+  if (needs.has("apis")) calls += p(shape.apis.length);
+  if (needs.has("apiRevisions")) for (const a of shape.apis) calls += p(a.revisions) + (a.revisions - 1);
+  if (needs.has("namedValues")) calls += p(shape.namedValues);
+  if (needs.has("tenantAccess")) calls += 1;
+  if (needs.has("locks")) calls += 1;
+  if (needs.has("backends")) calls += p(shape.backends);
+  if (needs.has("subscriptions")) calls += p(shape.subscriptions);
+  if (needs.has("products")) calls += p(shape.products.length);
+  if (needs.has("productApis")) for (const n of shape.products) calls += p(n);
+  if (needs.has("policies")) calls += 1;
+  if (needs.has("apiPolicies")) calls += shape.apis.length;
+  if (needs.has("productPolicies")) calls += shape.products.length;
+  if (needs.has("operationPolicies")) for (const a of shape.apis) calls += p(a.operations) + a.operations;
+  if (needs.has("defender")) calls += 1 + (shape.defenderPlanEnabled ? shape.apis.filter((a) => a.http).length : 0);
+  if (needs.has("metrics")) calls += 1;
+  return calls;
+}
+
+export interface CollectOptions {
+  concurrency?: number;
+  /** Look-back window for request metrics. */
+  unusedDays?: number;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+type Raw = Record<string, unknown>;
+
+function rawBody(r: FullOperationResponse): Raw {
+  const body = (r.parsedBody ?? (r.bodyAsText ? JSON.parse(r.bodyAsText) : {})) as Raw;
+  return body ?? {};
+}
+
+/** Drains a paged SDK iterator, returning the raw ARM items of every page. */
+async function rawList(make: (options: OperationOptions) => AsyncIterable<unknown>): Promise<ArmResource[]> {
+  const items: ArmResource[] = [];
+  const options: OperationOptions = {
+    onResponse: (r) => {
+      const value = rawBody(r)["value"];
+      if (Array.isArray(value)) items.push(...(value as ArmResource[]));
+    },
+  };
+  for await (const _ of make(options)) {
+    // items are taken from the raw pages
+  }
+  return items;
+}
+
+/** A list operation that is not paged in the SDK (returns one collection). */
+async function rawCollection(call: (options: OperationOptions) => Promise<unknown>): Promise<ArmResource[]> {
+  let items: ArmResource[] = [];
+  await call({
+    onResponse: (r) => {
+      const value = rawBody(r)["value"];
+      if (Array.isArray(value)) items = value as ArmResource[];
+    },
+  });
+  return items;
+}
+
+/** One GET through the SDK, returning the raw body (with the ETag header as `etag` when the body has none). */
+async function rawGet(call: (options: OperationOptions) => Promise<unknown>): Promise<ArmResource> {
+  let body: Raw = {};
+  let etag: string | undefined;
+  await call({
+    onResponse: (r) => {
+      body = rawBody(r);
+      etag = r.headers.get("etag") ?? undefined;
+    },
+  });
+  const res = body as ArmResource;
+  if (res.etag === undefined && etag !== undefined) res.etag = etag;
+  return res;
+}
+
+function isNotFound(e: unknown): boolean {
+  return (e as { statusCode?: number }).statusCode === 404;
+}
+
+function isForbidden(e: unknown): boolean {
+  const c = (e as { statusCode?: number }).statusCode;
+  return c === 403 || c === 401;
+}
+
+const DEFENDER_PRICING_API_VERSION = "2024-01-01";
+const API_COLLECTIONS_API_VERSION = "2023-11-15";
+
+export async function collectSnapshot(clients: AzureClients, serviceId: string, needsIn: Iterable<DataNeed>, options: CollectOptions = {}): Promise<ServiceSnapshot> {
+  const ref = parseServiceId(serviceId);
+  if (!ref) throw new Error(`not an API Management service id: ${serviceId}`);
+  const needs = expandNeeds(needsIn);
+  const limit = Math.max(1, options.concurrency ?? 8);
+  const apim = clients.apim(ref.subscriptionId);
+  const rg = ref.resourceGroup;
+  const svc = ref.name;
+
+  const service = await rawGet((o) => apim.apiManagementService.get(rg, svc, o));
+  const snap = emptySnapshot(service, []);
+  const collected = new Set<DataNeed>(["service"]);
+  const tasks: Array<Promise<void>> = [];
+  const run = (need: DataNeed, f: () => Promise<void>) => {
+    if (!needs.has(need)) return;
+    tasks.push(f().then(() => void collected.add(need)));
+  };
+
+  // independent collections, in parallel
+  let apisReady: Promise<ArmResource[]> = Promise.resolve([]);
+  if (needs.has("apis")) {
+    apisReady = rawList((o) => apim.api.listByService(rg, svc, o));
+    tasks.push(apisReady.then(() => void collected.add("apis")));
+  }
+  let productsReady: Promise<ArmResource[]> = Promise.resolve([]);
+  if (needs.has("products")) {
+    productsReady = rawList((o) => apim.product.listByService(rg, svc, o));
+    tasks.push(productsReady.then((p) => void ((snap.products = p), collected.add("products"))));
+  }
+  run("namedValues", async () => void (snap.namedValues = await rawList((o) => apim.namedValue.listByService(rg, svc, o))));
+  run("tenantAccess", async () => void (snap.tenantAccess = await rawList((o) => apim.tenantAccess.listByService(rg, svc, o))));
+  run("backends", async () => void (snap.backends = await rawList((o) => apim.backend.listByService(rg, svc, o))));
+  run("subscriptions", async () => void (snap.subscriptions = await rawList((o) => apim.subscription.list(rg, svc, o))));
+  run("locks", async () => {
+    snap.locks = await rawList((o) => clients.locks(ref.subscriptionId).managementLocks.listAtResourceLevel(rg, "Microsoft.ApiManagement", "", "service", svc, { ...o, filter: "atScope()" }));
+  });
+  run("policies", async () => {
+    const list = await rawList((o) => apim.policy.listByService(rg, svc, o));
+    snap.globalPolicy = list[0];
+  });
+
+  // per-API reads once the API list is in
+  const apis = await apisReady;
+  const current = apis.filter((a) => !a.name.includes(";rev=") && bool(pick(a, "properties.isCurrent")) !== false);
+  snap.apis = [...apis];
+  run("apiRevisions", async () => {
+    const extra = await mapLimit(current, limit, async (api) => {
+      const revisions = await rawList((o) => apim.apiRevision.listByService(rg, svc, api.name, o));
+      const others = revisions.filter((r) => r["isCurrent"] !== true && str(r["apiRevision"]) !== str(pick(api, "properties.apiRevision")));
+      return mapLimit(others, limit, (r) => rawGet((o) => apim.api.get(rg, svc, `${api.name};rev=${String(r["apiRevision"])}`, o)));
+    });
+    snap.apis.push(...extra.flat());
+  });
+  run("apiPolicies", async () => {
+    const lists = await mapLimit(current, limit, (api) => rawCollection((o) => apim.apiPolicy.listByApi(rg, svc, api.name, o)));
+    current.forEach((api, i) => {
+      const p = lists[i]?.[0];
+      if (p) snap.apiPolicies[api.name.toLowerCase()] = p;
+    });
+  });
+  run("operationPolicies", async () => {
+    await mapLimit(current, limit, async (api) => {
+      const ops = await rawList((o) => apim.apiOperation.listByApi(rg, svc, api.name, o));
+      await mapLimit(ops, limit, async (op) => {
+        const list = await rawCollection((o) => apim.apiOperationPolicy.listByOperation(rg, svc, api.name, op.name, o));
+        if (list[0]) snap.operationPolicies[`${api.name}/${op.name}`.toLowerCase()] = list[0];
+      });
+    });
+  });
+  run("defender", async () => {
+    const resources = clients.resources(ref.subscriptionId);
+    let planEnabled: boolean | undefined;
+    try {
+      const pricing = await resources.resources.getById(`/subscriptions/${ref.subscriptionId}/providers/Microsoft.Security/pricings/Api`, DEFENDER_PRICING_API_VERSION);
+      planEnabled = /^standard$/i.test(str(pick(pricing, "properties.pricingTier")) ?? "");
+    } catch (e) {
+      if (isNotFound(e)) planEnabled = false;
+      else if (isForbidden(e)) planEnabled = undefined;
+      else throw e;
+    }
+    const onboarded: string[] = [];
+    if (planEnabled) {
+      const http = current.filter((a) => /^(http|soap)?$/i.test(str(pick(a, "properties.type")) ?? str(pick(a, "properties.apiType")) ?? ""));
+      await mapLimit(http, limit, async (api) => {
+        try {
+          await resources.resources.getById(`${service.id}/providers/Microsoft.Security/apiCollections/${api.name}`, API_COLLECTIONS_API_VERSION);
+          onboarded.push(api.name.toLowerCase());
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+        }
+      });
+    }
+    snap.defender = { planEnabled, onboardedApis: onboarded };
+  });
+  run("metrics", async () => {
+    const days = options.unusedDays ?? 30;
+    const end = new Date();
+    const start = new Date(end.getTime() - days * 86400_000);
+    try {
+      const res = await clients.monitor(ref.subscriptionId).metrics.list(service.id, {
+        metricnames: "Requests",
+        timespan: `${start.toISOString()}/${end.toISOString()}`,
+        interval: `P${days}D`,
+        aggregation: "Total",
+        filter: "ApiId eq '*'",
+      });
+      const counts: Record<string, number> = {};
+      for (const m of res.value ?? []) {
+        for (const ts of m.timeseries ?? []) {
+          const api = ts.metadatavalues?.find((v) => (v.name?.value ?? "").toLowerCase() === "apiid")?.value;
+          if (!api) continue;
+          const total = (ts.data ?? []).reduce((acc, d) => acc + (d.total ?? 0), 0);
+          counts[api.toLowerCase()] = (counts[api.toLowerCase()] ?? 0) + total;
+        }
+      }
+      snap.requestsByApi = counts;
+    } catch (e) {
+      if (!isForbidden(e) && !isNotFound(e)) throw e;
+    }
+  });
+
+  // product children once the product list is in
+  const products = await productsReady;
+  run("productApis", async () => {
+    const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productApi.listByProduct(rg, svc, p.name, o)));
+    products.forEach((p, i) => (snap.productApis[p.name.toLowerCase()] = (lists[i] ?? []).map((a) => a.name.toLowerCase())));
+  });
+  run("productPolicies", async () => {
+    const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productPolicy.listByProduct(rg, svc, p.name, o)));
+    products.forEach((p, i) => {
+      const pol = lists[i]?.[0];
+      if (pol) snap.productPolicies[p.name.toLowerCase()] = pol;
+    });
+  });
+
+  // `run` may have queued more tasks while awaiting; settle until none are left
+  let settled = 0;
+  while (settled < tasks.length) {
+    const batch = tasks.slice(settled);
+    settled = tasks.length;
+    await Promise.all(batch);
+  }
+  return { ...snap, collected };
+}

@@ -1,0 +1,348 @@
+/**
+ * Offline inputs for `scan --input`: ARM resource lists (the estate format),
+ * ARM templates (nested or flat child resources, symbolic-name templates,
+ * nested deployments) and PowerShell-style exports (PascalCase keys, children
+ * in `resources[]`). Everything becomes ARM-shaped resources, grouped into
+ * one snapshot per API Management service.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { getCI, leafName, str, type ArmResource } from "../model/arm.js";
+import { emptySnapshot, type DataNeed, type ServiceSnapshot } from "../model/snapshot.js";
+
+export class InputError extends Error {}
+
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+const MAX_DEPTH = 40;
+const MAX_RESOURCES = 200_000;
+const TEMPLATE_SUB = "00000000-0000-0000-0000-000000000000";
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+export function readInputFile(file: string): unknown {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (e) {
+    throw new InputError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  if (size > MAX_INPUT_BYTES) throw new InputError(`${file}: too large (${size} bytes; the limit is ${MAX_INPUT_BYTES})`);
+  const text = readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${file}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+// ---- ARM template expressions (the small subset names use) ----------------------
+
+interface TemplateScope {
+  parameters: Json;
+  variables: Json;
+}
+
+/** Evaluates `[parameters('x')]`, `[variables('x')]`, `[concat(...)]`, `[format(...)]` and string literals; undefined otherwise. */
+export function evalExpression(text: string, scope: TemplateScope): string | undefined {
+  const t = text.trim();
+  if (!(t.startsWith("[") && t.endsWith("]")) || t.startsWith("[[")) return t.startsWith("[[") ? t.slice(1) : t;
+  return evalTerm(t.slice(1, -1).trim(), scope, 0);
+}
+
+function splitArgs(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = false;
+  let cur = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (quote) {
+      cur += c;
+      if (c === "'" && s[i + 1] === "'") {
+        cur += "'";
+        i++;
+      } else if (c === "'") quote = false;
+      continue;
+    }
+    if (c === "'") quote = true;
+    if (c === "(") depth++;
+    if (c === ")") depth--;
+    if (c === "," && depth === 0) {
+      out.push(cur.trim());
+      cur = "";
+      continue;
+    }
+    cur += c;
+  }
+  if (cur.trim() !== "") out.push(cur.trim());
+  return out;
+}
+
+function evalTerm(term: string, scope: TemplateScope, depth: number): string | undefined {
+  if (depth > 16) return undefined;
+  if (/^'.*'$/s.test(term)) return term.slice(1, -1).replace(/''/g, "'");
+  if (/^-?\d+$/.test(term)) return term;
+  const m = /^([A-Za-z]+)\((.*)\)$/s.exec(term);
+  if (!m) return undefined;
+  const fn = (m[1] as string).toLowerCase();
+  const args = splitArgs(m[2] as string).map((a) => evalTerm(a, scope, depth + 1));
+  if (fn === "parameters" || fn === "variables") {
+    const bag = fn === "parameters" ? scope.parameters : scope.variables;
+    const entry = args[0] !== undefined ? getCI(bag, args[0]) : undefined;
+    const value = fn === "parameters" ? (isObj(entry) ? entry["defaultValue"] : undefined) : entry;
+    if (typeof value === "string") return evalExpression(value, scope);
+    if (typeof value === "number" || typeof value === "boolean") return String(value);
+    return undefined;
+  }
+  if (args.some((a) => a === undefined)) return undefined;
+  const vals = args as string[];
+  if (fn === "concat") return vals.join("");
+  if (fn === "format") return (vals[0] ?? "").replace(/\{(\d+)\}/g, (_, i: string) => vals[Number(i) + 1] ?? "");
+  if (fn === "tolower") return vals[0]?.toLowerCase();
+  if (fn === "toupper") return vals[0]?.toUpperCase();
+  return undefined;
+}
+
+/** Resolves template expressions inside a value where possible; leaves the rest as written. */
+function resolveDeep(v: unknown, scope: TemplateScope, depth = 0): unknown {
+  if (depth > MAX_DEPTH) throw new InputError("template nested too deeply");
+  if (typeof v === "string") {
+    if (!v.trim().startsWith("[")) return v;
+    const r = evalExpression(v, scope);
+    if (r === undefined) return v;
+    if (r === "true" || r === "false") return r === "true";
+    return r;
+  }
+  if (Array.isArray(v)) return v.map((x) => resolveDeep(x, scope, depth + 1));
+  if (isObj(v)) {
+    const out: Json = {};
+    for (const [k, x] of Object.entries(v)) out[k] = resolveDeep(x, scope, depth + 1);
+    return out;
+  }
+  return v;
+}
+
+// ---- normalisation -----------------------------------------------------------
+
+const TOP_KEYS: Array<[string, string]> = [
+  ["location", "location"],
+  ["sku", "sku"],
+  ["identity", "identity"],
+  ["tags", "tags"],
+  ["etag", "etag"],
+  ["kind", "kind"],
+  ["scope", "scope"],
+];
+
+/** One ARM-shaped resource from an exported/listed entry (camelCase or PascalCase keys). */
+function fromListed(e: Json): ArmResource | undefined {
+  const id = str(getCI(e, "ResourceId")) ?? str(getCI(e, "id"));
+  const type = str(getCI(e, "ResourceType")) ?? str(getCI(e, "type"));
+  if (!id || !id.startsWith("/") || !type) return undefined;
+  const r: ArmResource = { id, name: str(getCI(e, "name")) ?? leafName(id), type, properties: isObj(getCI(e, "properties")) ? (getCI(e, "properties") as Json) : {} };
+  for (const [from, to] of TOP_KEYS) {
+    const v = getCI(e, from);
+    if (v !== undefined && v !== null) r[to] = v;
+  }
+  return r;
+}
+
+function listedResources(items: unknown[], out: ArmResource[], depth: number): void {
+  if (depth > MAX_DEPTH) throw new InputError("resources nested too deeply");
+  for (const item of items) {
+    if (!isObj(item)) continue;
+    const r = fromListed(item);
+    if (r) out.push(r);
+    if (out.length > MAX_RESOURCES) throw new InputError(`more than ${MAX_RESOURCES} resources`);
+    const kids = getCI(item, "resources");
+    if (Array.isArray(kids)) listedResources(kids, out, depth + 1);
+  }
+}
+
+function templateResources(template: Json, out: ArmResource[], rgName: string, depth: number, outerScope?: TemplateScope): void {
+  if (depth > MAX_DEPTH) throw new InputError("template nested too deeply");
+  const scope: TemplateScope = {
+    parameters: { ...(outerScope?.parameters ?? {}), ...((getCI(template, "parameters") as Json | undefined) ?? {}) },
+    variables: { ...(outerScope?.variables ?? {}), ...((getCI(template, "variables") as Json | undefined) ?? {}) },
+  };
+  const raw = getCI(template, "resources");
+  const list: unknown[] = Array.isArray(raw) ? raw : isObj(raw) ? Object.values(raw) : [];
+  const visit = (items: unknown[], parentType: string | undefined, parentName: string | undefined, d: number) => {
+    if (d > MAX_DEPTH) throw new InputError("template nested too deeply");
+    for (const item of items) {
+      if (!isObj(item)) continue;
+      if (getCI(item, "existing") === true) continue;
+      const rawType = str(getCI(item, "type")) ?? "";
+      const rawName = str(getCI(item, "name")) ?? "";
+      if (/^Microsoft\.Resources\/deployments$/i.test(rawType)) {
+        const inner = getCI(getCI(item, "properties"), "template");
+        if (isObj(inner)) templateResources(inner, out, rgName, depth + 1, scope);
+        continue;
+      }
+      const name = evalExpression(rawName, scope) ?? rawName;
+      const type = parentType && !rawType.includes(".") ? `${parentType}/${rawType}` : rawType;
+      const fullName = parentType && !rawType.includes(".") ? `${parentName}/${name}` : name;
+      const r = toTemplateResource(type, fullName, item, scope, rgName);
+      if (r) out.push(r);
+      if (out.length > MAX_RESOURCES) throw new InputError(`more than ${MAX_RESOURCES} resources`);
+      const kids = getCI(item, "resources");
+      if (Array.isArray(kids)) visit(kids, type, fullName, d + 1);
+    }
+  };
+  visit(list, undefined, undefined, depth);
+}
+
+function toTemplateResource(type: string, name: string, item: Json, scope: TemplateScope, rgName: string): ArmResource | undefined {
+  if (!type.includes("/")) return undefined;
+  const [ns, ...typeSegs] = type.split("/");
+  const nameSegs = name.split("/");
+  let id: string;
+  const base = `/subscriptions/${TEMPLATE_SUB}/resourceGroups/${rgName}`;
+  if (/^Microsoft\.Authorization$/i.test(ns ?? "") && /^locks$/i.test(typeSegs[0] ?? "")) {
+    const target = str(getCI(item, "scope"));
+    id = `${base}${target ? `/${lockScopePath(evalExpression(target, scope) ?? target)}` : ""}/providers/Microsoft.Authorization/locks/${nameSegs[nameSegs.length - 1]}`;
+  } else if (typeSegs.some((t) => t.toLowerCase() === "providers")) {
+    // nested extension, e.g. Microsoft.ApiManagement/service/providers/locks with name "apim/Microsoft.Authorization/lock"
+    const i = typeSegs.findIndex((t) => t.toLowerCase() === "providers");
+    const ownerTypes = typeSegs.slice(0, i);
+    const owner = ownerTypes.map((t, k) => `${t}/${nameSegs[k]}`).join("/");
+    const extNs = nameSegs[ownerTypes.length] ?? "Microsoft.Authorization";
+    const extTypes = typeSegs.slice(i + 1);
+    const extNames = nameSegs.slice(ownerTypes.length + 1);
+    id = `${base}/providers/${ns}/${owner}/providers/${extNs}/${extTypes.map((t, k) => `${t}/${extNames[k]}`).join("/")}`;
+    type = `${extNs}/${extTypes.join("/")}`;
+  } else {
+    if (nameSegs.length !== typeSegs.length) return undefined;
+    id = `${base}/providers/${ns}/${typeSegs.map((t, k) => `${t}/${nameSegs[k]}`).join("/")}`;
+  }
+  const resolved = resolveDeep(item, scope) as Json;
+  const r: ArmResource = { id, name: nameSegs[nameSegs.length - 1] ?? name, type, properties: isObj(getCI(resolved, "properties")) ? (getCI(resolved, "properties") as Json) : {} };
+  for (const [from, to] of TOP_KEYS) {
+    const v = getCI(resolved, from);
+    if (v !== undefined && v !== null) r[to] = v;
+  }
+  return r;
+}
+
+/** A lock's `scope` in a template: `Microsoft.ApiManagement/service/apim` (or a full id) -> path below the resource group. */
+function lockScopePath(scope: string): string {
+  const full = /\/providers\/(.+)$/i.exec(scope);
+  const rel = (full ? (full[1] as string) : scope).replace(/^\/+|\/+$/g, "");
+  return rel.includes("/") ? `providers/${rel}` : "";
+}
+
+export type InputKind = "resource-list" | "template" | "powershell-export";
+
+/** Turns a parsed input file into ARM-shaped resources. */
+export function resourcesFromInput(value: unknown, label: string): { kind: InputKind; resources: ArmResource[] } {
+  const out: ArmResource[] = [];
+  if (Array.isArray(value)) {
+    const pascal = value.some((v) => isObj(v) && ("ResourceId" in v || "ResourceType" in v || "Properties" in v));
+    listedResources(value, out, 0);
+    if (out.length === 0 && value.length > 0) throw new InputError(`${label}: no entry has an 'id' and a 'type'; expected an ARM resource list`);
+    return { kind: pascal ? "powershell-export" : "resource-list", resources: out };
+  }
+  if (isObj(value)) {
+    const schema = str(getCI(value, "$schema")) ?? "";
+    if (/deploymentTemplate\.json/i.test(schema) || getCI(value, "contentVersion") !== undefined) {
+      const base = label.replace(/^.*[\\/]/, "").replace(/\.[^.]+$/, "").replace(/[^-\w.()]/g, "-") || "template";
+      templateResources(value, out, base, 0);
+      return { kind: "template", resources: out };
+    }
+    const res = getCI(value, "resources") ?? getCI(value, "value");
+    if (Array.isArray(res)) return resourcesFromInput(res, label);
+    if (getCI(value, "id") !== undefined || getCI(value, "ResourceId") !== undefined) return resourcesFromInput([value], label);
+  }
+  throw new InputError(`${label}: expected an ARM resource list (JSON array), an ARM template or a PowerShell-style export`);
+}
+
+// ---- grouping into snapshots -----------------------------------------------------
+
+const SERVICE_RE = /^(\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.apimanagement\/service\/[^/]+)(\/.*)?$/i;
+
+function childPath(id: string): { serviceKey: string; serviceId: string; rest: string[] } | undefined {
+  const m = SERVICE_RE.exec(id.replace(/\/+$/, ""));
+  if (!m) return undefined;
+  return { serviceKey: (m[1] as string).toLowerCase(), serviceId: m[1] as string, rest: (m[2] ?? "").split("/").filter((x) => x.length > 0) };
+}
+
+/** Groups resources into one snapshot per APIM service (services absent from the input get a stub). */
+export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] {
+  // the same resource listed twice (nested and flat, or in two files) counts once; the last one wins
+  const unique = new Map<string, ArmResource>();
+  for (const r of input) unique.set(r.id.toLowerCase().replace(/\/+$/, ""), r);
+  const resources = [...unique.values()];
+  const byService = new Map<string, ServiceSnapshot>();
+  const anyLocks = resources.some((r) => /\/locks$/i.test(r.type));
+  const anyTenant = new Set<string>();
+  const get = (key: string, id: string): ServiceSnapshot => {
+    let s = byService.get(key);
+    if (!s) {
+      s = emptySnapshot({ id, name: leafName(id), type: "Microsoft.ApiManagement/service", properties: {} });
+      s.serviceKnown = false;
+      byService.set(key, s);
+    }
+    return s;
+  };
+  const locks: ArmResource[] = [];
+  for (const r of resources) {
+    if (/^Microsoft\.Authorization\/locks$/i.test(r.type)) {
+      locks.push(r);
+      continue;
+    }
+    const cp = childPath(r.id);
+    if (!cp) continue;
+    const s = get(cp.serviceKey, cp.serviceId);
+    const rest = cp.rest.map((x) => x.toLowerCase());
+    if (rest.length === 0) {
+      s.service = r;
+      s.serviceKnown = true;
+      continue;
+    }
+    const [c1, n1, c2, n2] = rest;
+    const nameAt = (i: number) => cp.rest[i] as string;
+    if (rest.length === 2) {
+      if (c1 === "apis") s.apis.push(r);
+      else if (c1 === "namedvalues" || c1 === "properties") s.namedValues.push(r);
+      else if (c1 === "tenant") {
+        s.tenantAccess.push(r);
+        anyTenant.add(cp.serviceKey);
+      } else if (c1 === "backends") s.backends.push(r);
+      else if (c1 === "subscriptions") s.subscriptions.push(r);
+      else if (c1 === "products") s.products.push(r);
+      else if (c1 === "policies") s.globalPolicy = r;
+    } else if (rest.length === 4 && c2 === "policies") {
+      if (c1 === "apis") s.apiPolicies[(n1 as string).split(";rev=")[0] as string] = r;
+      else if (c1 === "products") s.productPolicies[n1 as string] = r;
+    } else if (rest.length === 4 && c1 === "products" && c2 === "apis") {
+      (s.productApis[n1 as string] ??= []).push(n2 as string);
+    } else if (rest.length === 6 && c1 === "apis" && c2 === "operations" && rest[4] === "policies") {
+      s.operationPolicies[`${n1}/${nameAt(3).toLowerCase()}`] = r;
+    } else if (rest[2] === "providers" && rest[3] === "microsoft.security" && rest[4] === "apicollections") {
+      s.defender ??= { planEnabled: undefined, onboardedApis: [] };
+      s.defender.onboardedApis.push((rest[5] ?? "") as string);
+    }
+  }
+  const base: DataNeed[] = ["apis", "apiRevisions", "namedValues", "backends", "subscriptions", "products", "productApis", "policies", "apiPolicies", "productPolicies", "operationPolicies"];
+  for (const [key, s] of byService) {
+    for (const l of locks) {
+      const scope = (/^(.*?)\/providers\/Microsoft\.Authorization\//i.exec(l.id)?.[1] ?? "").toLowerCase();
+      if (key === scope || key.startsWith(scope + "/")) s.locks.push(l);
+    }
+    s.collected = new Set<DataNeed>(["service", ...base, ...(anyLocks ? (["locks"] as DataNeed[]) : []), ...(anyTenant.has(key) ? (["tenantAccess"] as DataNeed[]) : [])]);
+  }
+  return [...byService.values()];
+}
+
+/** Reads input files into snapshots; throws InputError with one line naming the file and the problem. */
+export function snapshotsFromFiles(files: string[]): ServiceSnapshot[] {
+  const all: ArmResource[] = [];
+  for (const f of files) {
+    const { resources } = resourcesFromInput(readInputFile(f), f);
+    all.push(...resources);
+  }
+  return snapshotsFromResources(all);
+}
