@@ -80,9 +80,10 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
 
 type Raw = Record<string, unknown>;
 
+/** The body exactly as ARM sent it (the SDK's parsedBody is already flattened by its mappers). */
 function rawBody(r: FullOperationResponse): Raw {
-  const body = (r.parsedBody ?? (r.bodyAsText ? JSON.parse(r.bodyAsText) : {})) as Raw;
-  return body ?? {};
+  if (r.bodyAsText) return JSON.parse(r.bodyAsText) as Raw;
+  return {};
 }
 
 /** Drains a paged SDK iterator, returning the raw ARM items of every page. */
