@@ -38,6 +38,8 @@ export interface FaultRule {
   delayMs?: number;
   /** Destroy the connection instead of answering. */
   reset?: boolean;
+  /** Answer 200 with an empty JSON object without performing the request (a write that is acknowledged but lost). */
+  swallow?: boolean;
   /** How many times the rule fires; unlimited when absent. */
   count?: number;
   /** Probability that a matching request triggers the rule (seeded). */

@@ -209,6 +209,10 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       req.socket.destroy();
       return { done: true, fault: rule.id };
     }
+    if (rule.swallow) {
+      send(res, { status: 200, body: {} });
+      return { done: true, fault: rule.id };
+    }
     if (rule.status) {
       const headers: Record<string, string> = {};
       if (rule.retryAfter !== undefined) headers["retry-after"] = String(rule.retryAfter);

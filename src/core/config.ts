@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { RULES } from "../remediations/index.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -63,6 +64,27 @@ export const SETTINGS = {
     schema: optionalString(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).transform((v) => v ?? "info"),
   },
   ARM_MAX_RETRIES: { expected: "a whole number from 0 to 20", schema: optionalString(z.coerce.number().int().min(0).max(20)).transform((v) => v ?? 6) },
+  REMEDIATOR_RULE_MODES: {
+    expected: 'comma-separated rule=mode pairs with mode "enforce", "dry-run" or "off", e.g. "resource-lock=off,gateway-tls-protocols=enforce"',
+    schema: optionalString(
+      z
+        .string()
+        .transform((s) => s.split(/[\s,;]+/).filter((x) => x.length > 0).map((p) => p.split("=")))
+        .pipe(z.array(z.tuple([z.string().regex(/^[a-z0-9-]+$/), z.enum(["enforce", "dry-run", "off"])]))),
+    ),
+  },
+  REMEDIATOR_KILL_SWITCH: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
+  REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: optionalString(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 25) },
+  REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: optionalString(z.coerce.number().int().min(0).max(100000)).transform((v) => v ?? 250) },
+  REMEDIATOR_EXEMPT_TAG: { expected: "a tag name", schema: optionalString(z.string().min(1).max(512)).transform((v) => v ?? "apim-remediator:exempt") },
+  KEY_VAULT_RESOURCE_ID: {
+    expected: "the ARM id of the Key Vault (/subscriptions/.../providers/Microsoft.KeyVault/vaults/NAME)",
+    schema: optionalString(z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i)),
+  },
+  REMEDIATOR_GRANT_KEY_VAULT_ACCESS: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === undefined || v === "true" || v === "1") },
+  REMEDIATOR_LOCK_NAME: { expected: "a lock name (1-90 characters, no / or %)", schema: optionalString(z.string().regex(/^[^/%&?\\]{1,90}$/)).transform((v) => v ?? "apim-remediator-baseline") },
+  REMEDIATOR_LOCK_LEVEL: { expected: 'one of "CanNotDelete", "ReadOnly"', schema: optionalString(z.enum(["CanNotDelete", "ReadOnly"])).transform((v) => v ?? "CanNotDelete") },
+  REMEDIATOR_LOCK_NOTES: { expected: "lock notes (at most 512 characters)", schema: optionalString(z.string().max(512)).transform((v) => v ?? "Baseline lock kept by apim-remediator: remove only with a change ticket.") },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -87,6 +109,18 @@ export interface Config {
   armMaxRetries: number;
   /** True when ARM is a loopback address (the bundled emulator). The client factory is the only reader. */
   armIsLoopback: boolean;
+  /** Per-rule mode overrides. */
+  ruleModes: Record<string, "enforce" | "dry-run" | "off">;
+  /** Global kill switch: no writes of any kind. */
+  killSwitch: boolean;
+  maxWritesPerService: number;
+  maxWritesPerSweep: number;
+  exemptTag: string;
+  keyVaultResourceId?: string;
+  grantKeyVaultAccess: boolean;
+  lockName: string;
+  lockLevel: "CanNotDelete" | "ReadOnly";
+  lockNotes: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -137,7 +171,25 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: parseSetting("LOG_LEVEL", env) as Config["logLevel"],
     armMaxRetries: parseSetting("ARM_MAX_RETRIES", env) as number,
     armIsLoopback: isLoopbackUrl(armEndpoint),
+    ruleModes: ruleModes(env),
+    killSwitch: parseSetting("REMEDIATOR_KILL_SWITCH", env) as boolean,
+    maxWritesPerService: parseSetting("REMEDIATOR_MAX_WRITES_PER_SERVICE", env) as number,
+    maxWritesPerSweep: parseSetting("REMEDIATOR_MAX_WRITES_PER_SWEEP", env) as number,
+    exemptTag: parseSetting("REMEDIATOR_EXEMPT_TAG", env) as string,
+    keyVaultResourceId: parseSetting("KEY_VAULT_RESOURCE_ID", env) as string | undefined,
+    grantKeyVaultAccess: parseSetting("REMEDIATOR_GRANT_KEY_VAULT_ACCESS", env) as boolean,
+    lockName: parseSetting("REMEDIATOR_LOCK_NAME", env) as string,
+    lockLevel: parseSetting("REMEDIATOR_LOCK_LEVEL", env) as Config["lockLevel"],
+    lockNotes: parseSetting("REMEDIATOR_LOCK_NOTES", env) as string,
   };
+}
+
+function ruleModes(env: Env): Config["ruleModes"] {
+  const pairs = (parseSetting("REMEDIATOR_RULE_MODES", env) as Array<[string, "enforce" | "dry-run" | "off"]> | undefined) ?? [];
+  const known = new Set(RULES.map((r) => r.meta.id));
+  const unknown = pairs.map(([id]) => id).filter((id) => !known.has(id));
+  if (unknown.length > 0) throw new ConfigError("REMEDIATOR_RULE_MODES", `known rule ids (unknown: ${unknown.join(", ")})`, env["REMEDIATOR_RULE_MODES"]);
+  return Object.fromEntries(pairs);
 }
 
 /** Every setting with what it expects, for docs and `--help`. */

@@ -5,22 +5,9 @@
  */
 import type { AzureClients } from "./clients.js";
 import type { Config } from "./config.js";
+import { parseServiceId, type ServiceRef } from "../model/arm.js";
 
-export interface ServiceRef {
-  id: string;
-  subscriptionId: string;
-  resourceGroup: string;
-  name: string;
-  location?: string;
-  sku?: string;
-}
-
-/** Parses an APIM service id (any casing) into its parts; undefined if it is not one. */
-export function parseServiceId(id: string): ServiceRef | undefined {
-  const m = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.apimanagement\/service\/([^/]+)$/i.exec(id.replace(/\/+$/, ""));
-  if (!m || !m[1] || !m[2] || !m[3]) return undefined;
-  return { id: `/subscriptions/${m[1]}/resourceGroups/${m[2]}/providers/Microsoft.ApiManagement/service/${m[3]}`, subscriptionId: m[1], resourceGroup: m[2], name: m[3] };
-}
+export { parseServiceId, type ServiceRef };
 
 export async function listSubscriptionsInScope(clients: AzureClients, config: Pick<Config, "subscriptions">): Promise<string[]> {
   if (config.subscriptions.length > 0) return [...config.subscriptions];

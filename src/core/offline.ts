@@ -30,7 +30,12 @@ export function readInputFile(file: string): unknown {
     throw new InputError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
   if (size > MAX_INPUT_BYTES) throw new InputError(`${file}: too large (${size} bytes; the limit is ${MAX_INPUT_BYTES})`);
-  const text = readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+  } catch (e) {
+    throw new InputError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -43,13 +48,19 @@ export function readInputFile(file: string): unknown {
 interface TemplateScope {
   parameters: Json;
   variables: Json;
+  /** The resource group `resourceId()` assumes when a template does not name one. */
+  resourceGroup?: string;
 }
 
-/** Evaluates `[parameters('x')]`, `[variables('x')]`, `[concat(...)]`, `[format(...)]` and string literals; undefined otherwise. */
-export function evalExpression(text: string, scope: TemplateScope): string | undefined {
+/**
+ * Evaluates `[parameters('x')]`, `[variables('x')]`, `[concat(...)]`, `[format(...)]` and string literals; undefined otherwise.
+ * `keep` (for names and scopes) writes what cannot be evaluated back as its own expression text instead, so
+ * `[concat(parameters('noDefault'), '/echo')]` becomes `[parameters('noDefault')]/echo` and keeps its name segments.
+ */
+export function evalExpression(text: string, scope: TemplateScope, keep = false): string | undefined {
   const t = text.trim();
   if (!(t.startsWith("[") && t.endsWith("]")) || t.startsWith("[[")) return t.startsWith("[[") ? t.slice(1) : t;
-  return evalTerm(t.slice(1, -1).trim(), scope, 0);
+  return evalTerm(t.slice(1, -1).trim(), scope, 0, keep);
 }
 
 function splitArgs(s: string): string[] {
@@ -81,19 +92,23 @@ function splitArgs(s: string): string[] {
   return out;
 }
 
-function evalTerm(term: string, scope: TemplateScope, depth: number): string | undefined {
+function evalTerm(term: string, scope: TemplateScope, depth: number, keep = false): string | undefined {
+  return evalKnownTerm(term, scope, depth, keep) ?? (keep ? `[${term}]` : undefined);
+}
+
+function evalKnownTerm(term: string, scope: TemplateScope, depth: number, keep: boolean): string | undefined {
   if (depth > 16) return undefined;
   if (/^'.*'$/s.test(term)) return term.slice(1, -1).replace(/''/g, "'");
   if (/^-?\d+$/.test(term)) return term;
   const m = /^([A-Za-z]+)\((.*)\)$/s.exec(term);
   if (!m) return undefined;
   const fn = (m[1] as string).toLowerCase();
-  const args = splitArgs(m[2] as string).map((a) => evalTerm(a, scope, depth + 1));
+  const args = splitArgs(m[2] as string).map((a) => evalTerm(a, scope, depth + 1, keep));
   if (fn === "parameters" || fn === "variables") {
     const bag = fn === "parameters" ? scope.parameters : scope.variables;
     const entry = args[0] !== undefined ? getCI(bag, args[0]) : undefined;
-    const value = fn === "parameters" ? (isObj(entry) ? entry["defaultValue"] : undefined) : entry;
-    if (typeof value === "string") return evalExpression(value, scope);
+    const value = fn === "parameters" ? getCI(entry, "defaultValue") : entry;
+    if (typeof value === "string") return evalExpression(value, scope, keep);
     if (typeof value === "number" || typeof value === "boolean") return String(value);
     return undefined;
   }
@@ -103,12 +118,22 @@ function evalTerm(term: string, scope: TemplateScope, depth: number): string | u
   if (fn === "format") return (vals[0] ?? "").replace(/\{(\d+)\}/g, (_, i: string) => vals[Number(i) + 1] ?? "");
   if (fn === "tolower") return vals[0]?.toLowerCase();
   if (fn === "toupper") return vals[0]?.toUpperCase();
+  if (fn === "resourceid") {
+    // resourceId([subscriptionId], [resourceGroupName], 'Namespace/type[/child]', name1[, name2...])
+    const t = vals.findIndex((v) => v.includes("/"));
+    const types = (vals[t] ?? "").split("/");
+    const names = vals.slice(t + 1);
+    if (t < 0 || t > 2 || names.length !== types.length - 1) return undefined;
+    const sub = t === 2 ? vals[0] : TEMPLATE_SUB;
+    const rg = t === 0 ? (scope.resourceGroup ?? "resourceGroup") : vals[t - 1];
+    return `/subscriptions/${sub}/resourceGroups/${rg}/providers/${types[0]}/${types.slice(1).map((x, k) => `${x}/${names[k]}`).join("/")}`;
+  }
   return undefined;
 }
 
 /** Resolves template expressions inside a value where possible; leaves the rest as written. */
 function resolveDeep(v: unknown, scope: TemplateScope, depth = 0): unknown {
-  if (depth > MAX_DEPTH) throw new InputError("template nested too deeply");
+  if (depth > MAX_DEPTH) throw new InputError(`a template value is nested too deeply (more than ${MAX_DEPTH} levels)`);
   if (typeof v === "string") {
     if (!v.trim().startsWith("[")) return v;
     const r = evalExpression(v, scope);
@@ -151,7 +176,7 @@ function fromListed(e: Json): ArmResource | undefined {
 }
 
 function listedResources(items: unknown[], out: ArmResource[], depth: number): void {
-  if (depth > MAX_DEPTH) throw new InputError("resources nested too deeply");
+  if (depth > MAX_DEPTH) throw new InputError(`resources nested too deeply (more than ${MAX_DEPTH} levels)`);
   for (const item of items) {
     if (!isObj(item)) continue;
     const r = fromListed(item);
@@ -162,16 +187,17 @@ function listedResources(items: unknown[], out: ArmResource[], depth: number): v
   }
 }
 
-function templateResources(template: Json, out: ArmResource[], rgName: string, depth: number, outerScope?: TemplateScope): void {
-  if (depth > MAX_DEPTH) throw new InputError("template nested too deeply");
+function templateResources(template: Json, out: ArmResource[], rgName: string, depth: number, outerScope?: TemplateScope, passed: Json = {}): void {
+  if (depth > MAX_DEPTH) throw new InputError(`template nested too deeply (more than ${MAX_DEPTH} levels)`);
   const scope: TemplateScope = {
-    parameters: { ...(outerScope?.parameters ?? {}), ...((getCI(template, "parameters") as Json | undefined) ?? {}) },
+    parameters: { ...(outerScope?.parameters ?? {}), ...((getCI(template, "parameters") as Json | undefined) ?? {}), ...passed },
     variables: { ...(outerScope?.variables ?? {}), ...((getCI(template, "variables") as Json | undefined) ?? {}) },
+    resourceGroup: rgName,
   };
   const raw = getCI(template, "resources");
   const list: unknown[] = Array.isArray(raw) ? raw : isObj(raw) ? Object.values(raw) : [];
   const visit = (items: unknown[], parentType: string | undefined, parentName: string | undefined, d: number) => {
-    if (d > MAX_DEPTH) throw new InputError("template nested too deeply");
+    if (d > MAX_DEPTH) throw new InputError(`template nested too deeply (more than ${MAX_DEPTH} levels)`);
     for (const item of items) {
       if (!isObj(item)) continue;
       if (getCI(item, "existing") === true) continue;
@@ -179,10 +205,14 @@ function templateResources(template: Json, out: ArmResource[], rgName: string, d
       const rawName = str(getCI(item, "name")) ?? "";
       if (/^Microsoft\.Resources\/deployments$/i.test(rawType)) {
         const inner = getCI(getCI(item, "properties"), "template");
-        if (isObj(inner)) templateResources(inner, out, rgName, depth + 1, scope);
+        // parameter values the deployment passes in (a Bicep module's `params`), evaluated in the outer scope
+        const passed: Json = {};
+        const given = getCI(getCI(item, "properties"), "parameters");
+        if (isObj(given)) for (const [k, v] of Object.entries(given)) if (isObj(v) && "value" in v) passed[k] = { defaultValue: resolveDeep(v["value"], scope) };
+        if (isObj(inner)) templateResources(inner, out, rgName, depth + 1, scope, passed);
         continue;
       }
-      const name = evalExpression(rawName, scope) ?? rawName;
+      const name = evalExpression(rawName, scope, true) ?? rawName;
       const type = parentType && !rawType.includes(".") ? `${parentType}/${rawType}` : rawType;
       const fullName = parentType && !rawType.includes(".") ? `${parentName}/${name}` : name;
       const r = toTemplateResource(type, fullName, item, scope, rgName);
@@ -203,7 +233,7 @@ function toTemplateResource(type: string, name: string, item: Json, scope: Templ
   const base = `/subscriptions/${TEMPLATE_SUB}/resourceGroups/${rgName}`;
   if (/^Microsoft\.Authorization$/i.test(ns ?? "") && /^locks$/i.test(typeSegs[0] ?? "")) {
     const target = str(getCI(item, "scope"));
-    id = `${base}${target ? `/${lockScopePath(evalExpression(target, scope) ?? target)}` : ""}/providers/Microsoft.Authorization/locks/${nameSegs[nameSegs.length - 1]}`;
+    id = `${base}${target ? `/${lockScopePath(evalExpression(target, scope, true) ?? target)}` : ""}/providers/Microsoft.Authorization/locks/${nameSegs[nameSegs.length - 1]}`;
   } else if (typeSegs.some((t) => t.toLowerCase() === "providers")) {
     // nested extension, e.g. Microsoft.ApiManagement/service/providers/locks with name "apim/Microsoft.Authorization/lock"
     const i = typeSegs.findIndex((t) => t.toLowerCase() === "providers");
@@ -236,8 +266,17 @@ function lockScopePath(scope: string): string {
 
 export type InputKind = "resource-list" | "template" | "powershell-export";
 
-/** Turns a parsed input file into ARM-shaped resources. */
+/** Turns a parsed input file into ARM-shaped resources; every InputError names `label`. */
 export function resourcesFromInput(value: unknown, label: string): { kind: InputKind; resources: ArmResource[] } {
+  try {
+    return readResources(value, label);
+  } catch (e) {
+    if (e instanceof InputError && !e.message.startsWith(`${label}: `)) throw new InputError(`${label}: ${e.message}`);
+    throw e;
+  }
+}
+
+function readResources(value: unknown, label: string): { kind: InputKind; resources: ArmResource[] } {
   const out: ArmResource[] = [];
   if (Array.isArray(value)) {
     const pascal = value.some((v) => isObj(v) && ("ResourceId" in v || "ResourceType" in v || "Properties" in v));
@@ -252,9 +291,11 @@ export function resourcesFromInput(value: unknown, label: string): { kind: Input
       templateResources(value, out, base, 0);
       return { kind: "template", resources: out };
     }
+    // one exported resource (its children in `resources[]`), else an envelope: `{ value: [...] }` or `{ resources: [...] }`
+    if (fromListed(value)) return readResources([value], label);
     const res = getCI(value, "resources") ?? getCI(value, "value");
-    if (Array.isArray(res)) return resourcesFromInput(res, label);
-    if (getCI(value, "id") !== undefined || getCI(value, "ResourceId") !== undefined) return resourcesFromInput([value], label);
+    if (Array.isArray(res)) return readResources(res, label);
+    if (getCI(value, "id") !== undefined || getCI(value, "ResourceId") !== undefined) return readResources([value], label);
   }
   throw new InputError(`${label}: expected an ARM resource list (JSON array), an ARM template or a PowerShell-style export`);
 }
@@ -315,8 +356,11 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
       else if (c1 === "products") s.products.push(r);
       else if (c1 === "policies") s.globalPolicy = r;
     } else if (rest.length === 4 && c2 === "policies") {
-      if (c1 === "apis") s.apiPolicies[(n1 as string).split(";rev=")[0] as string] = r;
-      else if (c1 === "products") s.productPolicies[n1 as string] = r;
+      if (c1 === "apis") {
+        // a non-current revision's policy (`apis/echo;rev=2/policies/policy`) never replaces the current API's own
+        const api = (n1 as string).split(";rev=")[0] as string;
+        if (api === n1 || !(api in s.apiPolicies)) s.apiPolicies[api] = r;
+      } else if (c1 === "products") s.productPolicies[n1 as string] = r;
     } else if (rest.length === 4 && c1 === "products" && c2 === "apis") {
       (s.productApis[n1 as string] ??= []).push(n2 as string);
     } else if (rest.length === 6 && c1 === "apis" && c2 === "operations" && rest[4] === "policies") {

@@ -70,3 +70,25 @@ export function leafName(nameOrId: string): string {
 export function sameId(a: string, b: string): boolean {
   return a.toLowerCase().replace(/\/+$/, "") === b.toLowerCase().replace(/\/+$/, "");
 }
+
+export interface ServiceRef {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location?: string;
+  sku?: string;
+}
+
+/** Parses an APIM service id (any casing) into its parts; undefined if it is not one. */
+export function parseServiceId(id: string): ServiceRef | undefined {
+  const m = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.apimanagement\/service\/([^/]+)$/i.exec(id.replace(/\/+$/, ""));
+  if (!m || !m[1] || !m[2] || !m[3]) return undefined;
+  return { id: `/subscriptions/${m[1]}/resourceGroups/${m[2]}/providers/Microsoft.ApiManagement/service/${m[3]}`, subscriptionId: m[1], resourceGroup: m[2], name: m[3] };
+}
+
+/** The service id a child id belongs to. */
+export function serviceIdOf(id: string): string | undefined {
+  const m = /^(\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.apimanagement\/service\/[^/]+)/i.exec(id);
+  return m?.[1];
+}

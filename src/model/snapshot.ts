@@ -24,6 +24,15 @@ export type DataNeed =
   | "defender"
   | "metrics";
 
+/** A lock as remembered by the lock inventory. */
+export interface LockRecord {
+  id: string;
+  name: string;
+  level: string;
+  notes?: string;
+  owners?: unknown;
+}
+
 export interface ServiceSnapshot {
   service: ArmResource;
   /** False when an offline input holds children of a service but not the service itself. */
@@ -52,6 +61,8 @@ export interface ServiceSnapshot {
   defender?: { planEnabled: boolean | undefined; onboardedApis: string[] };
   /** Requests per API name (lowercase) over the look-back window, when metrics are available. */
   requestsByApi?: Record<string, number>;
+  /** Locks seen on the service in earlier evaluations (the lock inventory), when the engine supplies it. */
+  lockInventory?: LockRecord[];
   /** Which needs were actually collected (offline files may lack some: rules then answer `unknown`). */
   collected: ReadonlySet<DataNeed>;
 }

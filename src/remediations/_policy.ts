@@ -50,6 +50,44 @@ export function policyXml(r: ArmResource | undefined): string | undefined {
   return str(pick(r, "properties.value")) ?? str(pick(r, "properties.policyContent"));
 }
 
+/**
+ * Blanks policy expressions (`@(...)`, `@{...}`) to `@()`. The `rawxml` format
+ * (and the portal editor) leaves them unescaped, so they may hold quotes and
+ * `<` that are not XML; elements never live inside an expression.
+ */
+export function blankExpressions(xml: string): string {
+  let out = "";
+  let i = 0;
+  while (i < xml.length) {
+    const open = xml[i + 1];
+    if (xml[i] !== "@" || (open !== "(" && open !== "{")) {
+      out += xml[i];
+      i++;
+      continue;
+    }
+    let depth = 0;
+    let j = i + 1;
+    for (; j < xml.length; j++) {
+      const c = xml[j] as string;
+      if (c === '"' || c === "'") {
+        const verbatim = c === '"' && xml[j - 1] === "@";
+        for (j++; j < xml.length; j++) {
+          if (verbatim && xml[j] === '"' && xml[j + 1] === '"') j++;
+          else if (!verbatim && xml[j] === "\\") j++;
+          else if (xml[j] === c) break;
+        }
+      } else if (c === "(" || c === "{") depth++;
+      else if (c === ")" || c === "}") {
+        depth--;
+        if (depth === 0) break;
+      }
+    }
+    out += "@()";
+    i = j + 1;
+  }
+  return out;
+}
+
 const cache = new Map<string, ParsedPolicy | null>();
 
 /** Parses policy XML; null when it is not well-formed XML with a `<policies>` root. */
@@ -58,8 +96,10 @@ export function parsePolicy(xml: string | undefined): ParsedPolicy | null {
   const hit = cache.get(xml);
   if (hit !== undefined) return hit;
   let result: ParsedPolicy | null = null;
-  if (XMLValidator.validate(xml) === true) {
-    const root = toNodes(parser.parse(xml)).find((n) => n.name === "policies");
+  const wellFormed = XMLValidator.validate(xml) === true;
+  const text = wellFormed ? xml : blankExpressions(xml);
+  if (wellFormed || (text !== xml && XMLValidator.validate(text) === true)) {
+    const root = toNodes(parser.parse(text)).find((n) => n.name === "policies");
     if (root) {
       result = { sections: {}, base: {} };
       for (const s of SECTIONS) {
@@ -88,7 +128,8 @@ export function inboundCoverage(s: ServiceSnapshot, apiName: string, elements: s
   const check = (r: ArmResource | undefined): { has: boolean; base: boolean; unknown: boolean } => {
     if (!r) return { has: false, base: true, unknown: false };
     const p = parsePolicy(policyXml(r));
-    if (!p) return { has: false, base: true, unknown: true };
+    // Unreadable: it may hold the element, and it may also cut its parents off.
+    if (!p) return { has: false, base: false, unknown: true };
     const inbound = p.sections.inbound;
     if (!inbound) return { has: false, base: false, unknown: false };
     return { has: inbound.some((e) => want.has(e)), base: p.base.inbound === true, unknown: inbound.includes("include-fragment") };
@@ -104,9 +145,11 @@ export function inboundCoverage(s: ServiceSnapshot, apiName: string, elements: s
   const openAccess = bool(pick(apiRes, "properties.subscriptionRequired")) === false;
   const paths: Array<Array<ReturnType<typeof check>>> = products.map((p) => [check(s.productPolicies[p]), global]);
   if (products.length === 0 || openAccess) paths.push([global]);
-  let unknown = apiLevel.unknown;
+  // Each path on its own; a path known to be uncovered outweighs one that is unknown.
+  let result: Coverage = "covered";
   for (const chain of paths) {
     let covered = false;
+    let unknown = apiLevel.unknown;
     for (const level of chain) {
       if (level.has) {
         covered = true;
@@ -115,9 +158,10 @@ export function inboundCoverage(s: ServiceSnapshot, apiName: string, elements: s
       if (level.unknown) unknown = true;
       if (!level.base) break;
     }
-    if (!covered) return unknown ? "unknown" : "not-covered";
+    if (!covered && !unknown) return "not-covered";
+    if (!covered) result = "unknown";
   }
-  return "covered";
+  return result;
 }
 
 /** Current APIs (one per API, not per revision). */

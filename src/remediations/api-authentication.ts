@@ -1,4 +1,4 @@
-import { bool, pick } from "../model/arm.js";
+import { bool, isExpression, pick } from "../model/arm.js";
 import { currentApis, inboundCoverage } from "./_policy.js";
 import { defineRule } from "./types.js";
 
@@ -22,6 +22,7 @@ export const rule = defineRule(
   },
   (s) =>
     currentApis(s).map((api) => {
+      if (isExpression(pick(api, "properties.subscriptionRequired"))) return { resourceId: api.id, status: "unknown" as const, message: `API '${api.name}' sets subscriptionRequired with a template expression.` };
       if (bool(pick(api, "properties.subscriptionRequired")) !== false) return { resourceId: api.id, status: "pass" as const, message: `API '${api.name}' requires a subscription key.` };
       const c = inboundCoverage(s, api.name, AUTH_POLICIES);
       if (c === "covered") return { resourceId: api.id, status: "pass" as const, message: `API '${api.name}' validates callers in policy.` };

@@ -1,5 +1,6 @@
 import { arr, isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
+import { fixApiProtocols } from "./_fix-api-protocols.js";
 
 export const rule = defineRule(
   {
@@ -23,14 +24,18 @@ export const rule = defineRule(
   (s) =>
     s.apis.map((api) => {
       const protocols = pick(api, "properties.protocols");
-      if (isExpression(protocols) || arr(protocols).some(isExpression)) {
-        return { resourceId: api.id, status: "unknown" as const, message: `API '${api.name}' sets protocols with a template expression.` };
-      }
       const insecure = arr(protocols)
         .map((p) => (str(p) ?? "").toLowerCase())
         .filter((p) => p === "http" || p === "ws");
+      // a listed http/ws fails whatever the expressions next to it resolve to
+      if (insecure.length === 0 && (isExpression(protocols) || arr(protocols).some(isExpression))) {
+        return { resourceId: api.id, status: "unknown" as const, message: `API '${api.name}' sets protocols with a template expression.` };
+      }
       return insecure.length > 0
         ? { resourceId: api.id, status: "fail" as const, message: `API '${api.name}' accepts ${insecure.join(" and ")}; only https/wss should be allowed.` }
         : { resourceId: api.id, status: "pass" as const, message: `API '${api.name}' accepts only encrypted protocols.` };
     }),
 );
+
+/** Remediation: removes `http` (adding `https` when it was the only one) and turns `ws` into `wss`, per revision, with If-Match. */
+rule.remediation = fixApiProtocols;

@@ -22,13 +22,15 @@ export const rule = defineRule(
   },
   (s) =>
     s.backends
-      .filter((b) => !isServiceFabric(b) && (str(pick(b, "properties.protocol")) ?? "http").toLowerCase() === "http")
+      .filter((b) => !isServiceFabric(b) && (isExpression(pick(b, "properties.protocol")) || (str(pick(b, "properties.protocol")) ?? "http").toLowerCase() === "http"))
       .map((b) => {
         const c = credentialsOf(b);
         if (isExpression(pick(b, "properties.credentials"))) return { resourceId: b.id, status: "unknown" as const, message: `Backend '${b.name}' sets credentials with a template expression.` };
-        const kinds = ["certificateIds", "certificate", "authorization", "header", "query"].filter((k) => hasValue(pick(c, k)));
-        return kinds.length > 0
-          ? { resourceId: b.id, status: "pass" as const, message: `Backend '${b.name}' authenticates with ${kinds.join(", ")}.` }
-          : { resourceId: b.id, status: "fail" as const, message: `Backend '${b.name}' has no credentials configured.` };
+        const all = ["certificateIds", "certificate", "authorization", "header", "query"];
+        const kinds = all.filter((k) => hasValue(pick(c, k)) && !isExpression(pick(c, k)));
+        if (kinds.length > 0) return { resourceId: b.id, status: "pass" as const, message: `Backend '${b.name}' authenticates with ${kinds.join(", ")}.` };
+        // An expression may resolve to nothing; an expression protocol may not be http.
+        if (all.some((k) => isExpression(pick(c, k))) || isExpression(pick(b, "properties.protocol"))) return { resourceId: b.id, status: "unknown" as const, message: `Backend '${b.name}' sets its credentials or protocol with a template expression.` };
+        return { resourceId: b.id, status: "fail" as const, message: `Backend '${b.name}' has no credentials configured.` };
       }),
 );

@@ -1,5 +1,6 @@
 import { bool, isExpression, pick } from "../model/arm.js";
 import { defineRule } from "./types.js";
+import { fixBackendCertificateValidation } from "./_fix-backend-tls.js";
 
 export const rule = defineRule(
   {
@@ -23,10 +24,16 @@ export const rule = defineRule(
     s.backends.map((b) => {
       const chain = pick(b, "properties.tls.validateCertificateChain");
       const name = pick(b, "properties.tls.validateCertificateName");
-      if (isExpression(chain) || isExpression(name)) return { resourceId: b.id, status: "unknown" as const, message: `Backend '${b.name}' sets TLS validation with a template expression.` };
       const off = [bool(chain) === false ? "certificate chain" : "", bool(name) === false ? "certificate name" : ""].filter((x) => x);
+      // a known `false` fails whatever the other setting resolves to
+      if (off.length === 0 && (isExpression(chain) || isExpression(name) || isExpression(pick(b, "properties.tls")))) {
+        return { resourceId: b.id, status: "unknown" as const, message: `Backend '${b.name}' sets TLS validation with a template expression.` };
+      }
       return off.length > 0
         ? { resourceId: b.id, status: "fail" as const, message: `Backend '${b.name}' does not validate the ${off.join(" or ")}.` }
         : { resourceId: b.id, status: "pass" as const, message: `Backend '${b.name}' validates certificates.` };
     }),
 );
+
+/** Remediation: opt-in: turns certificate chain and name validation back on, with If-Match. */
+rule.remediation = fixBackendCertificateValidation;

@@ -1,5 +1,4 @@
 import { isExpression, pick, str } from "../model/arm.js";
-import { currentApis } from "./_policy.js";
 import { isServiceFabric } from "./_backends.js";
 import { defineRule, type Verdict } from "./types.js";
 
@@ -17,7 +16,7 @@ export const rule = defineRule(
     id: "backend-https",
     title: "Backends are called over HTTPS",
     severity: "high",
-    description: "Backend `url` and API `serviceUrl` do not use `http://`.",
+    description: "Backend `url` and API `serviceUrl` (every revision) do not use `http://`.",
     rationale: "Traffic from the gateway to a plain-HTTP backend carries credentials and data unencrypted across the network.",
     defaultAction: "ticket",
     target: "backends",
@@ -26,7 +25,7 @@ export const rule = defineRule(
       baseline: "DP-3: Encrypt sensitive data in transit",
       links: ["https://learn.microsoft.com/azure/api-management/backends"],
     },
-    needs: ["backends", "apis"],
+    needs: ["backends", "apis", "apiRevisions"],
     fixActions: ["Microsoft.ApiManagement/service/backends/write", "Microsoft.ApiManagement/service/apis/write"],
   },
   (s) => {
@@ -36,7 +35,8 @@ export const rule = defineRule(
       const v = verdict(b.id, `Backend '${b.name}'`, pick(b, "properties.url"));
       if (v) out.push(v);
     }
-    for (const a of currentApis(s)) {
+    // Every revision: a non-current one is still callable as `api;rev=N`.
+    for (const a of s.apis) {
       const v = verdict(a.id, `API '${a.name}'`, pick(a, "properties.serviceUrl"));
       if (v) out.push(v);
     }

@@ -1,5 +1,6 @@
 import { tenantAccessVerdict } from "./_tenant.js";
 import { defineRule } from "./types.js";
+import { fixTenantAccess } from "./_fix-tenant-access.js";
 
 export const rule = defineRule(
   {
@@ -22,3 +23,6 @@ export const rule = defineRule(
   },
   (s) => tenantAccessVerdict(s, "access", "direct management API"),
 );
+
+/** Remediation: PATCHes tenant access `access` to `enabled: false` with If-Match. */
+rule.remediation = fixTenantAccess("access");

@@ -1,5 +1,6 @@
 import { keyState } from "./_custom-properties.js";
 import { defineRule } from "./types.js";
+import { fixCustomProperties } from "./_fix-service.js";
 
 export const PROTOCOL_KEYS = ["Protocols.Tls10", "Protocols.Tls11", "Protocols.Ssl30", "Backend.Protocols.Tls10", "Backend.Protocols.Tls11", "Backend.Protocols.Ssl30"];
 
@@ -29,3 +30,6 @@ export const rule = defineRule(
     return [{ resourceId: s.service.id, status: "pass", message: "TLS 1.0, TLS 1.1 and SSL 3.0 are disabled for clients and backends." }];
   },
 );
+
+/** Remediation: opt-in: sets the protocol keys to False, sending the full merged customProperties map. */
+rule.remediation = fixCustomProperties(() => PROTOCOL_KEYS, "TLS 1.0, TLS 1.1 and SSL 3.0");

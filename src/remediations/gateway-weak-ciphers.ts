@@ -1,5 +1,6 @@
 import { keyState } from "./_custom-properties.js";
 import { defineRule } from "./types.js";
+import { fixCustomProperties } from "./_fix-service.js";
 
 /** Default set: 3DES and the CBC / RSA key-exchange suites the baseline asks to disable. */
 export const DEFAULT_WEAK_CIPHERS = [
@@ -34,10 +35,13 @@ export const rule = defineRule(
     notApplicableSkus: ["Consumption"],
   },
   (s, o) => {
-    const states = o.weakCiphers.map((c) => [c, keyState(s, `Ciphers.${c}`, c === "TripleDes168")] as const);
+    const states = o.weakCiphers.map((c) => [c, keyState(s, `Ciphers.${c}`, c.toLowerCase() === "tripledes168")] as const);
     const enabled = states.filter(([, v]) => v === "enabled").map(([k]) => k);
     if (enabled.length > 0) return [{ resourceId: s.service.id, status: "fail", message: `Enabled weak ciphers: ${enabled.join(", ")}.` }];
     if (states.some(([, v]) => v === "unknown")) return [{ resourceId: s.service.id, status: "unknown", message: "Some cipher settings are template expressions or not booleans." }];
     return [{ resourceId: s.service.id, status: "pass", message: "Weak cipher suites are disabled." }];
   },
 );
+
+/** Remediation: opt-in: sets the weak cipher keys to False, sending the full merged customProperties map. */
+rule.remediation = fixCustomProperties((settings) => settings.weakCiphers.map((c) => `Ciphers.${c}`), "weak cipher suites");

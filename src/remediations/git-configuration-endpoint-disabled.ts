@@ -1,5 +1,6 @@
 import { tenantAccessVerdict } from "./_tenant.js";
 import { defineRule } from "./types.js";
+import { fixTenantAccess } from "./_fix-tenant-access.js";
 
 export const rule = defineRule(
   {
@@ -22,3 +23,6 @@ export const rule = defineRule(
   },
   (s) => tenantAccessVerdict(s, "gitAccess", "Git configuration endpoint"),
 );
+
+/** Remediation: PATCHes tenant access `gitAccess` to `enabled: false` with If-Match. */
+rule.remediation = fixTenantAccess("gitAccess");

@@ -1,5 +1,6 @@
 import { isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
+import { fixManagedIdentity } from "./_fix-service.js";
 
 export const rule = defineRule(
   {
@@ -20,10 +21,13 @@ export const rule = defineRule(
   },
   (s) => {
     const t = pick(s.service, "identity.type");
-    if (isExpression(t)) return [{ resourceId: s.service.id, status: "unknown", message: "The identity type is a template expression." }];
+    if (isExpression(t) || isExpression(pick(s.service, "identity"))) return [{ resourceId: s.service.id, status: "unknown", message: "The identity type is a template expression." }];
     const type = str(t) ?? "None";
     return /SystemAssigned|UserAssigned/i.test(type)
       ? [{ resourceId: s.service.id, status: "pass", message: `Identity: ${type}.` }]
       : [{ resourceId: s.service.id, status: "fail", message: `'${s.service.name}' has no managed identity.` }];
   },
 );
+
+/** Remediation: enables a system-assigned identity, keeping user-assigned ones. */
+rule.remediation = fixManagedIdentity;

@@ -1,5 +1,6 @@
 import { isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
+import { fixMinApiVersion } from "./_fix-service.js";
 
 /** Orders API versions: dates first, a `-preview` sorts before the GA of the same date. */
 export function compareApiVersions(a: string, b: string): number {
@@ -34,7 +35,7 @@ export const rule = defineRule(
   },
   (s, o) => {
     const v = pick(s.service, "properties.apiVersionConstraint.minApiVersion");
-    if (isExpression(v)) return [{ resourceId: s.service.id, status: "unknown", message: "The minimum API version is a template expression." }];
+    if (isExpression(v) || isExpression(pick(s.service, "properties.apiVersionConstraint"))) return [{ resourceId: s.service.id, status: "unknown", message: "The minimum API version is a template expression." }];
     const version = str(v);
     if (!version) return [{ resourceId: s.service.id, status: "fail", message: `No minimum API version is set; clients may use any version (require ${o.minApiVersion} or later).` }];
     return compareApiVersions(version, o.minApiVersion) >= 0
@@ -42,3 +43,6 @@ export const rule = defineRule(
       : [{ resourceId: s.service.id, status: "fail", message: `Minimum API version ${version} is older than ${o.minApiVersion}.` }];
   },
 );
+
+/** Remediation: PATCHes `apiVersionConstraint.minApiVersion` to the configured minimum (long-running; waits). */
+rule.remediation = fixMinApiVersion;

@@ -1,5 +1,6 @@
 import { bool, isExpression, pick, str } from "../model/arm.js";
 import { defineRule, type Verdict } from "./types.js";
+import { fixKeyVaultMigration } from "./_fix-key-vault.js";
 
 export const rule = defineRule(
   {
@@ -28,11 +29,22 @@ export const rule = defineRule(
   (s) =>
     s.namedValues.flatMap((nv): Verdict[] => {
       const secret = pick(nv, "properties.secret");
+      const ref = str(pick(nv, "properties.keyVault.secretIdentifier"));
+      // a Key Vault named value is a secret whether or not the input spells out `secret: true` (APIM stores it as one)
+      if (ref) {
+        // a reference APIM cannot resolve leaves the named value unusable: that is drift too (and what a half-done migration looks like)
+        const last = str(pick(nv, "properties.keyVault.lastStatus.code"));
+        if (last && !/^success$/i.test(last)) {
+          return [{ resourceId: nv.id, status: "fail" as const, message: `Named value '${nv.name}' references Key Vault but API Management cannot resolve it (${last}).` }];
+        }
+        return [{ resourceId: nv.id, status: "pass" as const, message: `Secret named value '${nv.name}' references Key Vault.` }];
+      }
+      if (isExpression(pick(nv, "properties.keyVault"))) return [{ resourceId: nv.id, status: "unknown" as const, message: `Named value '${nv.name}' sets 'keyVault' with a template expression.` }];
       if (isExpression(secret)) return [{ resourceId: nv.id, status: "unknown" as const, message: `Named value '${nv.name}' sets 'secret' with a template expression.` }];
       if (bool(secret) !== true) return [];
-      const ref = str(pick(nv, "properties.keyVault.secretIdentifier"));
-      return ref
-        ? [{ resourceId: nv.id, status: "pass" as const, message: `Secret named value '${nv.name}' references Key Vault.` }]
-        : [{ resourceId: nv.id, status: "fail" as const, message: `Secret named value '${nv.name}' is stored in API Management, not in Key Vault.` }];
+      return [{ resourceId: nv.id, status: "fail" as const, message: `Secret named value '${nv.name}' is stored in API Management, not in Key Vault.` }];
     }),
 );
+
+/** Remediation: migrates the value into Key Vault step by step, never losing or exposing it (see _fix-key-vault.ts). */
+rule.remediation = fixKeyVaultMigration;

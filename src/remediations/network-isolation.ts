@@ -23,10 +23,11 @@ export const rule = defineRule(
   (s) => {
     const pna = pick(s.service, "properties.publicNetworkAccess");
     const vnet = pick(s.service, "properties.virtualNetworkType");
-    if (isExpression(pna) || isExpression(vnet)) return [{ resourceId: s.service.id, status: "unknown", message: "Network settings are template expressions." }];
     const vnetType = str(vnet) ?? "None";
-    if (/^(External|Internal)$/i.test(vnetType)) return [{ resourceId: s.service.id, status: "pass", message: `Deployed in a virtual network (${vnetType}).` }];
-    if (/^Disabled$/i.test(str(pna) ?? "")) return [{ resourceId: s.service.id, status: "pass", message: "Public network access is disabled." }];
+    // Either setting alone isolates the service, so a known one decides even when the other is an expression.
+    if (!isExpression(vnet) && /^(External|Internal)$/i.test(vnetType)) return [{ resourceId: s.service.id, status: "pass", message: `Deployed in a virtual network (${vnetType}).` }];
+    if (!isExpression(pna) && /^Disabled$/i.test(str(pna) ?? "")) return [{ resourceId: s.service.id, status: "pass", message: "Public network access is disabled." }];
+    if (isExpression(pna) || isExpression(vnet)) return [{ resourceId: s.service.id, status: "unknown", message: "Network settings are template expressions." }];
     return [{ resourceId: s.service.id, status: "fail", message: "Public network access is enabled and the service is not in a virtual network." }];
   },
 );

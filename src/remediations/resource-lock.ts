@@ -1,6 +1,7 @@
 import { authorizationScope } from "./_scope.js";
 import { isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
+import { fixResourceLock } from "./_fix-lock.js";
 
 export const rule = defineRule(
   {
@@ -33,3 +34,6 @@ export const rule = defineRule(
     return [{ resourceId: s.service.id, status: "fail", message: `No CanNotDelete or ReadOnly lock protects '${s.service.name}'.` }];
   },
 );
+
+/** Remediation: re-creates deleted locks exactly as they were, or creates the baseline lock; never deletes or weakens one. */
+rule.remediation = fixResourceLock;

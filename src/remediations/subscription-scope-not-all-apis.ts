@@ -1,12 +1,12 @@
 import { isExpression, pick, str } from "../model/arm.js";
-import { defineRule } from "./types.js";
+import { defineRule, type Verdict } from "./types.js";
 
 export const rule = defineRule(
   {
     id: "subscription-scope-not-all-apis",
     title: "No subscription is scoped to all APIs",
     severity: "medium",
-    description: "No active APIM subscription has the all-APIs scope (`/apis`); subscriptions are scoped to a product or a single API.",
+    description: "No active APIM subscription has the all-APIs scope (`/apis`); subscriptions are scoped to a product or a single API. Subscriptions that are not active (suspended, cancelled, expired, ...) are not applicable.",
     rationale: "An all-APIs key grants access to every API, including ones added later; least privilege scopes keys to products or APIs.",
     defaultAction: "ticket",
     target: "subscriptions",
@@ -20,12 +20,16 @@ export const rule = defineRule(
     fixActions: ["Microsoft.ApiManagement/service/subscriptions/read", "Microsoft.ApiManagement/service/subscriptions/write"],
   },
   (s) =>
-    s.subscriptions.map((sub) => {
+    s.subscriptions.flatMap((sub): Verdict[] => {
       const scope = pick(sub, "properties.scope");
-      if (isExpression(scope)) return { resourceId: sub.id, status: "unknown" as const, message: `Subscription '${sub.name}' sets its scope with a template expression.` };
-      const state = (str(pick(sub, "properties.state")) ?? "active").toLowerCase();
-      const allApis = /\/apis\/?$/i.test(str(scope) ?? "");
-      if (allApis && state === "active") return { resourceId: sub.id, status: "fail" as const, message: `Active subscription '${sub.name}' is scoped to all APIs.` };
-      return { resourceId: sub.id, status: "pass" as const, message: allApis ? `Subscription '${sub.name}' is scoped to all APIs but is ${state}.` : `Subscription '${sub.name}' is scoped to ${str(scope) ?? "a product or API"}.` };
+      const stateValue = pick(sub, "properties.state");
+      // `/apis` or `<service id>/apis`; not a product or API that happens to be named `apis`.
+      const allApis = /^(?:.*\/service\/[^/]+)?\/apis\/?$/i.test((str(scope) ?? "").trim());
+      // Only active subscriptions grant access (as the Azure Policy: state equals active); others are not applicable.
+      if (!isExpression(stateValue) && (str(stateValue) ?? "active").toLowerCase() !== "active") return [];
+      if (isExpression(scope)) return [{ resourceId: sub.id, status: "unknown", message: `Subscription '${sub.name}' sets its scope with a template expression.` }];
+      if (allApis && isExpression(stateValue)) return [{ resourceId: sub.id, status: "unknown", message: `Subscription '${sub.name}' is scoped to all APIs and sets its state with a template expression.` }];
+      if (allApis) return [{ resourceId: sub.id, status: "fail", message: `Active subscription '${sub.name}' is scoped to all APIs.` }];
+      return [{ resourceId: sub.id, status: "pass", message: `Subscription '${sub.name}' is scoped to ${str(scope) ?? "a product or API"}.` }];
     }),
 );

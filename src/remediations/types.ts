@@ -66,6 +66,8 @@ export interface RuleOptions {
 export interface Rule {
   meta: RuleMeta;
   detect(snapshot: ServiceSnapshot, options: RuleOptions): Finding[];
+  /** Present for rules that can be fixed automatically. */
+  remediation?: Remediation;
 }
 
 /** What a rule's detect returns before the engine stamps rule id, severity and action. */
@@ -90,4 +92,79 @@ export function defineRule(meta: RuleMeta, detect: (s: ServiceSnapshot, o: RuleO
       return detect(snapshot, options).map((v) => ({ ruleId: meta.id, severity: meta.severity, action: meta.defaultAction, ...v }));
     },
   };
+}
+
+// ---- remediation ----------------------------------------------------------------
+
+/** One owned field's change; secret values never appear here (they are described, not copied). */
+export interface Change {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** The exact change a remediation will make, as data: what dry-run tickets, `plan` and audit records show. */
+export interface Plan {
+  ruleId: string;
+  /** The resource the finding is about. */
+  resourceId: string;
+  /** The resource written (may differ, e.g. a lock under the service). */
+  targetId: string;
+  /** ARM operation, e.g. `PATCH Microsoft.ApiManagement/service/apis`. */
+  operation: string;
+  summary: string;
+  changes: Change[];
+  /** Ordered steps for multi-step fixes (e.g. a Key Vault migration). */
+  steps?: string[];
+  /** Rule-private inputs for apply (never secret values). */
+  payload: Record<string, unknown>;
+}
+
+export type PlanResult = { kind: "plan"; plan: Plan } | { kind: "blocked"; reason: string };
+
+/** Settings every remediation may read (all from configuration). */
+export interface RemediationSettings {
+  minApiVersion: string;
+  weakCiphers: string[];
+  keyVaultUrl?: string;
+  keyVaultResourceId?: string;
+  /** Grant the service identity `Key Vault Secrets User` on the migrated secret. */
+  grantKeyVaultAccess: boolean;
+  lockName: string;
+  lockLevel: "CanNotDelete" | "ReadOnly";
+  lockNotes: string;
+  /** Whether `managed-identity` is enabled for auto-fix (the Key Vault migration may then enable it first). */
+  managedIdentityAuto: boolean;
+}
+
+export interface PlanContext {
+  settings: RemediationSettings;
+  /** Locks seen on the service before (inventory), for re-creating deleted ones. */
+  lockInventory?: Array<{ id: string; name: string; level: string; notes?: string; owners?: unknown }>;
+}
+
+/** Errors an apply can raise, which the engine treats specially. */
+export class BlockedError extends Error {}
+
+export interface Remediation {
+  plan(finding: Finding, snapshot: ServiceSnapshot, ctx: PlanContext): PlanResult;
+  /** Performs the plan; every write goes through `ctx.write` (counted, If-Match where ARM has it). */
+  apply(plan: Plan, ctx: ApplyContext): Promise<void>;
+  /** Restores the state before `apply` where that is safe. */
+  rollback?(plan: Plan, ctx: ApplyContext): Promise<void>;
+}
+
+/** What apply gets: ARM clients, settings and the guarded write hook. Defined structurally so src/core can pass its own. */
+export interface ApplyContext {
+  clients: import("../model/clients.js").RemediationClients;
+  settings: RemediationSettings;
+  /** Call before every write: counts it against the blast-radius limits and records it. Throws when over the limit. */
+  write(description: string): void;
+  /** Registers a secret value so no log line, audit record or error can carry it. */
+  secret(value: string): void;
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  sleep(ms: number): Promise<void>;
+  /** Polling bounds for waits (e.g. Key Vault reference resolution). */
+  pollIntervalMs: number;
+  pollAttempts: number;
 }

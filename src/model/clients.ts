@@ -1,0 +1,15 @@
+/**
+ * The Azure clients a remediation uses, as an interface: src/core builds them
+ * (src/core/clients.ts) and passes them in, so rules never construct clients.
+ */
+import type { ApiManagementClient } from "@azure/arm-apimanagement";
+import type { AuthorizationManagementClient } from "@azure/arm-authorization";
+import type { ManagementLockClient } from "@azure/arm-locks";
+import type { SecretClient } from "@azure/keyvault-secrets";
+
+export interface RemediationClients {
+  apim(subscriptionId: string): ApiManagementClient;
+  locks(subscriptionId: string): ManagementLockClient;
+  authorization(subscriptionId: string): AuthorizationManagementClient;
+  secrets(vaultUrl?: string): SecretClient;
+}

@@ -1,0 +1,42 @@
+/** Builds an Engine over an emulator the way the app and CLI do, with fast timings and captured logs. */
+import { Writable } from "node:stream";
+import { MemoryAudit } from "../../src/core/audit.js";
+import { createClients } from "../../src/core/clients.js";
+import { loadConfig, type Config } from "../../src/core/config.js";
+import { Engine } from "../../src/core/engine.js";
+import { MemoryLockInventory } from "../../src/core/inventory.js";
+import { createLogger, SecretRegistry } from "../../src/core/logger.js";
+import type { EmulatorHandle } from "../../emulator/server.js";
+import { REMEDIATOR } from "./emulator.js";
+
+export interface EngineEnv {
+  engine: Engine;
+  config: Config;
+  audit: MemoryAudit;
+  inventory: MemoryLockInventory;
+  registry: SecretRegistry;
+  logLines: string[];
+}
+
+export function engineFor(emu: EmulatorHandle, settings: Record<string, string> = {}, inventory = new MemoryLockInventory()): EngineEnv {
+  const config = loadConfig({
+    ARM_ENDPOINT: emu.armEndpoint,
+    ARM_CA_FILE: emu.caFile,
+    REMEDIATOR_PRINCIPAL_ID: REMEDIATOR,
+    REMEDIATOR_MODE: "enforce",
+    ARM_MAX_RETRIES: "2",
+    ...settings,
+  });
+  const registry = new SecretRegistry();
+  const audit = new MemoryAudit(registry);
+  const logLines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      logLines.push(...chunk.toString().split("\n").filter((l) => l.length > 0));
+      cb();
+    },
+  });
+  const log = createLogger({ destination, registry, level: "debug" });
+  const engine = new Engine({ clients: createClients(config), config, audit, inventory, log, registry, sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 });
+  return { engine, config, audit, inventory, registry, logLines };
+}
