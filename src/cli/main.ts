@@ -13,6 +13,11 @@ import { InputError, snapshotsFromFiles } from "../core/offline.js";
 import { FORMATS, render, renderRules, summary, type Format } from "../core/report.js";
 import { detect, scanLive } from "../core/scan.js";
 import { DEFAULT_RULE_OPTIONS, RULES, selectRules } from "../remediations/index.js";
+import { JsonLinesAudit, MemoryAudit, MultiAudit } from "../core/audit.js";
+import { Engine, WriteBudget, type ActionResult } from "../core/engine.js";
+import { FileLockInventory } from "../core/inventory.js";
+import { createLogger, secrets } from "../core/logger.js";
+import { renderActions } from "../core/plan-report.js";
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -177,6 +182,57 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
         }
       } else io.stdout(text);
       if (summary(findings).fail > 0) onExit(1);
+    });
+
+  const remediationCommand = (name: "plan" | "remediate", description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .option("--service <name>", "only these services (name or id); repeatable", collect)
+      .option("--rules <ids>", "comma-separated rule ids (default: all)")
+      .option("--state-dir <dir>", "where the lock inventory is kept", ".apim-remediator")
+      .option("--audit-file <file>", "append audit records (JSON lines) to this file")
+      .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"));
+
+  const runEngine = async (opts: { service?: string[]; rules?: string; stateDir: string; auditFile?: string; format: "text" | "json" }, dryRun: boolean) => {
+    let rules;
+    try {
+      rules = selectRules(opts.rules?.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const settings = settingsFrom(program.opts(), io.env);
+    if (!dryRun && program.opts()["mode"] === undefined) settings["REMEDIATOR_MODE"] = "enforce";
+    const config = loadConfig(settings);
+    const clients = createClients(config);
+    const log = createLogger({ level: io.env["LOG_LEVEL"] ?? "silent", destination: { write: (l: string) => io.stderr(l) } });
+    const memory = new MemoryAudit(secrets);
+    const audit = opts.auditFile ? new MultiAudit([memory, new JsonLinesAudit(opts.auditFile, secrets)]) : memory;
+    const engine = new Engine({ clients, config, audit, inventory: new FileLockInventory(resolve(opts.stateDir, "locks.json")), log, registry: secrets });
+    let services = await discoverServices(clients, config);
+    const wanted = (opts.service ?? []).map((x) => x.toLowerCase());
+    if (wanted.length > 0) services = services.filter((x) => wanted.includes(x.name.toLowerCase()) || wanted.includes(x.id.toLowerCase()));
+    const sweep = new WriteBudget(config.maxWritesPerSweep);
+    const actions: ActionResult[] = [];
+    for (const svc of services) {
+      const r = await engine.evaluate(svc.id, { dryRun, rules, sweepBudget: sweep });
+      actions.push(...r.actions);
+      if (io.isTTY) io.stderr(`\revaluated ${svc.name}`.padEnd(60) + "\n");
+    }
+    io.stdout(secrets.scrub(renderActions(actions, opts.format, dryRun)));
+    // exit 1 while any drift remains (planned, not remediable, failed, or stopped by a limit)
+    const open = actions.filter((a) => (a.outcome !== "applied" && a.outcome !== "skipped") || a.reason?.includes("limit"));
+    if (open.length > 0) onExit(1);
+  };
+
+  remediationCommand("plan", "Show the changes remediation would make (nothing is changed)").action(async (opts) => runEngine(opts, true));
+
+  remediationCommand("remediate", "Fix drift on live resources (auto rules; opt-in rules via REMEDIATOR_RULE_MODES)")
+    .option("--dry-run", "plan only: change nothing")
+    .option("--yes", "confirm changing live resources")
+    .action(async (opts: { dryRun?: boolean; yes?: boolean; service?: string[]; rules?: string; stateDir: string; auditFile?: string; format: "text" | "json" }) => {
+      if (!opts.dryRun && !opts.yes) throw new UsageError("refusing to change live resources without --yes (or use --dry-run)");
+      await runEngine(opts, opts.dryRun === true);
     });
 
   return program;

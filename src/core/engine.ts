@@ -183,6 +183,11 @@ export class Engine {
       const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
       const result = await this.handle(rule, finding, snap, mode, exemptions, correlationId, serviceBudget, options.sweepBudget);
       actions.push(result);
+      if (result.outcome === "planned" && rule.meta.id === "managed-identity") {
+        // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
+        const identity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
+        snap = { ...snap, service: { ...snap.service, identity } };
+      }
       if (result.outcome === "applied" && rule.meta.target === "service") {
         // service-level fixes (e.g. the identity) change what later plans depend on
         snap = await this.snapshot(serviceId, rules);
