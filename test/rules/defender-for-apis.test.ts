@@ -1,0 +1,39 @@
+import { rule } from "../../src/remediations/defender-for-apis.js";
+import type { ServiceSnapshot } from "../../src/model/snapshot.js";
+import { SERVICE_ID, api, consumption, pascal, snap, stub, ruleTester, type SnapParts } from "../helpers/rule-tester.js";
+
+/** A snapshot with the Defender for APIs plan on and these APIs onboarded. */
+const on = (onboardedApis: string[], parts: SnapParts = {}): ServiceSnapshot => snap({ defender: { planEnabled: true, onboardedApis }, ...parts });
+
+ruleTester(rule, {
+  valid: [
+    { name: "plan on, API onboarded", snapshot: on(["echo"], { apis: [api("echo")] }), count: 1, expect: [{ resourceId: "apis/echo", status: "pass", message: /onboarded to Defender for APIs/ }] },
+    { name: "a SOAP API onboarded", snapshot: on(["legacy"], { apis: [api("legacy", { type: "soap", apiType: "soap" })] }) },
+    { name: "an API with type http", snapshot: on(["echo"], { apis: [api("echo", { type: "http" })] }) },
+    { name: "mixed-case API name, PascalCase properties", snapshot: on(["echo-api"], { apis: [pascal(api("Echo-API", { type: "HTTP" }))] }), expect: [{ resourceId: "apis/echo-api", status: "pass", message: /'Echo-API'/ }] },
+    { name: "non-HTTP APIs are skipped next to an onboarded HTTP API", snapshot: on(["echo"], { apis: [api("echo"), api("gql", { type: "graphql" }), api("chat", { type: "websocket" })] }), count: 1 },
+    { name: "only the current revision is evaluated", snapshot: on(["echo"], { apis: [api("echo"), api("echo;rev=2")] }), count: 1 },
+    { name: "a Consumption service", snapshot: on(["echo"], { service: consumption(), apis: [api("echo")] }) },
+    { name: "children-only input", snapshot: () => ({ ...stub({ apis: [api("echo")] }), defender: { planEnabled: true, onboardedApis: ["echo"] } }) },
+  ],
+  invalid: [
+    { name: "plan on, API not onboarded", snapshot: on([], { apis: [api("echo")] }), count: 1, expect: [{ resourceId: `${SERVICE_ID}/apis/echo`, status: "fail", message: /API 'echo' is not onboarded/ }] },
+    { name: "plan off", snapshot: snap({ apis: [api("echo")], defender: { planEnabled: false, onboardedApis: [] } }), expect: [{ resourceId: "apis/echo", status: "fail", message: /plan is off/ }] },
+    { name: "plan off, even with an onboarded collection left behind", snapshot: snap({ apis: [api("echo")], defender: { planEnabled: false, onboardedApis: ["echo"] } }), expect: [{ status: "fail", message: /plan is off/ }] },
+    { name: "another API onboarded", snapshot: on(["other"], { apis: [api("echo"), api("other")] }), count: 2, expect: [{ resourceId: "apis/echo", status: "fail" }, { resourceId: "apis/other", status: "pass" }] },
+    { name: "an onboarded name that only shares a prefix", snapshot: on(["echo"], { apis: [api("echo2")] }), expect: [{ status: "fail" }] },
+    { name: "a SOAP API not onboarded", snapshot: on([], { apis: [api("legacy", { apiType: "soap" })] }), expect: [{ status: "fail" }] },
+  ],
+  notApplicable: [
+    { name: "no APIs", snapshot: on([]) },
+    { name: "only GraphQL and websocket APIs", snapshot: on([], { apis: [api("gql", { type: "graphql", apiType: "graphql" }), api("chat", { type: "websocket", apiType: "websocket" })] }) },
+    { name: "only gRPC and OData APIs (PascalCase)", snapshot: on([], { apis: [pascal(api("grpc", { type: "grpc" })), pascal(api("odata", { type: "odata" }))] }) },
+    { name: "only a non-current revision", snapshot: on([], { apis: [api("echo;rev=2")] }) },
+  ],
+  unknown: [
+    { name: "the plan state could not be read", snapshot: snap({ apis: [api("echo")], defender: { planEnabled: undefined, onboardedApis: [] } }), expect: [{ resourceId: "apis/echo", status: "unknown", message: /plan state could not be read/ }] },
+    { name: "collected, but no Defender data at all", snapshot: snap({ apis: [api("echo"), api("other")] }), count: 2 },
+    { name: "an offline input with apiCollections but no plan state", snapshot: snap({ apis: [api("echo")], defender: { planEnabled: undefined, onboardedApis: ["echo"] } }) },
+    { name: "Defender data was not collected", snapshot: snap({ apis: [api("echo")], needs: ["apis"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /defender/ }] },
+  ],
+});

@@ -1,0 +1,30 @@
+import { rule } from "../../src/remediations/direct-management-endpoint-disabled.js";
+import { EXPR, SERVICE_ID, consumption, pascal, service, sku, snap, stub, tenantAccess, ruleTester } from "../helpers/rule-tester.js";
+
+ruleTester(rule, {
+  valid: [
+    { name: "no access setting (disabled by default)", snapshot: snap({ tenantAccess: [] }), expect: [{ resourceId: `${SERVICE_ID}/tenant/access`, status: "pass", message: /disabled by default/ }] },
+    { name: "enabled: false", snapshot: snap({ tenantAccess: [tenantAccess("access", false)] }), count: 1, expect: [{ resourceId: "tenant/access", status: "pass" }] },
+    { name: "enabled: \"false\"", snapshot: snap({ tenantAccess: [tenantAccess("access", "false")] }) },
+    { name: "PascalCase Properties.Enabled \"False\"", snapshot: snap({ tenantAccess: [pascal(tenantAccess("access", "False"))] }) },
+    { name: "enabled absent on the setting", snapshot: snap({ tenantAccess: [tenantAccess("access", undefined)] }) },
+    { name: "only the Git endpoint is enabled", snapshot: snap({ tenantAccess: [tenantAccess("access", false), tenantAccess("gitAccess", true)] }), count: 1, expect: [{ resourceId: "tenant/access", status: "pass" }] },
+    { name: "a Premium service", snapshot: snap({ service: service({}, sku("Premium")), tenantAccess: [tenantAccess("access", false)] }) },
+  ],
+  invalid: [
+    { name: "enabled: true", snapshot: snap({ tenantAccess: [tenantAccess("access", true)] }), count: 1, expect: [{ resourceId: "tenant/access", status: "fail", message: /direct management API of 'apim1' is enabled/ }] },
+    { name: "enabled: \"True\"", snapshot: snap({ tenantAccess: [tenantAccess("access", "True")] }), expect: [{ resourceId: "tenant/access", status: "fail" }] },
+    { name: "PascalCase Properties.Enabled true", snapshot: snap({ tenantAccess: [pascal(tenantAccess("access", true))] }), expect: [{ status: "fail" }] },
+    { name: "template-style name 'apim1/access'", snapshot: snap({ tenantAccess: [tenantAccess("access", true, { name: "apim1/access" })] }), expect: [{ resourceId: "tenant/access", status: "fail" }] },
+    { name: "both endpoints enabled", snapshot: snap({ tenantAccess: [tenantAccess("gitAccess", true), tenantAccess("access", true)] }), count: 1, expect: [{ resourceId: "tenant/access", status: "fail" }] },
+  ],
+  notApplicable: [
+    { name: "Consumption SKU", snapshot: snap({ service: consumption(), tenantAccess: [tenantAccess("access", true)] }) },
+    { name: "Consumption SKU spelled in lower case", snapshot: snap({ service: service({}, sku("consumption")), tenantAccess: [tenantAccess("access", true)] }) },
+    { name: "children-only input (service not in the input)", snapshot: stub({ tenantAccess: [tenantAccess("access", true)] }) },
+  ],
+  unknown: [
+    { name: "enabled is a template expression", snapshot: snap({ tenantAccess: [tenantAccess("access", EXPR)] }), expect: [{ resourceId: "tenant/access", status: "unknown", message: /template expression/ }] },
+    { name: "tenant access was not collected", snapshot: snap({ needs: ["apis"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /tenantAccess/ }] },
+  ],
+});

@@ -1,0 +1,32 @@
+import { rule } from "../../src/remediations/network-isolation.js";
+import { EXPR, SERVICE_ID, consumption, pascal, service, sku, snap, stub, ruleTester } from "../helpers/rule-tester.js";
+
+ruleTester(rule, {
+  valid: [
+    { name: "External virtual network", snapshot: snap({ service: service({ virtualNetworkType: "External" }) }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "pass", message: /virtual network \(External\)/ }] },
+    { name: "Internal virtual network", snapshot: snap({ service: service({ virtualNetworkType: "Internal", publicNetworkAccess: "Enabled" }) }), expect: [{ status: "pass", message: /Internal/ }] },
+    { name: "public network access Disabled", snapshot: snap({ service: service({ publicNetworkAccess: "Disabled", virtualNetworkType: "None" }) }), expect: [{ status: "pass", message: /Public network access is disabled/ }] },
+    { name: "values in other cases", snapshot: snap({ service: service({ publicNetworkAccess: "disabled" }) }) },
+    { name: "INTERNAL in upper case", snapshot: snap({ service: service({ virtualNetworkType: "INTERNAL" }) }) },
+    { name: "PascalCase Properties.VirtualNetworkType", snapshot: snap({ service: pascal(service({ virtualNetworkType: "External" })) }) },
+    { name: "Internal virtual network, public access a template expression", snapshot: snap({ service: service({ virtualNetworkType: "Internal", publicNetworkAccess: EXPR }) }) },
+    { name: "public access Disabled, virtual network type a template expression", snapshot: snap({ service: service({ virtualNetworkType: EXPR, publicNetworkAccess: "Disabled" }) }) },
+    { name: "a Premium service in a virtual network", snapshot: snap({ service: service({ virtualNetworkType: "Internal" }, sku("Premium")) }) },
+  ],
+  invalid: [
+    { name: "public access Enabled, no virtual network", snapshot: snap({ service: service({ publicNetworkAccess: "Enabled", virtualNetworkType: "None" }) }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /not in a virtual network/ }] },
+    { name: "nothing set (ARM defaults: Enabled, None)", snapshot: snap(), expect: [{ status: "fail" }] },
+    { name: "PascalCase, upper case values", snapshot: snap({ service: pascal(service({ publicNetworkAccess: "ENABLED", virtualNetworkType: "NONE" })) }), expect: [{ status: "fail" }] },
+    { name: "a Standard v2 service without isolation", snapshot: snap({ service: service({}, sku("StandardV2")) }), expect: [{ status: "fail" }] },
+  ],
+  notApplicable: [
+    { name: "a Consumption service", snapshot: snap({ service: consumption({ publicNetworkAccess: "Enabled" }) }) },
+    { name: "a Consumption service, SKU in lower case", snapshot: snap({ service: service({}, { sku: { name: "consumption", capacity: 0 } }) }) },
+    { name: "a Consumption service, PascalCase Sku.Name", snapshot: snap({ service: pascal(consumption()) }) },
+    { name: "children-only input (the service is not in the input)", snapshot: stub() },
+  ],
+  unknown: [
+    { name: "public access is a template expression, no virtual network", snapshot: snap({ service: service({ publicNetworkAccess: EXPR }) }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /template expressions/ }] },
+    { name: "virtual network type is a template expression, public access Enabled", snapshot: snap({ service: service({ virtualNetworkType: "[parameters('vnetType')]", publicNetworkAccess: "Enabled" }) }) },
+  ],
+});

@@ -1,0 +1,26 @@
+import { rule } from "../../src/remediations/platform-stv2.js";
+import { EXPR, SERVICE_ID, consumption, pascal, service, sku, snap, stub, ruleTester } from "../helpers/rule-tester.js";
+
+ruleTester(rule, {
+  valid: [
+    { name: "stv2", snapshot: snap({ service: service({ platformVersion: "stv2" }) }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "pass", message: /Platform stv2/ }] },
+    { name: "stv2.1", snapshot: snap({ service: service({ platformVersion: "stv2.1" }) }), expect: [{ status: "pass", message: /stv2\.1/ }] },
+    { name: "STV2 in upper case", snapshot: snap({ service: service({ platformVersion: "STV2" }) }) },
+    { name: "no platform version (a template for a new service)", snapshot: snap(), expect: [{ status: "pass", message: /No platform version/ }] },
+    { name: "PascalCase Properties.PlatformVersion", snapshot: snap({ service: pascal(service({ platformVersion: "stv2" })) }) },
+    { name: "a Premium service on stv2", snapshot: snap({ service: service({ platformVersion: "stv2" }, sku("Premium", 2)) }) },
+  ],
+  invalid: [
+    { name: "stv1", snapshot: snap({ service: service({ platformVersion: "stv1" }) }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /retired stv1/ }] },
+    { name: "STV1 in upper case", snapshot: snap({ service: service({ platformVersion: "STV1" }) }), expect: [{ status: "fail" }] },
+    { name: "PascalCase Properties.PlatformVersion stv1", snapshot: snap({ service: pascal(service({ platformVersion: "stv1" })) }), expect: [{ status: "fail" }] },
+  ],
+  notApplicable: [
+    { name: "a Consumption service (mtv1)", snapshot: snap({ service: consumption({ platformVersion: "mtv1" }) }) },
+    { name: "a Consumption service, SKU in lower case", snapshot: snap({ service: service({ platformVersion: "mtv1" }, { sku: { name: "consumption", capacity: 0 } }) }) },
+    { name: "children-only input (the service is not in the input)", snapshot: stub() },
+  ],
+  unknown: [
+    { name: "platform version is a template expression", snapshot: snap({ service: service({ platformVersion: EXPR }) }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /template expression/ }] },
+  ],
+});

@@ -1,0 +1,35 @@
+import { rule } from "../../src/remediations/resource-lock.js";
+import { EXPR, RG_ID, SERVICE_ID, SUB, consumption, lock, pascal, snap, stub, ruleTester } from "../helpers/rule-tester.js";
+
+const OTHER_SUB = "22222222-2222-4222-8222-222222222222";
+const OTHER_RG_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim2`;
+const SIBLING = (name: string) => `${RG_ID}/providers/Microsoft.ApiManagement/service/${name}`;
+
+ruleTester(rule, {
+  valid: [
+    { name: "CanNotDelete lock on the service", snapshot: snap({ locks: [lock(SERVICE_ID, "nodelete")] }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "pass", message: /CanNotDelete lock 'nodelete'/ }] },
+    { name: "ReadOnly lock on the service", snapshot: snap({ locks: [lock(SERVICE_ID, "ro", "ReadOnly")] }), expect: [{ status: "pass", message: /ReadOnly/ }] },
+    { name: "inherited from the resource group", snapshot: snap({ locks: [lock(RG_ID, "rg-lock")] }), expect: [{ status: "pass", message: /at \/subscriptions\/[^ ]+\/resourceGroups\/rg-apim\.$/ }] },
+    { name: "inherited from the subscription", snapshot: snap({ locks: [lock(`/subscriptions/${SUB}`, "sub-lock")] }), expect: [{ status: "pass", message: /'sub-lock'/ }] },
+    { name: "lowercase 'resourcegroups' and level", snapshot: snap({ locks: [lock(RG_ID.replace("resourceGroups", "resourcegroups").toUpperCase(), "l", "cannotdelete")] }) },
+    { name: "PascalCase Properties.Level", snapshot: snap({ locks: [pascal(lock(SERVICE_ID, "l", "CanNotDelete"))] }) },
+    { name: "a NotSpecified lock next to a CanNotDelete lock", snapshot: snap({ locks: [lock(SERVICE_ID, "ns", "NotSpecified"), lock(RG_ID, "rg-lock")] }), expect: [{ status: "pass", message: /'rg-lock'/ }] },
+    { name: "a template-expression lock next to a CanNotDelete lock", snapshot: snap({ locks: [lock(SERVICE_ID, "x", EXPR), lock(RG_ID, "rg-lock")] }) },
+    { name: "a Consumption service with a lock", snapshot: snap({ service: consumption(), locks: [lock(SERVICE_ID)] }) },
+  ],
+  invalid: [
+    { name: "no locks", snapshot: snap(), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /No CanNotDelete or ReadOnly lock protects 'apim1'/ }] },
+    { name: "a lock on another service in the resource group", snapshot: snap({ locks: [lock(SIBLING("apim2"))] }), expect: [{ status: "fail" }] },
+    { name: "a lock on a service whose name starts with ours", snapshot: snap({ locks: [lock(SIBLING("apim10")), lock(SIBLING("apim1-dr"))] }), expect: [{ status: "fail" }] },
+    { name: "a lock on another resource group whose name starts with ours", snapshot: snap({ locks: [lock(OTHER_RG_ID)] }), expect: [{ status: "fail" }] },
+    { name: "a lock on another subscription", snapshot: snap({ locks: [lock(`/subscriptions/${OTHER_SUB}`)] }), expect: [{ status: "fail" }] },
+    { name: "a lock on a child of the service only", snapshot: snap({ locks: [lock(`${SERVICE_ID}/apis/echo`)] }), expect: [{ status: "fail" }] },
+    { name: "a NotSpecified lock", snapshot: snap({ locks: [lock(SERVICE_ID, "ns", "NotSpecified")] }), expect: [{ status: "fail" }] },
+    { name: "a Consumption service without a lock", snapshot: snap({ service: consumption() }), expect: [{ status: "fail" }] },
+  ],
+  notApplicable: [{ name: "children-only input (service not in the input)", snapshot: stub({ locks: [] }) }],
+  unknown: [
+    { name: "the lock level is a template expression", snapshot: snap({ locks: [lock(SERVICE_ID, "l", EXPR)] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /template expression/ }] },
+    { name: "locks were not collected", snapshot: snap({ needs: ["apis", "tenantAccess"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /no locks data/ }] },
+  ],
+});
