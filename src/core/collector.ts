@@ -242,7 +242,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
       const res = await clients.monitor(ref.subscriptionId).metrics.list(service.id, {
         metricnames: "Requests",
         timespan: `${start.toISOString()}/${end.toISOString()}`,
-        interval: `P${days}D`,
+        interval: "P1D",
         aggregation: "Total",
         filter: "ApiId eq '*'",
       });

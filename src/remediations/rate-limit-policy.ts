@@ -8,7 +8,7 @@ export const rule = defineRule(
     id: "rate-limit-policy",
     title: "Every API is rate limited",
     severity: "medium",
-    description: "Every API is covered by `rate-limit`, `rate-limit-by-key`, `quota` or `quota-by-key` at API, product or global scope.",
+    description: "Every API is covered by `rate-limit`, `rate-limit-by-key`, `quota`, `quota-by-key` (or, for AI APIs, `llm-token-limit` / `azure-openai-token-limit`) at API, product or global scope.",
     rationale: "Without a limit, one client (or an attacker with one key) can exhaust the backend and the gateway's capacity for everyone (OWASP API4: unrestricted resource consumption).",
     defaultAction: "ticket",
     target: "apis",
