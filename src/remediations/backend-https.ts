@@ -16,7 +16,7 @@ export const rule = defineRule(
     id: "backend-https",
     title: "Backends are called over HTTPS",
     severity: "high",
-    description: "Backend `url` and API `serviceUrl` (every revision) do not use `http://`.",
+    description: "Backend `url` and API `serviceUrl` (every revision) do not use `http://` (or `ws://`).",
     rationale: "Traffic from the gateway to a plain-HTTP backend carries credentials and data unencrypted across the network.",
     defaultAction: "ticket",
     target: "backends",
