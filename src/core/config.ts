@@ -76,6 +76,7 @@ export const SETTINGS = {
   REMEDIATOR_KILL_SWITCH: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
   REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: optionalString(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 25) },
   REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: optionalString(z.coerce.number().int().min(0).max(100000)).transform((v) => v ?? 250) },
+  REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: optionalString(z.coerce.number().int().min(0).max(600)).transform((v) => v ?? 30) },
   REMEDIATOR_EXEMPT_TAG: { expected: "a tag name", schema: optionalString(z.string().min(1).max(512)).transform((v) => v ?? "apim-remediator:exempt") },
   KEY_VAULT_RESOURCE_ID: {
     expected: "the ARM id of the Key Vault (/subscriptions/.../providers/Microsoft.KeyVault/vaults/NAME)",
@@ -116,6 +117,8 @@ export interface Config {
   maxWritesPerService: number;
   maxWritesPerSweep: number;
   exemptTag: string;
+  /** Events for one service within this window coalesce into one evaluation. */
+  debounceSeconds: number;
   keyVaultResourceId?: string;
   grantKeyVaultAccess: boolean;
   lockName: string;
@@ -176,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxWritesPerService: parseSetting("REMEDIATOR_MAX_WRITES_PER_SERVICE", env) as number,
     maxWritesPerSweep: parseSetting("REMEDIATOR_MAX_WRITES_PER_SWEEP", env) as number,
     exemptTag: parseSetting("REMEDIATOR_EXEMPT_TAG", env) as string,
+    debounceSeconds: parseSetting("REMEDIATOR_DEBOUNCE_SECONDS", env) as number,
     keyVaultResourceId: parseSetting("KEY_VAULT_RESOURCE_ID", env) as string | undefined,
     grantKeyVaultAccess: parseSetting("REMEDIATOR_GRANT_KEY_VAULT_ACCESS", env) as boolean,
     lockName: parseSetting("REMEDIATOR_LOCK_NAME", env) as string,

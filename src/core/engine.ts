@@ -178,15 +178,17 @@ export class Engine {
     const failing = findings
       .filter((f) => f.status === "fail")
       .sort((a, b) => rank(a.ruleId) - rank(b.ruleId));
+    // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
+    let pretendIdentity: Record<string, unknown> | undefined;
     for (const finding of failing) {
       const rule = rules.find((r) => r.meta.id === finding.ruleId) as Rule;
       const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
-      const result = await this.handle(rule, finding, snap, mode, exemptions, correlationId, serviceBudget, options.sweepBudget);
+      const view = pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: pretendIdentity } } : snap;
+      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, serviceBudget, options.sweepBudget);
       actions.push(result);
       if (result.outcome === "planned" && rule.meta.id === "managed-identity") {
         // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
-        const identity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
-        snap = { ...snap, service: { ...snap.service, identity } };
+        pretendIdentity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
       }
       if (result.outcome === "applied" && rule.meta.target === "service") {
         // service-level fixes (e.g. the identity) change what later plans depend on
@@ -217,7 +219,8 @@ export class Engine {
       };
       await this.deps.audit.write(rec);
       this.deps.log.info({ audit: { ...rec, changes: undefined } }, `${rule.meta.id} ${outcome}`);
-      return { ...base, outcome, reason: rest.reason, plan, writes };
+      // the audit sink and the logger scrub registered secrets; the result goes to callers (CLI, functions) as is, so scrub it too
+      return { ...base, outcome, reason: rest.reason === undefined ? undefined : this.registry.scrub(rest.reason), plan, writes };
     };
 
     if (exemptions.rules.has(rule.meta.id) || exemptions.rules.has("*")) return record("skipped", { reason: `exempted by tag ${this.deps.config.exemptTag}` });

@@ -1,18 +1,332 @@
 /**
- * Azure Storage access for the Functions app (queues now, tables later),
- * from the same settings the Functions host uses: `AzureWebJobsStorage` as a
- * connection string, or identity-based `AzureWebJobsStorage__queueServiceUri`.
+ * Azure Storage for the Functions app, from the same settings the Functions
+ * host uses: `AzureWebJobsStorage` as a connection string (Azurite locally:
+ * `UseDevelopmentStorage=true`), or identity-based `AzureWebJobsStorage__*`
+ * service URIs / account name in Azure.
+ *
+ * - queues `apim-evaluate` and `apim-evaluate-poison` (messages base64 JSON, as the host expects)
+ * - tables: audit records, latest compliance, lock inventory, pending markers
+ * - blobs: one leased blob per service, so one worker at a time remediates it
  */
+import { createHash, randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
-import { QueueServiceClient, type StoragePipelineOptions } from "@azure/storage-queue";
+import { TableClient, TableServiceClient, type TableEntityResult } from "@azure/data-tables";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
+import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from "@azure/storage-queue";
+import type { Finding } from "../remediations/index.js";
+import type { AuditRecord, AuditSink } from "./audit.js";
 import type { Env } from "./config.js";
+import type { LockInventory, LockRecord } from "./inventory.js";
+
+export const EVALUATE_QUEUE = "apim-evaluate";
+export const POISON_QUEUE = `${EVALUATE_QUEUE}-poison`;
+export const TABLES = { audit: "remediatoraudit", compliance: "remediatorcompliance", locks: "remediatorlocks", pending: "remediatorpending" } as const;
+export const LEASE_CONTAINER = "apim-remediator-leases";
 
 export function queueServiceFromEnv(env: Env, credential: TokenCredential, options: StoragePipelineOptions = {}): QueueServiceClient | undefined {
   const conn = env["AzureWebJobsStorage"];
-  if (conn && conn.trim() !== "") {
-    // also understands UseDevelopmentStorage=true (Azurite's default ports)
-    return QueueServiceClient.fromConnectionString(conn, options);
-  }
+  // also understands UseDevelopmentStorage=true (Azurite's default ports)
+  if (conn && conn.trim() !== "") return QueueServiceClient.fromConnectionString(conn, options);
   const uri = env["AzureWebJobsStorage__queueServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.queue.core.windows.net` : undefined);
   return uri ? new QueueServiceClient(uri, credential, options) : undefined;
+}
+
+function tableServiceFromEnv(env: Env, credential: TokenCredential): TableServiceClient | undefined {
+  const conn = env["AzureWebJobsStorage"];
+  if (conn && conn.trim() !== "") return TableServiceClient.fromConnectionString(conn, { allowInsecureConnection: /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim()) });
+  const uri = env["AzureWebJobsStorage__tableServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.table.core.windows.net` : undefined);
+  return uri ? new TableServiceClient(uri, credential) : undefined;
+}
+
+function blobServiceFromEnv(env: Env, credential: TokenCredential): BlobServiceClient | undefined {
+  const conn = env["AzureWebJobsStorage"];
+  if (conn && conn.trim() !== "") return BlobServiceClient.fromConnectionString(conn);
+  const uri = env["AzureWebJobsStorage__blobServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.blob.core.windows.net` : undefined);
+  return uri ? new BlobServiceClient(uri, credential) : undefined;
+}
+
+/** A table key for a resource id (ids hold `/`, which table keys cannot). */
+export function keyOf(text: string): string {
+  return createHash("sha256").update(text.toLowerCase()).digest("hex").slice(0, 40);
+}
+
+/** Newest first: an inverted timestamp sorts the latest rows to the top of a partition. */
+function descendingRowKey(now = Date.now()): string {
+  return `${String(9_999_999_999_999 - now).padStart(13, "0")}-${randomUUID().slice(0, 8)}`;
+}
+
+const MAX_PROP = 30_000;
+const clip = (s: string) => (s.length > MAX_PROP ? s.slice(0, MAX_PROP) : s);
+
+export interface EvaluateMessage {
+  serviceId: string;
+  reason: "event" | "sweep" | "manual" | "retry";
+  /** The resource an event named (a child of the service, or a lock). */
+  changedResourceId?: string;
+  operationName?: string;
+  correlationId: string;
+  enqueuedAt: string;
+}
+
+export function encodeMessage(m: EvaluateMessage): string {
+  return Buffer.from(JSON.stringify(m), "utf8").toString("base64");
+}
+
+export class TableAudit implements AuditSink {
+  constructor(private readonly table: TableClient) {}
+  async write(r: AuditRecord): Promise<void> {
+    await this.table.createEntity({
+      partitionKey: keyOf(r.resourceId.split("/").slice(0, 9).join("/")),
+      rowKey: descendingRowKey(Date.parse(r.time)),
+      time: r.time,
+      correlationId: r.correlationId,
+      actor: r.actor,
+      mode: r.mode,
+      ruleId: r.ruleId,
+      resourceId: r.resourceId,
+      targetId: r.targetId ?? "",
+      operation: r.operation ?? "",
+      summary: clip(r.summary ?? ""),
+      changes: clip(JSON.stringify(r.changes ?? [])),
+      outcome: r.outcome,
+      reason: clip(r.reason ?? ""),
+      writes: r.writes,
+    });
+  }
+  async list(serviceId?: string): Promise<AuditRecord[]> {
+    const filter = serviceId ? `PartitionKey eq '${keyOf(serviceId)}'` : undefined;
+    const out: AuditRecord[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: filter ? { filter } : {} })) {
+      out.push({
+        time: String(e["time"]),
+        correlationId: String(e["correlationId"]),
+        actor: String(e["actor"]),
+        mode: String(e["mode"]),
+        ruleId: String(e["ruleId"]),
+        resourceId: String(e["resourceId"]),
+        targetId: (e["targetId"] as string) || undefined,
+        operation: (e["operation"] as string) || undefined,
+        summary: (e["summary"] as string) || undefined,
+        changes: JSON.parse(String(e["changes"] ?? "[]")),
+        outcome: e["outcome"] as AuditRecord["outcome"],
+        reason: (e["reason"] as string) || undefined,
+        writes: Number(e["writes"] ?? 0),
+      });
+    }
+    return out;
+  }
+}
+
+export interface ComplianceRow extends Finding {
+  serviceId: string;
+  evaluatedAt: string;
+  correlationId: string;
+}
+
+/** The latest verdict per service, rule and resource (what `GET /api/report` serves). */
+export class ComplianceStore {
+  constructor(private readonly table: TableClient) {}
+
+  /** Replaces the verdicts of the evaluated rules for one service. */
+  async record(serviceId: string, rulesEvaluated: string[], findings: Finding[], correlationId: string): Promise<void> {
+    const pk = keyOf(serviceId);
+    const now = new Date().toISOString();
+    const seen = new Set<string>();
+    for (const f of findings) {
+      const rk = keyOf(`${f.ruleId}|${f.resourceId}`);
+      seen.add(rk);
+      await this.table.upsertEntity({ partitionKey: pk, rowKey: rk, serviceId, ruleId: f.ruleId, resourceId: f.resourceId, status: f.status, severity: f.severity, action: f.action, message: clip(f.message), evaluatedAt: now, correlationId }, "Replace");
+    }
+    const evaluated = new Set(rulesEvaluated);
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) {
+      if (evaluated.has(String(e["ruleId"])) && !seen.has(String(e.rowKey))) await this.table.deleteEntity(pk, String(e.rowKey));
+    }
+  }
+
+  async list(): Promise<ComplianceRow[]> {
+    const out: ComplianceRow[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>()) {
+      out.push({
+        serviceId: String(e["serviceId"]),
+        ruleId: String(e["ruleId"]),
+        resourceId: String(e["resourceId"]),
+        status: e["status"] as Finding["status"],
+        severity: e["severity"] as Finding["severity"],
+        action: e["action"] as Finding["action"],
+        message: String(e["message"]),
+        evaluatedAt: String(e["evaluatedAt"]),
+        correlationId: String(e["correlationId"]),
+      });
+    }
+    return out;
+  }
+}
+
+export class TableLockInventory implements LockInventory {
+  constructor(private readonly table: TableClient) {}
+  async get(serviceId: string): Promise<LockRecord[]> {
+    const out: LockRecord[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${keyOf(serviceId)}'` } })) {
+      out.push({ id: String(e["lockId"]), name: String(e["name"]), level: String(e["level"]), notes: (e["notes"] as string) || undefined, owners: e["owners"] ? JSON.parse(String(e["owners"])) : undefined });
+    }
+    return out;
+  }
+  async remember(serviceId: string, locks: LockRecord[]): Promise<void> {
+    for (const l of locks) {
+      await this.table.upsertEntity(
+        { partitionKey: keyOf(serviceId), rowKey: keyOf(l.name), lockId: l.id, name: l.name, level: l.level, notes: l.notes ?? "", owners: l.owners === undefined ? "" : JSON.stringify(l.owners) },
+        "Replace",
+      );
+    }
+  }
+}
+
+/**
+ * Per-service pending markers for coalescing: the first event in a debounce
+ * window creates the marker (atomic insert) and enqueues one delayed message;
+ * later events find the marker and enqueue nothing. The worker removes the
+ * marker when it starts, so events during an evaluation schedule the next one.
+ */
+export class PendingMarkers {
+  static readonly MAX_CHANGES = 50;
+  constructor(private readonly table: TableClient) {}
+
+  /**
+   * True when this caller claimed the window (and must enqueue). Otherwise the
+   * change is added to the pending marker so the one evaluation covers it. A
+   * marker older than `staleMs` (its message was lost) is taken over.
+   */
+  async claim(serviceId: string, changedResourceId: string, staleMs: number, now = Date.now()): Promise<boolean> {
+    const pk = "pending";
+    const rk = keyOf(serviceId);
+    for (let attempt = 0; attempt < 8; attempt++) {
+      try {
+        await this.table.createEntity({ partitionKey: pk, rowKey: rk, serviceId, since: now, changes: JSON.stringify([changedResourceId]) });
+        return true;
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 409) throw e;
+      }
+      let existing: TableEntityResult<{ since: number; changes: string }>;
+      try {
+        existing = await this.table.getEntity<TableEntityResult<{ since: number; changes: string }>>(pk, rk);
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) continue; // taken by a worker meanwhile: try to create again
+        throw e;
+      }
+      const stale = now - Number(existing.since) >= staleMs;
+      const changes = stale ? [] : (JSON.parse(String(existing.changes ?? "[]")) as string[]);
+      const next = changes.includes("*") ? changes : changes.length >= PendingMarkers.MAX_CHANGES ? ["*"] : [...new Set([...changes, changedResourceId])];
+      try {
+        await this.table.updateEntity({ partitionKey: pk, rowKey: rk, serviceId, since: stale ? now : Number(existing.since), changes: JSON.stringify(next) }, "Replace", { etag: existing.etag });
+        return stale;
+      } catch (e) {
+        const st = (e as { statusCode?: number }).statusCode;
+        if (st !== 412 && st !== 404) throw e; // changed or taken meanwhile: read again
+      }
+    }
+    throw new Error(`could not record a pending change for ${serviceId} (too much contention)`);
+  }
+
+  /** Removes the marker and returns the changes it gathered (`"all"` when too many). */
+  async take(serviceId: string): Promise<string[] | "all" | undefined> {
+    const pk = "pending";
+    const rk = keyOf(serviceId);
+    for (let attempt = 0; attempt < 8; attempt++) {
+      let existing: TableEntityResult<{ changes: string }>;
+      try {
+        existing = await this.table.getEntity<TableEntityResult<{ changes: string }>>(pk, rk);
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+        throw e;
+      }
+      try {
+        await this.table.deleteEntity(pk, rk, { etag: existing.etag });
+      } catch (e) {
+        const st = (e as { statusCode?: number }).statusCode;
+        if (st === 404) return undefined;
+        if (st === 412) continue; // an event added a change meanwhile: read again
+        throw e;
+      }
+      const changes = JSON.parse(String(existing.changes ?? "[]")) as string[];
+      return changes.includes("*") ? "all" : changes;
+    }
+    return "all";
+  }
+}
+
+export class LeaseBusyError extends Error {}
+
+/** Blob leases: one leased blob per service; the holder renews while it works. */
+export class ServiceLeases {
+  constructor(
+    private readonly container: ContainerClient,
+    private readonly durationSeconds = 60,
+  ) {}
+
+  /** Runs `fn` holding the service's lease; throws LeaseBusyError when another worker holds it. */
+  async withLease<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
+    const blob = this.container.getBlockBlobClient(`${keyOf(serviceId)}.lease`);
+    try {
+      await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
+    } catch (e) {
+      const s = (e as { statusCode?: number }).statusCode;
+      if (s !== 409 && s !== 412) throw e;
+    }
+    const lease = blob.getBlobLeaseClient();
+    try {
+      await lease.acquireLease(this.durationSeconds);
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 409) throw new LeaseBusyError(`another worker is evaluating ${serviceId}`);
+      throw e;
+    }
+    const renew = setInterval(() => void lease.renewLease().catch(() => undefined), (this.durationSeconds * 1000) / 3);
+    renew.unref?.();
+    try {
+      return await fn();
+    } finally {
+      clearInterval(renew);
+      await lease.releaseLease().catch(() => undefined);
+    }
+  }
+}
+
+export interface AppStorage {
+  evaluateQueue: QueueClient;
+  poisonQueue: QueueClient;
+  audit: TableAudit;
+  compliance: ComplianceStore;
+  inventory: TableLockInventory;
+  pending: PendingMarkers;
+  leases: ServiceLeases;
+  queueService: QueueServiceClient;
+}
+
+/** Builds every storage client and makes sure queues, tables and the lease container exist. */
+export async function openStorage(env: Env, credential: TokenCredential): Promise<AppStorage> {
+  const qs = queueServiceFromEnv(env, credential);
+  const ts = tableServiceFromEnv(env, credential);
+  const bs = blobServiceFromEnv(env, credential);
+  if (!qs || !ts || !bs) throw new Error("Invalid setting AzureWebJobsStorage: expected a storage connection string or AzureWebJobsStorage__accountName / __*ServiceUri (not set)");
+  const table = (name: string) => {
+    const conn = env["AzureWebJobsStorage"];
+    return conn && conn.trim() !== ""
+      ? TableClient.fromConnectionString(conn, name, { allowInsecureConnection: /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim()) })
+      : new TableClient(ts.url, name, credential);
+  };
+  const evaluateQueue = qs.getQueueClient(EVALUATE_QUEUE);
+  const poisonQueue = qs.getQueueClient(POISON_QUEUE);
+  const container = bs.getContainerClient(LEASE_CONTAINER);
+  await Promise.all([evaluateQueue.createIfNotExists(), poisonQueue.createIfNotExists(), container.createIfNotExists()]);
+  const tables = { audit: table(TABLES.audit), compliance: table(TABLES.compliance), locks: table(TABLES.locks), pending: table(TABLES.pending) };
+  await Promise.all(Object.values(TABLES).map((t) => ts.createTable(t).catch((e: { statusCode?: number }) => { if (e.statusCode !== 409) throw e; })));
+  return {
+    evaluateQueue,
+    poisonQueue,
+    audit: new TableAudit(tables.audit),
+    compliance: new ComplianceStore(tables.compliance),
+    inventory: new TableLockInventory(tables.locks),
+    pending: new PendingMarkers(tables.pending),
+    leases: new ServiceLeases(container),
+    queueService: qs,
+  };
 }

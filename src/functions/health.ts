@@ -1,4 +1,4 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import { app, type HttpFunctionOptions, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
 import { checkHealth } from "../core/health.js";
 import { loggerForInvocation } from "../core/logger.js";
 
@@ -10,4 +10,6 @@ export async function health(_request: HttpRequest, context: InvocationContext):
   return { status: report.ok ? 200 : 503, jsonBody: report };
 }
 
-app.http("health", { methods: ["GET"], authLevel: "anonymous", route: "health", handler: health });
+export const healthOptions: HttpFunctionOptions = { methods: ["GET"], authLevel: "anonymous", route: "health", handler: health };
+
+app.http("health", healthOptions);

@@ -235,8 +235,14 @@ async function ensureAccess(p: Payload, ctx: ApplyContext): Promise<void> {
   const auth = ctx.clients.authorization(vaultSubscription(p.vaultResourceId));
   const secretScope = `${p.vaultResourceId}/secrets/${p.secretName}`;
   if (!p.grant) {
-    for await (const ra of auth.roleAssignments.listForScope(secretScope, { filter: `principalId eq '${p.principalId}'` })) {
-      if (READER_ROLES.includes((ra.roleDefinitionId ?? "").split("/").pop()?.toLowerCase() ?? "")) return;
+    // list at the vault (the secret scope does not exist before the secret is written); count only roles at or above the secret
+    const covers = (scope: string | undefined) => {
+      if (scope === undefined) return false;
+      const s = scope.toLowerCase().replace(/\/+$/, "");
+      return s === "" || secretScope.toLowerCase() === s || secretScope.toLowerCase().startsWith(`${s}/`);
+    };
+    for await (const ra of auth.roleAssignments.listForScope(p.vaultResourceId, { filter: `principalId eq '${p.principalId}'` })) {
+      if (covers(ra.scope) && READER_ROLES.includes((ra.roleDefinitionId ?? "").split("/").pop()?.toLowerCase() ?? "")) return;
     }
     throw new BlockedError(`grant access: the service identity ${p.principalId} cannot read Key Vault secrets (automatic grants are off)`);
   }

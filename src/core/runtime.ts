@@ -1,0 +1,35 @@
+/**
+ * The app's dependencies, built once per process from the environment (the
+ * Function App settings), shared by every function. Tests build their own.
+ */
+import type { AppDeps } from "./app.js";
+import { createClients } from "./clients.js";
+import { loadConfig, type Env } from "./config.js";
+import { Engine } from "./engine.js";
+import { createLogger, secrets } from "./logger.js";
+import { openStorage } from "./storage.js";
+
+let cached: Promise<AppDeps> | undefined;
+
+export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds">> & { engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
+  const config = loadConfig(env);
+  const clients = createClients(config);
+  const storage = await openStorage(env, clients.credential);
+  const log = createLogger({ level: config.logLevel, registry: secrets });
+  const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, ...(overrides.engineTimings ?? {}) });
+  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds };
+}
+
+/** The process-wide dependencies (built on first use; a failed build is retried on the next call). */
+export function appDeps(env: Env = process.env): Promise<AppDeps> {
+  if (!cached) {
+    cached = buildAppDeps(env);
+    cached.catch(() => (cached = undefined));
+  }
+  return cached;
+}
+
+/** Forgets the cached dependencies (tests that change settings between cases). */
+export function resetAppDeps(): void {
+  cached = undefined;
+}
