@@ -225,6 +225,17 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     if (open.length > 0) onExit(1);
   };
 
+  program
+    .command("demo")
+    .description("Run the whole app locally on Azurite and the emulator: sweep, then fix changes a user makes (no Azure, no Core Tools)")
+    .option("--dry-run", "tickets instead of changes")
+    .option("--estate <file>", "estate to serve (default emulator/estates/demo.json)")
+    .action(async (opts: { dryRun?: boolean; estate?: string }) => {
+      const { runDemo } = await import("./demo.js");
+      const code = await runDemo({ dryRun: opts.dryRun === true, estate: opts.estate }, { out: io.stdout });
+      if (code !== 0) onExit(code);
+    });
+
   remediationCommand("plan", "Show the changes remediation would make (nothing is changed)").action(async (opts) => runEngine(opts, true));
 
   remediationCommand("remediate", "Fix drift on live resources (auto rules; opt-in rules via REMEDIATOR_RULE_MODES)")

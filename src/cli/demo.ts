@@ -1,0 +1,226 @@
+/**
+ * `npm run demo`: the whole product on one machine with no Azure, no Core
+ * Tools and no network. Azurite (in memory) and the ARM + Key Vault emulator
+ * start on free ports; the same handlers the Functions host runs are driven
+ * locally: emulator events go to onResourceEvent, one sweep runs, and the
+ * queue is drained through evaluate. Then a "user" changes things through the
+ * emulator and each change is fixed (or, with --dry-run, ticketed) within seconds.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { connect, createServer } from "node:net";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { handleEvents, sweep, type AppDeps } from "../core/app.js";
+import { createClients, LocalTokenCredential } from "../core/clients.js";
+import { loadConfig } from "../core/config.js";
+import { drainQueue } from "../core/driver.js";
+import type { ActionResult } from "../core/engine.js";
+import { buildAppDeps } from "../core/runtime.js";
+import { detect, needsOf } from "../core/scan.js";
+import { collectSnapshot } from "../core/collector.js";
+import { DEFAULT_RULE_OPTIONS, RULES } from "../remediations/index.js";
+import type { Finding } from "../remediations/types.js";
+
+export interface DemoIO {
+  out: (s: string) => void;
+}
+
+const SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
+const USER = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
+const REMEDIATOR = "0e5a0000-0000-4000-8000-00000000beef";
+const KV_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.KeyVault/vaults/kv-contoso-apim`;
+const PROD = { rg: "rg-apim-prod", name: "apim-contoso-prod" };
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => res(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+function waitPort(port: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  return new Promise((res, rej) => {
+    const tryOnce = () => {
+      const c = connect(port, "127.0.0.1");
+      c.once("connect", () => (c.destroy(), res()));
+      c.once("error", () => {
+        c.destroy();
+        if (Date.now() > until) rej(new Error(`Azurite did not start on port ${port}`));
+        else setTimeout(tryOnce, 100);
+      });
+    };
+    tryOnce();
+  });
+}
+
+async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: string }> {
+  let bin: string;
+  try {
+    bin = join(dirname(createRequire(join(process.cwd(), "package.json")).resolve("azurite/package.json")), "dist/src/azurite.js");
+  } catch {
+    throw new Error("Azurite is not installed: run `npm install` (it is a development dependency)");
+  }
+  const [blob, queue, table] = [await freePort(), await freePort(), await freePort()];
+  const proc = spawn(process.execPath, [bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)], { stdio: "ignore" });
+  await Promise.all([waitPort(blob, 30_000), waitPort(queue, 30_000), waitPort(table, 30_000)]);
+  const a = "devstoreaccount1";
+  // Azurite's documented, public development account key
+  const k = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+  return { proc, connectionString: `DefaultEndpointsProtocol=http;AccountName=${a};AccountKey=${k};BlobEndpoint=http://127.0.0.1:${blob}/${a};QueueEndpoint=http://127.0.0.1:${queue}/${a};TableEndpoint=http://127.0.0.1:${table}/${a};` };
+}
+
+type Tally = { fail: number; pass: number; unknown: number; failing: string[] };
+
+async function compliance(deps: AppDeps, services: string[]): Promise<Map<string, Tally>> {
+  const rules = [...RULES];
+  const out = new Map<string, Tally>();
+  for (const id of services) {
+    const snap = await collectSnapshot(deps.clients, id, needsOf(rules));
+    const findings: Finding[] = detect([snap], rules, DEFAULT_RULE_OPTIONS);
+    const t: Tally = { fail: 0, pass: 0, unknown: 0, failing: [] };
+    for (const f of findings) {
+      t[f.status]++;
+      if (f.status === "fail" && !t.failing.includes(f.ruleId)) t.failing.push(f.ruleId);
+    }
+    out.set(id, t);
+  }
+  return out;
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => "  " + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join("  ")).join("\n") + "\n";
+}
+
+const short = (id: string) => id.split("/").pop() ?? id;
+const some = (ids: string[]) => (ids.length <= 4 ? ids.join(", ") : `${ids.slice(0, 4).join(", ")} +${ids.length - 4} more`);
+
+export async function runDemo(options: { dryRun: boolean; estate?: string }, io: DemoIO): Promise<number> {
+  const started = Date.now();
+  const say = (s = "") => io.out(s + "\n");
+  say(`apim-remediator demo (${options.dryRun ? "dry-run: tickets instead of changes" : "enforce"}) — Azurite + the bundled ARM/Key Vault emulator, no Azure needed`);
+  const azurite = await startAzurite();
+  // The CLI may start the emulator; src/ never imports it statically.
+  const emulatorPath = "../../emulator/server.js";
+  const { start } = (await import(emulatorPath)) as typeof import("../../emulator/server.js");
+  const emu = await start({ estate: options.estate ?? resolve("emulator/estates/demo.json"), stateDir: mkdtempSync(join(tmpdir(), "apim-demo-")) });
+  const pendingEvents: Promise<unknown>[] = [];
+  try {
+    const env = {
+      AzureWebJobsStorage: azurite.connectionString,
+      ARM_ENDPOINT: emu.armEndpoint,
+      ARM_CA_FILE: emu.caFile,
+      REMEDIATOR_PRINCIPAL_ID: REMEDIATOR,
+      REMEDIATOR_SUBSCRIPTIONS: SUB,
+      REMEDIATOR_MODE: options.dryRun ? "dry-run" : "enforce",
+      REMEDIATOR_DEBOUNCE_SECONDS: "1",
+      KEY_VAULT_URL: emu.keyVaults["kv-contoso-apim"],
+      KEY_VAULT_RESOURCE_ID: KV_ID,
+      LOG_LEVEL: "silent",
+    };
+    const deps = await buildAppDeps(env, { leaseRetrySeconds: 1, engineTimings: { pollIntervalMs: 200, backoffMs: 500 } });
+    // Event Grid: every ARM event the emulator emits goes to onResourceEvent, as the subscription system topic would deliver it
+    const accepted: Array<{ at: number; serviceId: string; resourceId: string }> = [];
+    emu.events.on((e) => {
+      pendingEvents.push(
+        handleEvents(e, deps).then((ds) => {
+          for (const d of ds) if (d.accepted && d.serviceId) accepted.push({ at: Date.now(), serviceId: d.serviceId, resourceId: d.changedResourceId ?? d.serviceId });
+        }),
+      );
+    });
+    const settle = async () => {
+      // wait for events in flight, then drain the queue until it is empty (debounced messages become visible after 1 s)
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(pendingEvents.splice(0));
+        const r = await drainQueue(deps, { visibilityTimeout: 60 });
+        const peek = await deps.storage.evaluateQueue.getProperties();
+        if (r.processed === 0 && (peek.approximateMessagesCount ?? 0) === 0 && pendingEvents.length === 0) return r;
+        if (r.processed === 0) await new Promise((res) => setTimeout(res, 250));
+        actions.push(...r.outcomes.flatMap((o) => (o.kind === "evaluated" ? o.result.actions : [])));
+      }
+      return undefined;
+    };
+    const actions: ActionResult[] = [];
+
+    const services = (await sweep({ ...deps, log: deps.log }, "demo-discovery")).sort();
+    await deps.storage.evaluateQueue.clearMessages();
+    const before = await compliance(deps, services);
+    say(`\n1. Before: ${services.length} services in subscription ${SUB}`);
+    say(table([["SERVICE", "FAIL", "PASS", "UNKNOWN", "FAILING RULES"], ...services.map((s) => { const t = before.get(s)!; return [short(s), String(t.fail), String(t.pass), String(t.unknown), some(t.failing)]; })]));
+
+    say("2. Sweep: one message per service, drained through the evaluate handler");
+    const t0 = Date.now();
+    await sweep(deps, "demo-sweep");
+    await settle();
+    const sweepActions = [...actions];
+    say(`   ${sweepActions.filter((a) => a.outcome === "applied").length} fixed, ${sweepActions.filter((a) => a.outcome === "planned" || a.outcome === "not-remediable").length} ticketed, ${sweepActions.filter((a) => a.outcome === "failed" || a.outcome === "rolled-back").length} failed (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    for (const a of sweepActions.filter((x) => x.outcome === "applied" || x.outcome === "planned")) {
+      say(`   ${a.outcome === "applied" ? "fixed " : "ticket"}  ${a.ruleId.padEnd(36)} ${a.resourceId.split("/service/")[1] ?? a.resourceId}`);
+    }
+
+    say("\n3. A user changes things in the portal (as another principal); each change reaches the app as an event");
+    const config = loadConfig({ ARM_ENDPOINT: emu.armEndpoint, ARM_CA_FILE: emu.caFile });
+    const user = createClients(config, { credential: new LocalTokenCredential(USER, undefined, { upn: "alex@contoso.example", name: "Alex (portal)" }) });
+    const apim = user.apim(SUB);
+    const changes: Array<{ what: string; do: () => Promise<void>; check: () => Promise<boolean> }> = [
+      {
+        what: "re-enables HTTP on API 'orders'",
+        do: async () => {
+          const api = await apim.api.get(PROD.rg, PROD.name, "orders");
+          await apim.api.update(PROD.rg, PROD.name, "orders", api.eTag as string, { protocols: ["http", "https"] });
+        },
+        check: async () => !(await apim.api.get(PROD.rg, PROD.name, "orders")).protocols?.includes("http"),
+      },
+      {
+        what: "deletes the lock 'do-not-delete'",
+        do: async () => void (await user.locks(SUB).managementLocks.deleteAtResourceLevel(PROD.rg, "Microsoft.ApiManagement", "", "service", PROD.name, "do-not-delete")),
+        check: async () => {
+          try {
+            await user.locks(SUB).managementLocks.getAtResourceLevel(PROD.rg, "Microsoft.ApiManagement", "", "service", PROD.name, "do-not-delete");
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      },
+      {
+        what: "adds a plain-text secret named value 'payments-api-key'",
+        do: async () => void (await apim.namedValue.beginCreateOrUpdateAndWait(PROD.rg, PROD.name, "payments-api-key", { displayName: "payments-api-key", secret: true, value: `demo-${Math.random().toString(36).slice(2, 10)}` }, { updateIntervalInMs: 100 })),
+        check: async () => Boolean((await apim.namedValue.get(PROD.rg, PROD.name, "payments-api-key")).keyVault?.secretIdentifier),
+      },
+    ];
+    const timings: Array<{ what: string; seconds: number; fixed: boolean }> = [];
+    for (const c of changes) {
+      const t = Date.now();
+      await c.do();
+      actions.length = 0;
+      await settle();
+      const fixed = await c.check();
+      timings.push({ what: c.what, seconds: (Date.now() - t) / 1000, fixed });
+      const did = actions.filter((a) => a.outcome === "applied" || a.outcome === "planned");
+      say(`   user ${c.what} -> ${options.dryRun ? `ticket: ${did.map((a) => a.ruleId).join(", ") || "none"}` : fixed ? `fixed in ${((Date.now() - t) / 1000).toFixed(1)} s (${did.map((a) => a.ruleId).join(", ")})` : "NOT fixed"}`);
+    }
+
+    const after = await compliance(deps, services);
+    say("\n4. After");
+    say(table([["SERVICE", "FAIL before", "FAIL after", "STILL FAILING (ticketed)"], ...services.map((s) => [short(s), String(before.get(s)!.fail), String(after.get(s)!.fail), some(after.get(s)!.failing)])]));
+    const audit = await deps.storage.audit.list();
+    const n = (o: string) => audit.filter((r) => r.outcome === o).length;
+    say(`Summary: ${[...before.values()].reduce((a, t) => a + t.fail, 0)} drifts found; ${n("applied")} fixed, ${n("planned") + n("not-remediable")} ticketed, ${n("failed") + n("rolled-back")} failed; ${accepted.length} events accepted (the remediator's own ${emu.events.list().length - accepted.length} ignored or out of scope).`);
+    if (!options.dryRun) say(`Event to fix: ${timings.map((x) => `${x.seconds.toFixed(1)} s`).join(", ")} (debounce 1 s). Total ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    else say("Dry-run: nothing was changed by the remediator. Run `npm run demo` to see the fixes.");
+    const ok = options.dryRun || timings.every((x) => x.fixed);
+    return ok ? 0 : 1;
+  } finally {
+    await Promise.allSettled(pendingEvents);
+    await emu.stop();
+    azurite.proc.kill("SIGTERM");
+  }
+}
