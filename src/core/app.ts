@@ -52,7 +52,9 @@ export async function parseEvents(input: unknown): Promise<NormalizedEvent[]> {
   const first = list[0] as Record<string, unknown> | null;
   if (!first || typeof first !== "object") throw new Error("the payload is not an event object");
   if ("specversion" in first || "specVersion" in first) {
-    const events = await des.deserializeCloudEvents(JSON.stringify(list));
+    // the attribute is `specversion`; some published samples spell it `specVersion`
+    const fixed = list.map((e: unknown) => (e && typeof e === "object" && !("specversion" in e) && "specVersion" in e ? (({ specVersion, ...rest }) => ({ ...rest, specversion: specVersion }))(e as Record<string, unknown>) : e));
+    const events = await des.deserializeCloudEvents(JSON.stringify(fixed));
     return events.map((e) => ({ id: e.id, type: e.type, data: (e.data ?? {}) as Record<string, unknown>, subject: e.subject }));
   }
   const events = await des.deserializeEventGridEvents(JSON.stringify(list));

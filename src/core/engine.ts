@@ -81,13 +81,16 @@ export interface EvaluateOptions {
   sweepBudget?: WriteBudget;
 }
 
-/** Fix order: the identity first (Key Vault migration needs it), then everything else in catalog order. */
+/** Fix order: the identity first (Key Vault migration needs it), then everything else in catalog order, locks last (a ReadOnly lock would block every later fix). */
 const PRIORITY = ["managed-identity"];
+const LAST = ["resource-lock"];
 
 export function ruleMode(config: Pick<Config, "mode" | "ruleModes" | "killSwitch">, rule: Rule): RuleMode {
   const explicit = config.ruleModes[rule.meta.id];
   if (explicit === "off") return "off";
   if (config.killSwitch) return "dry-run";
+  // a global dry-run changes nothing at all: per-rule modes can only narrow enforce mode
+  if (config.mode === "dry-run") return "dry-run";
   if (explicit) return explicit;
   return rule.meta.defaultAction === "auto" ? config.mode : "dry-run";
 }
@@ -279,8 +282,8 @@ export class Engine {
         // a failure after something was written: restore the previous state where the rule knows how
         if (writes > 0 && remediation.rollback) {
           try {
-            await remediation.rollback(plan, ctx);
-            return record("rolled-back", { plan, writes, reason: `apply failed: ${errText(e)}` });
+            const restored = await remediation.rollback(plan, ctx);
+            return record(restored ? "rolled-back" : "failed", { plan, writes, reason: `apply failed: ${errText(e)}${restored ? "" : " (nothing had changed on the resource)"}` });
           } catch (r) {
             return record("failed", { plan, writes, reason: `apply failed (${errText(e)}) and rollback failed: ${errText(r)}` });
           }
@@ -303,8 +306,8 @@ export class Engine {
     if (verified) return record("applied", { plan, writes });
     if (remediation.rollback) {
       try {
-        await remediation.rollback(plan, ctx);
-        return record("rolled-back", { plan, writes, reason: `verification failed: ${verifyReason}` });
+        const restored = await remediation.rollback(plan, ctx);
+        return record(restored ? "rolled-back" : "failed", { plan, writes, reason: `verification failed: ${verifyReason}${restored ? "" : " (nothing to restore)"}` });
       } catch (e) {
         return record("failed", { plan, writes, reason: `verification failed (${verifyReason}) and rollback failed: ${errText(e)}` });
       }
@@ -315,7 +318,8 @@ export class Engine {
 
 function rank(ruleId: string): number {
   const i = PRIORITY.indexOf(ruleId);
-  return i < 0 ? PRIORITY.length + RULES.findIndex((r) => r.meta.id === ruleId) : i;
+  if (i >= 0) return i;
+  return PRIORITY.length + RULES.findIndex((r) => r.meta.id === ruleId) + (LAST.includes(ruleId) ? RULES.length : 0);
 }
 
 

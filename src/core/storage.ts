@@ -301,8 +301,29 @@ export interface AppStorage {
   queueService: QueueServiceClient;
 }
 
+/**
+ * Optional `REMEDIATOR_STORAGE_PREFIX` (lowercase letters and digits): prepended to
+ * every queue, table and container name so several apps (or test files) can share
+ * one storage account. Unset in production: the queues must be the ones the
+ * triggers name (`apim-evaluate`, `apim-evaluate-poison`).
+ */
+export function storageNames(env: Env): { evaluateQueue: string; poisonQueue: string; tables: { [K in keyof typeof TABLES]: string }; leaseContainer: string } {
+  const raw = env["REMEDIATOR_STORAGE_PREFIX"]?.trim() ?? "";
+  if (raw !== "" && !/^[a-z][a-z0-9]{0,19}$/.test(raw)) {
+    throw new Error(`Invalid setting REMEDIATOR_STORAGE_PREFIX: expected 1-20 lowercase letters and digits, starting with a letter (got ${JSON.stringify(raw.slice(0, 40))})`);
+  }
+  const q = (name: string) => (raw === "" ? name : `${raw}-${name}`);
+  return {
+    evaluateQueue: q(EVALUATE_QUEUE),
+    poisonQueue: q(POISON_QUEUE),
+    tables: { audit: `${raw}${TABLES.audit}`, compliance: `${raw}${TABLES.compliance}`, locks: `${raw}${TABLES.locks}`, pending: `${raw}${TABLES.pending}` },
+    leaseContainer: q(LEASE_CONTAINER),
+  };
+}
+
 /** Builds every storage client and makes sure queues, tables and the lease container exist. */
 export async function openStorage(env: Env, credential: TokenCredential): Promise<AppStorage> {
+  const names = storageNames(env);
   const qs = queueServiceFromEnv(env, credential);
   const ts = tableServiceFromEnv(env, credential);
   const bs = blobServiceFromEnv(env, credential);
@@ -313,12 +334,12 @@ export async function openStorage(env: Env, credential: TokenCredential): Promis
       ? TableClient.fromConnectionString(conn, name, { allowInsecureConnection: /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim()) })
       : new TableClient(ts.url, name, credential);
   };
-  const evaluateQueue = qs.getQueueClient(EVALUATE_QUEUE);
-  const poisonQueue = qs.getQueueClient(POISON_QUEUE);
-  const container = bs.getContainerClient(LEASE_CONTAINER);
+  const evaluateQueue = qs.getQueueClient(names.evaluateQueue);
+  const poisonQueue = qs.getQueueClient(names.poisonQueue);
+  const container = bs.getContainerClient(names.leaseContainer);
   await Promise.all([evaluateQueue.createIfNotExists(), poisonQueue.createIfNotExists(), container.createIfNotExists()]);
-  const tables = { audit: table(TABLES.audit), compliance: table(TABLES.compliance), locks: table(TABLES.locks), pending: table(TABLES.pending) };
-  await Promise.all(Object.values(TABLES).map((t) => ts.createTable(t).catch((e: { statusCode?: number }) => { if (e.statusCode !== 409) throw e; })));
+  const tables = { audit: table(names.tables.audit), compliance: table(names.tables.compliance), locks: table(names.tables.locks), pending: table(names.tables.pending) };
+  await Promise.all(Object.values(names.tables).map((t) => ts.createTable(t).catch((e: { statusCode?: number }) => { if (e.statusCode !== 409) throw e; })));
   return {
     evaluateQueue,
     poisonQueue,

@@ -48,8 +48,9 @@ export const fixApiProtocols: Remediation = {
     const client = ctx.clients.apim(ref.subscriptionId);
     const current = await client.api.get(ref.resourceGroup, ref.name, apiName);
     const before = plan.payload["before"] as string[];
-    if ((current.protocols ?? []).join(",") === before.join(",")) return;
+    if ((current.protocols ?? []).join(",") === before.join(",")) return false;
     ctx.write(`PATCH ${plan.targetId} protocols (rollback)`);
     await client.api.update(ref.resourceGroup, ref.name, apiName, current.eTag as string, { protocols: before as never[] });
+    return true;
   },
 };

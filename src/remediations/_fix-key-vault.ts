@@ -209,7 +209,7 @@ export const fixKeyVaultMigration: Remediation = {
     const apim = ctx.clients.apim(ref.subscriptionId);
     const name = childName(plan.targetId, "namedValues");
     const current = await apim.namedValue.get(ref.resourceGroup, ref.name, name);
-    if (!current.keyVault?.secretIdentifier) return; // still inline: nothing changed
+    if (!current.keyVault?.secretIdentifier) return false; // still inline: nothing changed
     let value: string | undefined;
     try {
       value = (await ctx.clients.secrets(p.vaultUrl).getSecret(p.secretName)).value;
@@ -223,6 +223,7 @@ export const fixKeyVaultMigration: Remediation = {
     await apim.namedValue.beginCreateOrUpdateAndWait(ref.resourceGroup, ref.name, name, body, { ifMatch: current.eTag, updateIntervalInMs: ctx.pollIntervalMs });
     const check = await apim.namedValue.listValue(ref.resourceGroup, ref.name, name);
     if (check.value !== value) throw new Error(`restoring '${name}' did not take: the value differs`);
+    return true;
   },
 };
 

@@ -21,6 +21,12 @@ export const rule = defineRule(
   },
   (s) => {
     const serviceId = s.service.id.toLowerCase();
+    // a lock seen on the service before (the lock inventory) and gone now was deleted: it fails even while an inherited lock protects
+    const own = new Set(s.locks.map((l) => l.id.toLowerCase()));
+    const gone = (s.lockInventory ?? []).filter((l) => !own.has(`${serviceId}/providers/microsoft.authorization/locks/${l.name.toLowerCase()}`));
+    if (gone.length > 0) {
+      return [{ resourceId: s.service.id, status: "fail", message: `Lock ${gone.map((l) => `'${l.name}' (${l.level})`).join(", ")} seen on '${s.service.name}' before is gone.` }];
+    }
     const applying = s.locks.filter((l) => {
       const scope = authorizationScope(l.id).toLowerCase();
       return scope === "" || serviceId === scope || serviceId.startsWith(scope + "/");

@@ -150,8 +150,8 @@ export interface Remediation {
   plan(finding: Finding, snapshot: ServiceSnapshot, ctx: PlanContext): PlanResult;
   /** Performs the plan; every write goes through `ctx.write` (counted, If-Match where ARM has it). */
   apply(plan: Plan, ctx: ApplyContext): Promise<void>;
-  /** Restores the state before `apply` where that is safe. */
-  rollback?(plan: Plan, ctx: ApplyContext): Promise<void>;
+  /** Restores the state before `apply` where that is safe; resolves false when there was nothing to restore. */
+  rollback?(plan: Plan, ctx: ApplyContext): Promise<boolean>;
 }
 
 /** What apply gets: ARM clients, settings and the guarded write hook. Defined structurally so src/core can pass its own. */

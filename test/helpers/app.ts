@@ -1,13 +1,22 @@
 /** Builds the Functions app's dependencies over a test emulator and the suite's Azurite, as the host would from settings. */
+import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import type { AppDeps } from "../../src/core/app.js";
 import { buildAppDeps } from "../../src/core/runtime.js";
 import type { EmulatorHandle } from "../../emulator/server.js";
 import { REMEDIATOR } from "./emulator.js";
 
-export async function appFor(emu: EmulatorHandle, settings: Record<string, string> = {}): Promise<AppDeps> {
-  const env = {
+/**
+ * One Azurite serves every test file, and vitest runs files in parallel
+ * processes: each file (process) gets its own queue/table/container names.
+ */
+export const STORAGE_PREFIX = `t${randomBytes(6).toString("hex")}`;
+
+/** The app settings the tests run the app with (also what they put in process.env for the Functions handlers). */
+export function appEnv(emu: EmulatorHandle, settings: Record<string, string> = {}): Record<string, string> {
+  return {
     AzureWebJobsStorage: inject("azuriteConnectionString"),
+    REMEDIATOR_STORAGE_PREFIX: STORAGE_PREFIX,
     ARM_ENDPOINT: emu.armEndpoint,
     ARM_CA_FILE: emu.caFile,
     REMEDIATOR_PRINCIPAL_ID: REMEDIATOR,
@@ -17,10 +26,13 @@ export async function appFor(emu: EmulatorHandle, settings: Record<string, strin
     LOG_LEVEL: "silent",
     ...settings,
   };
-  return buildAppDeps(env, { leaseRetrySeconds: 0, engineTimings: { sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
 }
 
-/** Clears the app's queues and tables so each test starts empty (one Azurite serves the whole run). */
+export async function appFor(emu: EmulatorHandle, settings: Record<string, string> = {}): Promise<AppDeps> {
+  return buildAppDeps(appEnv(emu, settings), { leaseRetrySeconds: 0, engineTimings: { sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
+}
+
+/** Clears the app's queues so each test starts empty (the names are this file's own; see STORAGE_PREFIX). */
 export async function clearAppStorage(deps: AppDeps): Promise<void> {
   await deps.storage.evaluateQueue.clearMessages();
   await deps.storage.poisonQueue.clearMessages();

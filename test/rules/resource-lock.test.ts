@@ -16,6 +16,7 @@ ruleTester(rule, {
     { name: "a NotSpecified lock next to a CanNotDelete lock", snapshot: snap({ locks: [lock(SERVICE_ID, "ns", "NotSpecified"), lock(RG_ID, "rg-lock")] }), expect: [{ status: "pass", message: /'rg-lock'/ }] },
     { name: "a template-expression lock next to a CanNotDelete lock", snapshot: snap({ locks: [lock(SERVICE_ID, "x", EXPR), lock(RG_ID, "rg-lock")] }) },
     { name: "a Consumption service with a lock", snapshot: snap({ service: consumption(), locks: [lock(SERVICE_ID)] }) },
+    { name: "a lock seen before (inventory) is still there", snapshot: snap({ locks: [lock(SERVICE_ID, "team-lock"), lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "CanNotDelete" }] }) },
   ],
   invalid: [
     { name: "no locks", snapshot: snap(), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /No CanNotDelete or ReadOnly lock protects 'apim1'/ }] },
@@ -26,6 +27,11 @@ ruleTester(rule, {
     { name: "a lock on a child of the service only", snapshot: snap({ locks: [lock(`${SERVICE_ID}/apis/echo`)] }), expect: [{ status: "fail" }] },
     { name: "a NotSpecified lock", snapshot: snap({ locks: [lock(SERVICE_ID, "ns", "NotSpecified")] }), expect: [{ status: "fail" }] },
     { name: "a Consumption service without a lock", snapshot: snap({ service: consumption() }), expect: [{ status: "fail" }] },
+    {
+      name: "a lock seen before (inventory) is gone, although the resource group lock protects",
+      snapshot: snap({ locks: [lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "ReadOnly" }] }),
+      expect: [{ resourceId: SERVICE_ID, status: "fail", message: /'team-lock' \(ReadOnly\) seen on 'apim1' before is gone/ }],
+    },
   ],
   notApplicable: [{ name: "children-only input (service not in the input)", snapshot: stub({ locks: [] }) }],
   unknown: [

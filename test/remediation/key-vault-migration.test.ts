@@ -1,0 +1,583 @@
+/**
+ * The Key Vault migration of secret named values (`named-value-secrets-in-key-vault`,
+ * src/remediations/_fix-key-vault.ts), end to end through the engine and the
+ * real SDK clients against the emulator: the happy path, a failure injected at
+ * each step, a crash between steps, prerequisites, and secret hygiene.
+ *
+ * Every case seeds its own secret value; values are compared by fingerprint so
+ * a failing assertion never prints one.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ActionResult, EvaluationResult } from "../../src/core/engine.js";
+import { CENSOR } from "../../src/core/logger.js";
+import { rule as identityRule } from "../../src/remediations/managed-identity.js";
+import { rule as kvRule } from "../../src/remediations/named-value-secrets-in-key-vault.js";
+import type { Rule } from "../../src/remediations/types.js";
+import { assignmentName, secretNameFor, SECRETS_USER_ROLE, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/_fix-key-vault.js";
+import { child, PORTAL_USER, REMEDIATOR, RG, service, serviceId, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
+import { engineFor, type EngineEnv } from "../helpers/engine.js";
+
+const RULE = kvRule.meta.id;
+const NV_TYPE = "Microsoft.ApiManagement/service/namedValues";
+const SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
+const VAULT = "kv-migrate";
+const KV_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/${VAULT}`;
+const UAI_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/apim-uai`;
+const UAI_PRINCIPAL = "0e5a0000-0000-4000-8000-0000000000c1";
+const UAI_CLIENT = "0e5a0000-0000-4000-8000-0000000000c2";
+const NV = "db-password";
+const DISPLAY = "Db-Password.Display";
+
+const roleDef = (guid: string) => `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+const fp = (v: string | undefined) => (v === undefined ? "<undefined>" : createHash("sha256").update(v).digest("hex").slice(0, 16));
+
+/** Every secret value seeded by this file (for the hygiene checks). */
+const SEEDED: string[] = [];
+/** Everything the product produced that could carry a secret: results, audit records, log lines, error messages. */
+const OUTPUTS: string[] = [];
+
+interface Case {
+  svc: string;
+  serviceId: string;
+  id: string;
+  value: string;
+  secretName: string;
+}
+
+type IdentityKind = "system" | "user" | "none";
+
+let env: TestEnv;
+let kvUrl: string;
+let counter = 0;
+
+function roleAssignment(scope: string, role: string, principalId: string): Record<string, unknown> {
+  const name = randomUUID();
+  return { id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`, type: "Microsoft.Authorization/roleAssignments", name, properties: { roleDefinitionId: roleDef(role), principalId, principalType: "ServicePrincipal", scope } };
+}
+
+function identityOf(kind: IdentityKind): Record<string, unknown> {
+  if (kind === "none") return {};
+  if (kind === "user") return { identity: { type: "UserAssigned", userAssignedIdentities: { [UAI_ID]: { principalId: UAI_PRINCIPAL, clientId: UAI_CLIENT } } } };
+  return { identity: { type: "SystemAssigned" } };
+}
+
+/**
+ * Resets the emulator to a fresh estate: a vault where the remediator is Secrets
+ * Officer, and one service with one inline secret named value holding a new value.
+ */
+function setup(opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => string; extra?: (c: Case) => Array<Record<string, unknown>> } = {}): Case {
+  const svc = `apim-kvm-${++counter}`;
+  const value = `kvmig-${counter}-${randomUUID()}`;
+  SEEDED.push(value);
+  const c: Case = { svc, serviceId: serviceId(svc), id: `${serviceId(svc)}/namedValues/${NV}`, value, secretName: secretNameFor(svc, NV) };
+  const resources: Array<Record<string, unknown>> = [
+    { id: `/subscriptions/${SUB}`, type: "Microsoft.Resources/subscriptions", displayName: "Key Vault migration tests" },
+    { id: `/subscriptions/${SUB}/resourceGroups/${RG}`, type: "Microsoft.Resources/resourceGroups", location: "westeurope" },
+    { id: KV_ID, type: "Microsoft.KeyVault/vaults", name: VAULT, location: "westeurope", properties: { tenantId: env.emu.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } },
+    roleAssignment(KV_ID, SECRETS_OFFICER, REMEDIATOR),
+    service(svc, {}, identityOf(opts.identity ?? "system")),
+    child(svc, `namedValues/${NV}`, NV_TYPE, { displayName: DISPLAY, secret: true, value, tags: ["payments"] }),
+  ];
+  if (opts.vaultSecret) {
+    const v = opts.vaultSecret(c);
+    SEEDED.push(v);
+    resources.push({ id: `${KV_ID}/secrets/${c.secretName}`, type: "Microsoft.KeyVault/vaults/secrets", name: `${VAULT}/${c.secretName}`, properties: { value: v } });
+  }
+  resources.push(...(opts.extra?.(c) ?? []));
+  env.emu.reset(resources);
+  return c;
+}
+
+/** Fails when a seeded secret value (or a redaction, i.e. an attempted leak) appears in text. */
+function expectClean(text: string, what: string, allowRedaction = false): void {
+  for (const s of SEEDED) expect(text.includes(s), `${what} carries a secret value (${fp(s)})`).toBe(false);
+  if (!allowRedaction) expect(text.includes(CENSOR), `${what} needed redaction`).toBe(false);
+}
+
+interface Run {
+  e: EngineEnv;
+  result: EvaluationResult;
+  action: ActionResult | undefined;
+}
+
+/** One evaluation of the service by a fresh engine (a fresh worker), with hygiene checks on everything it produced. */
+async function evaluate(c: Case, settings: Record<string, string> = {}, rules: Rule[] = [kvRule], opts: { allowRedaction?: boolean } = {}): Promise<Run> {
+  const e = engineFor(env.emu, { KEY_VAULT_URL: kvUrl, KEY_VAULT_RESOURCE_ID: KV_ID, ...settings });
+  let result: EvaluationResult;
+  try {
+    result = await e.engine.evaluate(c.serviceId, { rules });
+  } catch (err) {
+    const text = `${String(err)}\n${(err as Error).stack ?? ""}`;
+    OUTPUTS.push(text);
+    expectClean(text, "the thrown error");
+    throw err;
+  }
+  const produced = [JSON.stringify(result), JSON.stringify(e.audit.records), e.logLines.join("\n")];
+  OUTPUTS.push(...produced);
+  expectClean(produced[0] as string, "the evaluation result", opts.allowRedaction);
+  expectClean(produced[1] as string, "the audit records", opts.allowRedaction);
+  expectClean(produced[2] as string, "the log lines", opts.allowRedaction);
+  for (const a of result.actions) if (a.reason) expectClean(a.reason, "an action reason", opts.allowRedaction);
+  return { e, result, action: result.actions.find((a) => a.ruleId === RULE && a.resourceId.toLowerCase() === c.id.toLowerCase()) };
+}
+
+const apim = () => env.clients.apim(SUB);
+const secrets = () => env.clients.secrets(kvUrl);
+
+async function namedValue(c: Case) {
+  return apim().namedValue.get(RG, c.svc, NV);
+}
+
+async function listValue(c: Case): Promise<string | undefined> {
+  return (await apim().namedValue.listValue(RG, c.svc, NV)).value;
+}
+
+async function versions(c: Case): Promise<number> {
+  let n = 0;
+  for await (const _ of secrets().listPropertiesOfSecretVersions(c.secretName)) n++;
+  return n;
+}
+
+async function servicePrincipal(c: Case): Promise<string> {
+  const s = await apim().apiManagementService.get(RG, c.svc);
+  return (s.identity?.principalId ?? Object.values(s.identity?.userAssignedIdentities ?? {})[0]?.principalId) as string;
+}
+
+/** The value is intact and resolvable: still inline in APIM, or a reference that resolves to it. */
+async function expectIntact(c: Case): Promise<void> {
+  expect(fp(await listValue(c))).toBe(fp(c.value));
+  const nv = await namedValue(c);
+  expect(nv.displayName).toBe(DISPLAY);
+  expect(nv.secret).toBe(true);
+  if (nv.keyVault?.secretIdentifier) expect(nv.keyVault.lastStatus?.code).toBe("Success");
+}
+
+async function expectStillInline(c: Case): Promise<void> {
+  await expectIntact(c);
+  expect((await namedValue(c)).keyVault?.secretIdentifier).toBeUndefined();
+}
+
+/** The migration is complete: a versionless reference that resolves to the original value, held in Key Vault with tags, readable by the service identity. */
+async function expectMigrated(c: Case, identity: IdentityKind = "system", opts: { tagged?: boolean } = {}): Promise<void> {
+  const nv = await namedValue(c);
+  expect(nv.name).toBe(NV);
+  expect(nv.displayName).toBe(DISPLAY);
+  expect(nv.secret).toBe(true);
+  expect(nv.tags).toEqual(["payments"]);
+  expect(nv.value).toBeUndefined();
+  expect(nv.keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
+  expect(nv.keyVault?.identityClientId).toBe(identity === "user" ? UAI_CLIENT : undefined);
+  expect(nv.keyVault?.lastStatus?.code).toBe("Success");
+  expect(fp(await listValue(c))).toBe(fp(c.value));
+
+  const s = await secrets().getSecret(c.secretName);
+  expect(fp(s.value)).toBe(fp(c.value));
+  if (opts.tagged !== false) {
+    expect(s.properties.tags).toEqual({ [TAG_SERVICE]: c.serviceId, [TAG_NAMED_VALUE]: NV });
+    expect(s.properties.contentType).toBe("text/plain");
+  }
+
+  const principal = await servicePrincipal(c);
+  if (identity === "user") expect(principal).toBe(UAI_PRINCIPAL);
+  const scope = `${KV_ID}/secrets/${c.secretName}`;
+  const grants: Array<{ role: string; scope?: string; name?: string }> = [];
+  for await (const ra of env.clients.authorization(SUB).roleAssignments.listForScope(scope, { filter: `principalId eq '${principal}'` })) {
+    grants.push({ role: (ra.roleDefinitionId ?? "").split("/").pop() as string, scope: ra.scope, name: ra.name });
+  }
+  expect(grants).toContainEqual({ role: SECRETS_USER_ROLE, scope, name: assignmentName(scope, principal, SECRETS_USER_ROLE) });
+}
+
+/** A role assignment made by an administrator (outside the remediator). */
+async function grantByHand(scope: string, principalId: string): Promise<void> {
+  await env.clients.authorization(SUB).roleAssignments.create(scope, randomUUID(), { roleDefinitionId: roleDef(SECRETS_USER_ROLE), principalId, principalType: "ServicePrincipal" });
+}
+
+/** Non-GET requests the emulator served since the last clear (ARM and vault). */
+function writesSeen(): Array<[string, string, string]> {
+  return env.emu.log
+    .list()
+    .filter((l) => l.method !== "GET")
+    .map((l) => [l.host, l.method, l.path.split("?")[0] as string]);
+}
+
+beforeAll(async () => {
+  env = await startTestEmulator([{ id: KV_ID, type: "Microsoft.KeyVault/vaults", name: VAULT, location: "westeurope", properties: { enableRbacAuthorization: true } }], { throttle: { enabled: false } });
+  kvUrl = env.emu.keyVaults[VAULT] as string;
+});
+afterAll(async () => env.emu.stop());
+
+describe("happy path", () => {
+  it("moves the value into Key Vault, grants the system identity, and a second evaluation writes nothing", async () => {
+    const c = setup();
+    const { action, result } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(action?.plan?.operation).toBe("migrate named value to Key Vault");
+    expect(result.writes).toBe(3); // Key Vault secret, role assignment, named value PATCH
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+
+    env.emu.log.clear();
+    const second = await evaluate(c);
+    expect(second.result.writes).toBe(0);
+    expect(second.result.actions).toEqual([]);
+    expect(second.result.findings.find((f) => f.resourceId.toLowerCase() === c.id.toLowerCase())?.status).toBe("pass");
+    expect(writesSeen()).toEqual([]);
+  });
+
+  it("uses identityClientId for a service with only a user-assigned identity", async () => {
+    const c = setup({ identity: "user" });
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(action?.plan?.changes).toContainEqual({ path: "properties.keyVault.identityClientId", before: null, after: UAI_CLIENT });
+    await expectMigrated(c, "user");
+  });
+
+  it("reuses a Key Vault secret that already holds the same value (no new version)", async () => {
+    const c = setup({ vaultSecret: (x) => x.value });
+    env.emu.log.clear();
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(action?.writes).toBe(2); // role assignment, PATCH
+    expect(writesSeen().filter(([host]) => host.startsWith("vault:"))).toEqual([]);
+    expect(await versions(c)).toBe(1);
+    await expectMigrated(c, "system", { tagged: false }); // a secret someone else wrote keeps its own tags
+  });
+
+  it("adds a new version when the secret of that name holds another value", async () => {
+    const c = setup({ vaultSecret: () => `stale-${randomUUID()}` });
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(await versions(c)).toBe(2);
+    await expectMigrated(c);
+  });
+});
+
+describe("a failure at each step leaves the value intact, and a rerun completes the migration", () => {
+  const VAULT_HOST = `vault:${VAULT}`;
+  const NO_RETRY = { ARM_MAX_RETRIES: "0" };
+
+  /** Removes the faults, evaluates again with default settings, and expects the migration done with one Key Vault version. */
+  async function rerunCompletes(c: Case): Promise<void> {
+    env.emu.faults.clear();
+    const again = await evaluate(c);
+    expect(again.action?.outcome, again.action?.reason).toBe("applied");
+    await expectMigrated(c);
+  }
+
+  it.each([
+    [500, "InternalServerError"],
+    [403, "Forbidden"],
+  ])("the Key Vault write fails (%i)", async (status, code) => {
+    const c = setup();
+    env.emu.faults.add({ method: "PUT", host: VAULT_HOST, path: `/secrets/${c.secretName}`, status, code });
+    env.emu.log.clear();
+    const { action } = await evaluate(c, NO_RETRY);
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    expect(action?.reason).toContain(`HTTP ${status}`);
+    expect(writesSeen().filter(([host]) => host === "arm")).toEqual([["arm", "POST", `${c.id}/listValue`]]); // only the read of the value
+    await expectStillInline(c);
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("the Key Vault write is acknowledged but lost (read-back finds nothing)", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "PUT", host: VAULT_HOST, path: `/secrets/${c.secretName}`, swallow: true });
+    const { action } = await evaluate(c);
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    await expectStillInline(c);
+    await expect(secrets().getSecret(c.secretName)).rejects.toMatchObject({ statusCode: 404 });
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("the Key Vault write is lost and a stale version of that name remains", async () => {
+    const c = setup({ vaultSecret: () => `stale-${randomUUID()}` });
+    env.emu.faults.add({ method: "PUT", host: VAULT_HOST, path: `/secrets/${c.secretName}`, swallow: true });
+    const { action } = await evaluate(c);
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    await expectStillInline(c);
+    expect(await versions(c)).toBe(1); // only the stale one
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(2);
+  });
+
+  it("the read-back of the written version fails (404)", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "GET", host: VAULT_HOST, pathRegex: `/secrets/${c.secretName}/[0-9a-f]{32}`, status: 404, code: "SecretNotFound" });
+    const { action } = await evaluate(c, NO_RETRY);
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    expect(action?.reason).toContain("HTTP 404");
+    await expectStillInline(c);
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(1); // the verified copy from the first run is reused
+  });
+
+  it.each([
+    [500, "InternalServerError"],
+    [403, "AuthorizationFailed"],
+  ])("the role assignment PUT fails (%i)", async (status, code) => {
+    const c = setup();
+    env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", status, code });
+    env.emu.log.clear();
+    const { action } = await evaluate(c, NO_RETRY);
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    expect(action?.reason).toContain(`HTTP ${status}`);
+    await expectStillInline(c);
+    expect(writesSeen().filter(([, method]) => method === "PATCH")).toEqual([]);
+    // the value is also verified in Key Vault already; the rerun reuses it
+    expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value));
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it.each([
+    [409, "Conflict"],
+    [500, "InternalServerError"],
+  ])("the named value PATCH fails (%i, every attempt)", async (status, code) => {
+    const c = setup();
+    env.emu.faults.add({ method: "PATCH", host: "arm", path: `/namedValues/${NV}`, status, code });
+    const { action } = await evaluate(c, NO_RETRY);
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    expect(action?.reason).toContain(`HTTP ${status}`);
+    await expectStillInline(c);
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a 409 on the PATCH is retried after a backoff within the same evaluation", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "PATCH", host: "arm", path: `/namedValues/${NV}`, status: 409, code: "PessimisticConcurrencyConflict", count: 1 });
+    const { action } = await evaluate(c, NO_RETRY);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a 412 on the PATCH re-reads and re-plans, then completes", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "PATCH", host: "arm", path: `/namedValues/${NV}`, status: 412, code: "PreconditionFailed", count: 1 });
+    env.emu.log.clear();
+    const { action } = await evaluate(c, NO_RETRY);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(writesSeen().filter(([, method]) => method === "PATCH")).toHaveLength(2);
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a concurrent rotation (real 412) re-plans and migrates the new value, not the stale one", async () => {
+    const c = setup();
+    const rotated = `rotated-${randomUUID()}`;
+    SEEDED.push(rotated);
+    // hold our role assignment PUT (after the Key Vault copy of the old value) while someone rotates the value in the portal
+    const hold = env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", delayMs: 300, count: 1 });
+    const running = evaluate(c);
+    for (let i = 0; i < 200 && !env.emu.faults.list().some((f) => f.id === hold && f.fired > 0); i++) await new Promise((r) => setTimeout(r, 5));
+    const portal = env.clientsAs(PORTAL_USER).apim(SUB);
+    await portal.namedValue.beginUpdateAndWait(RG, c.svc, NV, "*", { secret: true, value: rotated }, { updateIntervalInMs: 5 });
+    env.emu.log.clear();
+    const { action } = await running;
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(writesSeen().filter(([, method]) => method === "PATCH")).toHaveLength(2); // 412, then the re-planned PATCH
+    await expectMigrated({ ...c, value: rotated });
+    expect(await versions(c)).toBe(2); // the stale copy stays as an older version
+  });
+
+  it("grants off and the identity has no access: stops before any change (not-remediable, grant access)", async () => {
+    const c = setup();
+    env.emu.log.clear();
+    const { action } = await evaluate(c, { REMEDIATOR_GRANT_KEY_VAULT_ACCESS: "false" });
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/grant access/);
+    expect(action?.writes).toBe(0);
+    expect(writesSeen().filter(([, method]) => method !== "POST")).toEqual([]);
+    await expect(secrets().getSecret(c.secretName)).rejects.toMatchObject({ statusCode: 404 });
+    await expectStillInline(c);
+  });
+
+  it("grants off and the identity can read only another secret: not-remediable before any change", async () => {
+    const c = setup({ extra: () => [{ id: `${KV_ID}/secrets/other`, type: "Microsoft.KeyVault/vaults/secrets", name: `${VAULT}/other`, properties: { value: "not-this-one" } }] });
+    await grantByHand(`${KV_ID}/secrets/other`, await servicePrincipal(c));
+    env.emu.log.clear();
+    const { action } = await evaluate(c, { REMEDIATOR_GRANT_KEY_VAULT_ACCESS: "false" });
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/grant access/);
+    expect(writesSeen().filter(([, method]) => method !== "POST")).toEqual([]);
+    await expectStillInline(c);
+  });
+
+  it("grants off and the identity can read the vault: migrates without a role assignment", async () => {
+    const c = setup();
+    await grantByHand(KV_ID, await servicePrincipal(c));
+    env.emu.log.clear();
+    const { action } = await evaluate(c, { REMEDIATOR_GRANT_KEY_VAULT_ACCESS: "false" });
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(writesSeen().filter(([, , path]) => /roleAssignments/i.test(path))).toEqual([]);
+    await expectIntact(c);
+    expect((await namedValue(c)).keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
+  });
+
+  it("the grant is acknowledged but lost: the reference fails, rollback restores the inline value", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("rolled-back");
+    expect(action?.reason).toMatch(/cannot resolve the Key Vault reference/);
+    await expectStillInline(c);
+    await rerunCompletes(c);
+    expect(await versions(c)).toBe(1);
+  });
+});
+
+describe("a crash between steps leaves the value recoverable, and the next evaluation completes", () => {
+  // REMEDIATOR_MAX_WRITES_PER_SERVICE=N stops the engine before write N+1, as a worker that died there would
+  it.each([0, 1, 2])("stopped after %i write(s)", async (n) => {
+    const c = setup();
+    const first = await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: String(n) });
+    expect(first.action?.outcome).toBe("skipped");
+    expect(first.action?.reason).toMatch(/per-service write limit/);
+    expect(first.action?.writes).toBe(n);
+    // recoverable: the value is still in APIM, and from write 1 on also verified in Key Vault
+    await expectStillInline(c);
+    if (n >= 1) expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value));
+    else await expect(secrets().getSecret(c.secretName)).rejects.toMatchObject({ statusCode: 404 });
+
+    const again = await evaluate(c);
+    expect(again.action?.outcome, again.action?.reason).toBe("applied");
+    expect(again.action?.writes).toBe(3 - n);
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a limit of 3 writes is exactly one whole migration", async () => {
+    const c = setup();
+    const { action } = await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: "3" });
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(action?.writes).toBe(3);
+    await expectMigrated(c);
+  });
+
+  it("stopped after 3 writes with the reference not yet resolvable: the value is in Key Vault, and the next evaluation repairs the reference", async () => {
+    const c = setup();
+    // the grant is lost, so after the PATCH the reference needs a refresh: the 4th write, which the crash prevents
+    env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
+    const first = await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: "3" });
+    expect(first.action?.outcome).toBe("skipped");
+    expect(first.action?.writes).toBe(3);
+    const nv = await namedValue(c);
+    expect(nv.keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
+    expect(nv.keyVault?.lastStatus?.code).not.toBe("Success");
+    await expect(listValue(c)).rejects.toMatchObject({ statusCode: 400 });
+    // recoverable from Key Vault, with the same value
+    expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value));
+
+    env.emu.faults.clear();
+    const again = await evaluate(c);
+    expect(again.result.findings.find((f) => f.resourceId.toLowerCase() === c.id.toLowerCase())?.message).toMatch(/cannot resolve/);
+    expect(again.action?.plan?.operation).toBe("repair Key Vault reference");
+    expect(again.action?.outcome, again.action?.reason).toBe("applied");
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a broken reference that cannot be repaired (grants off) is reported, and the value stays in Key Vault", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
+    await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: "3" });
+    env.emu.faults.clear();
+    const again = await evaluate(c, { REMEDIATOR_GRANT_KEY_VAULT_ACCESS: "false" });
+    expect(again.action?.outcome).toBe("not-remediable");
+    expect(again.action?.reason).toMatch(/grant access/);
+    expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value));
+    // with grants on, it is repaired
+    const third = await evaluate(c);
+    expect(third.action?.outcome, third.action?.reason).toBe("applied");
+    await expectMigrated(c);
+  });
+});
+
+describe("prerequisites", () => {
+  it("without KEY_VAULT_URL: not-remediable with the reason, nothing changed", async () => {
+    const c = setup();
+    env.emu.log.clear();
+    const { action } = await evaluate(c, { KEY_VAULT_URL: "" });
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/KEY_VAULT_URL is not set/);
+    expect(writesSeen()).toEqual([]);
+    await expectStillInline(c);
+  });
+
+  it("without KEY_VAULT_RESOURCE_ID while grants are on: not-remediable, nothing changed", async () => {
+    const c = setup();
+    env.emu.log.clear();
+    const { action } = await evaluate(c, { KEY_VAULT_RESOURCE_ID: "" });
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/KEY_VAULT_RESOURCE_ID is not set/);
+    expect(writesSeen()).toEqual([]);
+    await expectStillInline(c);
+  });
+
+  it.each(["off", "dry-run"])("no managed identity and managed-identity %s: not-remediable, nothing changed", async (mode) => {
+    const c = setup({ identity: "none" });
+    env.emu.log.clear();
+    const { action, result } = await evaluate(c, { REMEDIATOR_RULE_MODES: `managed-identity=${mode}` }, [identityRule, kvRule]);
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/no managed identity: enable one/);
+    expect(result.writes).toBe(0);
+    expect(writesSeen()).toEqual([]);
+    await expectStillInline(c);
+  });
+
+  it("in dry-run, the plan assumes the identity the managed-identity fix would create, and nothing is read or written", async () => {
+    const c = setup({ identity: "none" });
+    env.emu.log.clear();
+    const { result, action } = await evaluate(c, { REMEDIATOR_MODE: "dry-run" }, [identityRule, kvRule]);
+    expect(result.actions.map((a) => [a.ruleId, a.outcome])).toEqual([
+      ["managed-identity", "planned"],
+      [RULE, "planned"],
+    ]);
+    expect(action?.plan?.steps).toContain("grant the system-assigned identity 'Key Vault Secrets User' on that secret");
+    expect(env.emu.log.list().filter((l) => l.method !== "GET")).toEqual([]);
+    await expectStillInline(c);
+  });
+
+  it("no managed identity and managed-identity enforced: the identity is added first, then the migration runs in the same evaluation", async () => {
+    const c = setup({ identity: "none" });
+    const { result, action } = await evaluate(c, {}, [kvRule, identityRule]);
+    expect(result.actions.map((a) => [a.ruleId, a.outcome])).toEqual([
+      ["managed-identity", "applied"],
+      [RULE, "applied"],
+    ]);
+    expect(action?.reason).toBeUndefined();
+    await expectMigrated(c);
+  });
+});
+
+describe("secret hygiene", () => {
+  it("dry-run plans say what will happen without reading or carrying the value", async () => {
+    const c = setup();
+    env.emu.log.clear();
+    const { action } = await evaluate(c, { REMEDIATOR_MODE: "dry-run" });
+    expect(action?.outcome).toBe("planned");
+    expect(action?.plan?.steps?.length).toBeGreaterThan(3);
+    expect(env.emu.log.list().filter((l) => /listValue/i.test(l.path))).toEqual([]);
+    await expectStillInline(c);
+  });
+
+  it("a service error that echoes the value does not carry it into results, audit records or logs", async () => {
+    const c = setup();
+    env.emu.faults.add({ method: "PUT", host: `vault:${VAULT}`, path: `/secrets/${c.secretName}`, status: 400, code: "BadParameter", message: `The secret value '${c.value}' is not acceptable.` });
+    const { action } = await evaluate(c, {}, [kvRule], { allowRedaction: true });
+    expect(["failed", "rolled-back"]).toContain(action?.outcome);
+    expect(action?.reason).toContain(CENSOR);
+    await expectStillInline(c);
+  });
+
+  it("no seeded value appeared in any result, audit record, log line, reason or error of this file, nor in the emulator's request log or events", () => {
+    // every evaluation above already checked its own output; this sweeps them all again against every value seeded in the file
+    for (const o of OUTPUTS) expectClean(o, "a product output", true);
+    expectClean(JSON.stringify(env.emu.log.list()), "the emulator request log");
+    expectClean(JSON.stringify(env.emu.events.list(0)), "the emulator events");
+  });
+});
