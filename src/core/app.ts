@@ -12,6 +12,7 @@ import type { AzureClients } from "./clients.js";
 import type { Config } from "./config.js";
 import { discoverServices } from "./discovery.js";
 import { Engine, type EngineLogger, type EvaluationResult } from "./engine.js";
+import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
 import { encodeMessage, LeaseBusyError, type AppStorage, type EvaluateMessage } from "./storage.js";
 
 export interface AppDeps {
@@ -24,6 +25,8 @@ export interface AppDeps {
   debounceSeconds: number;
   /** Delay before retrying a service whose lease another worker holds (seconds). */
   leaseRetrySeconds?: number;
+  /** Ticketing of drifts not fixed automatically (absent when TICKET_PROVIDER is none). */
+  tickets?: TicketManager;
 }
 
 const RESOURCE_EVENTS = new Set(["Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess", "Microsoft.Resources.ResourceActionSuccess"]);
@@ -187,8 +190,28 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const pending = await deps.storage.pending.take(msg.serviceId);
       const changed: string[] | "all" = msg.reason === "event" ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
       const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
-      const result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules });
+      let result: EvaluationResult;
+      try {
+        result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules });
+      } catch (e) {
+        // the host retries this message, but the changes taken from the marker are not in it: leave a marker that makes the retry evaluate every rule
+        if (pending !== undefined) await deps.storage.pending.claim(msg.serviceId, msg.serviceId, (deps.debounceSeconds + 300) * 1000).catch(() => undefined);
+        throw e;
+      }
       await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), result.findings, msg.correlationId);
+      if (deps.tickets) {
+        // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
+        const t = await deps.tickets.sync({
+          serviceId: result.serviceId,
+          correlationId: msg.correlationId,
+          rulesEvaluated: rules.map((r) => r.meta.id),
+          findings: result.findings,
+          drifts: driftsToTicket(rules, result.findings, result.actions),
+          leaveAlone: exemptedFingerprints(result.findings, result.actions),
+        });
+        if (t.errors.length > 0) deps.log.warn({ serviceId: result.serviceId, pending: t.pending.length }, "some tickets were not delivered; retried at the next evaluation");
+        result.tickets = t;
+      }
       deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
       return { kind: "evaluated" as const, result };
     });
@@ -213,6 +236,8 @@ export async function recordPoison(payload: unknown, dequeueCount: number | unde
   } catch {
     // an unparseable message is still recorded
   }
+  // a pending marker left for this message's retries would swallow the next events (they coalesce into it): remove it
+  if (serviceId !== "unknown") await deps.storage.pending.take(serviceId).catch(() => undefined);
   await deps.storage.audit.write({
     time: new Date().toISOString(),
     correlationId,

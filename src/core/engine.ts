@@ -69,6 +69,8 @@ export interface EvaluationResult {
   writes: number;
   /** Exemptions whose expiry date has passed (ignored, reported). */
   expiredExemptions: string[];
+  /** What ticketing did with this evaluation's drifts (set by the app when a provider is configured). */
+  tickets?: import("../tickets/manager.js").SyncReport;
 }
 
 export interface EvaluateOptions {

@@ -8,6 +8,9 @@ import { loadConfig, type Env } from "./config.js";
 import { Engine } from "./engine.js";
 import { createLogger, secrets } from "./logger.js";
 import { openStorage } from "./storage.js";
+import { TicketManager } from "../tickets/manager.js";
+import { ticketProviderFromEnv } from "../tickets/config.js";
+import { TableTicketStore } from "../tickets/table-store.js";
 
 let cached: Promise<AppDeps> | undefined;
 
@@ -17,7 +20,9 @@ export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "l
   const storage = await openStorage(env, clients.credential);
   const log = createLogger({ level: config.logLevel, registry: secrets });
   const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, ...(overrides.engineTimings ?? {}) });
-  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds };
+  const provider = ticketProviderFromEnv(env, clients.credential);
+  const tickets = provider ? new TicketManager(provider, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log }) : undefined;
+  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, tickets };
 }
 
 /** The process-wide dependencies (built on first use; a failed build is retried on the next call). */

@@ -20,7 +20,7 @@ import type { LockInventory, LockRecord } from "./inventory.js";
 
 export const EVALUATE_QUEUE = "apim-evaluate";
 export const POISON_QUEUE = `${EVALUATE_QUEUE}-poison`;
-export const TABLES = { audit: "remediatoraudit", compliance: "remediatorcompliance", locks: "remediatorlocks", pending: "remediatorpending" } as const;
+export const TABLES = { audit: "remediatoraudit", compliance: "remediatorcompliance", locks: "remediatorlocks", pending: "remediatorpending", tickets: "remediatortickets" } as const;
 export const LEASE_CONTAINER = "apim-remediator-leases";
 
 export function queueServiceFromEnv(env: Env, credential: TokenCredential, options: StoragePipelineOptions = {}): QueueServiceClient | undefined {
@@ -189,6 +189,7 @@ export class TableLockInventory implements LockInventory {
  */
 export class PendingMarkers {
   static readonly MAX_CHANGES = 50;
+  static readonly MAX_ATTEMPTS = 60;
   constructor(private readonly table: TableClient) {}
 
   /**
@@ -199,7 +200,9 @@ export class PendingMarkers {
   async claim(serviceId: string, changedResourceId: string, staleMs: number, now = Date.now()): Promise<boolean> {
     const pk = "pending";
     const rk = keyOf(serviceId);
-    for (let attempt = 0; attempt < 8; attempt++) {
+    // a burst of events for one service races on this one entity: back off with jitter between attempts
+    for (let attempt = 0; attempt < PendingMarkers.MAX_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(5 * attempt, 50)));
       try {
         await this.table.createEntity({ partitionKey: pk, rowKey: rk, serviceId, since: now, changes: JSON.stringify([changedResourceId]) });
         return true;
@@ -215,6 +218,8 @@ export class PendingMarkers {
       }
       const stale = now - Number(existing.since) >= staleMs;
       const changes = stale ? [] : (JSON.parse(String(existing.changes ?? "[]")) as string[]);
+      // already pending (the common case in a burst): nothing to write
+      if (changes.includes("*") || changes.includes(changedResourceId)) return false;
       const next = changes.includes("*") ? changes : changes.length >= PendingMarkers.MAX_CHANGES ? ["*"] : [...new Set([...changes, changedResourceId])];
       try {
         await this.table.updateEntity({ partitionKey: pk, rowKey: rk, serviceId, since: stale ? now : Number(existing.since), changes: JSON.stringify(next) }, "Replace", { etag: existing.etag });
@@ -250,6 +255,10 @@ export class PendingMarkers {
       const changes = JSON.parse(String(existing.changes ?? "[]")) as string[];
       return changes.includes("*") ? "all" : changes;
     }
+    // still changing under us: evaluate everything, and remove the marker so later events enqueue again
+    await this.table.deleteEntity(pk, rk).catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 404) throw e;
+    });
     return "all";
   }
 }
@@ -299,6 +308,8 @@ export interface AppStorage {
   pending: PendingMarkers;
   leases: ServiceLeases;
   queueService: QueueServiceClient;
+  /** The fingerprint -> ticket mapping (src/tickets/table-store.ts). */
+  ticketsTable: TableClient;
 }
 
 /**
@@ -316,7 +327,7 @@ export function storageNames(env: Env): { evaluateQueue: string; poisonQueue: st
   return {
     evaluateQueue: q(EVALUATE_QUEUE),
     poisonQueue: q(POISON_QUEUE),
-    tables: { audit: `${raw}${TABLES.audit}`, compliance: `${raw}${TABLES.compliance}`, locks: `${raw}${TABLES.locks}`, pending: `${raw}${TABLES.pending}` },
+    tables: { audit: `${raw}${TABLES.audit}`, compliance: `${raw}${TABLES.compliance}`, locks: `${raw}${TABLES.locks}`, pending: `${raw}${TABLES.pending}`, tickets: `${raw}${TABLES.tickets}` },
     leaseContainer: q(LEASE_CONTAINER),
   };
 }
@@ -338,7 +349,7 @@ export async function openStorage(env: Env, credential: TokenCredential): Promis
   const poisonQueue = qs.getQueueClient(names.poisonQueue);
   const container = bs.getContainerClient(names.leaseContainer);
   await Promise.all([evaluateQueue.createIfNotExists(), poisonQueue.createIfNotExists(), container.createIfNotExists()]);
-  const tables = { audit: table(names.tables.audit), compliance: table(names.tables.compliance), locks: table(names.tables.locks), pending: table(names.tables.pending) };
+  const tables = { audit: table(names.tables.audit), compliance: table(names.tables.compliance), locks: table(names.tables.locks), pending: table(names.tables.pending), tickets: table(names.tables.tickets) };
   await Promise.all(Object.values(names.tables).map((t) => ts.createTable(t).catch((e: { statusCode?: number }) => { if (e.statusCode !== 409) throw e; })));
   return {
     evaluateQueue,
@@ -349,5 +360,6 @@ export async function openStorage(env: Env, credential: TokenCredential): Promis
     pending: new PendingMarkers(tables.pending),
     leases: new ServiceLeases(container),
     queueService: qs,
+    ticketsTable: tables.tickets,
   };
 }
