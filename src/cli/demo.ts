@@ -22,6 +22,9 @@ import { detect, needsOf } from "../core/scan.js";
 import { collectSnapshot } from "../core/collector.js";
 import { DEFAULT_RULE_OPTIONS, RULES } from "../remediations/index.js";
 import type { Finding } from "../remediations/types.js";
+import { MemoryTicketProvider } from "../tickets/memory.js";
+import { TicketManager } from "../tickets/manager.js";
+import { TableTicketStore } from "../tickets/table-store.js";
 
 export interface DemoIO {
   out: (s: string) => void;
@@ -126,6 +129,9 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
       LOG_LEVEL: "silent",
     };
     const deps = await buildAppDeps(env, { leaseRetrySeconds: 1, engineTimings: { pollIntervalMs: 200, backoffMs: 500 } });
+    // tickets go to an in-memory tracker here; TICKET_PROVIDER selects GitHub, Azure Boards, Jira, ServiceNow or a webhook
+    const tracker = new MemoryTicketProvider();
+    deps.tickets = new TicketManager(tracker, new TableTicketStore(deps.storage.ticketsTable), { createsPerMinute: 1000 });
     // Event Grid: every ARM event the emulator emits goes to onResourceEvent, as the subscription system topic would deliver it
     const accepted: Array<{ at: number; serviceId: string; resourceId: string }> = [];
     emu.events.on((e) => {
@@ -197,6 +203,7 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
       },
     ];
     const timings: Array<{ what: string; seconds: number; fixed: boolean }> = [];
+    let ticketCount = tracker.tickets.length;
     for (const c of changes) {
       const t = Date.now();
       await c.do();
@@ -205,7 +212,10 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
       const fixed = await c.check();
       timings.push({ what: c.what, seconds: (Date.now() - t) / 1000, fixed });
       const did = actions.filter((a) => a.outcome === "applied" || a.outcome === "planned");
-      say(`   user ${c.what} -> ${options.dryRun ? `ticket: ${did.map((a) => a.ruleId).join(", ") || "none"}` : fixed ? `fixed in ${((Date.now() - t) / 1000).toFixed(1)} s (${did.map((a) => a.ruleId).join(", ")})` : "NOT fixed"}`);
+      const ticketsBefore = ticketCount;
+      ticketCount = tracker.tickets.length;
+      const opened = tracker.tickets.slice(ticketsBefore).map((x) => `#${x.id}`);
+      say(`   user ${c.what} -> ${options.dryRun ? `ticket ${opened.join(", ") || "(updated)"}: ${did.map((a) => a.ruleId).join(", ") || "none"}` : fixed ? `fixed in ${((Date.now() - t) / 1000).toFixed(1)} s (${did.map((a) => a.ruleId).join(", ")})` : "NOT fixed"}`);
     }
 
     const after = await compliance(deps, services);
@@ -214,6 +224,9 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
     const audit = await deps.storage.audit.list();
     const n = (o: string) => audit.filter((r) => r.outcome === o).length;
     say(`Summary: ${[...before.values()].reduce((a, t) => a + t.fail, 0)} drifts found; ${n("applied")} fixed, ${n("planned") + n("not-remediable")} ticketed, ${n("failed") + n("rolled-back")} failed; ${accepted.length} events accepted (the remediator's own ${emu.events.list().length - accepted.length} ignored or out of scope).`);
+    const openTickets = tracker.tickets.filter((x) => x.state === "open");
+    say(`Tickets: ${openTickets.length} open (one per drift not fixed automatically), for example:`);
+    for (const x of openTickets.slice(0, 3)) say(`   #${x.id} [${x.severity}] ${x.title}`);
     if (!options.dryRun) say(`Event to fix: ${timings.map((x) => `${x.seconds.toFixed(1)} s`).join(", ")} (debounce 1 s). Total ${((Date.now() - started) / 1000).toFixed(1)} s.`);
     else say("Dry-run: nothing was changed by the remediator. Run `npm run demo` to see the fixes.");
     const ok = options.dryRun || timings.every((x) => x.fixed);

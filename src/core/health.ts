@@ -2,6 +2,7 @@ import { createClients, type AzureClients } from "./clients.js";
 import { ConfigError, loadConfig, type Env } from "./config.js";
 import { listSubscriptionsInScope } from "./discovery.js";
 import { queueServiceFromEnv } from "./storage.js";
+import { ticketProviderFromEnv } from "../tickets/config.js";
 
 export interface HealthCheck {
   name: "config" | "storage" | "arm";
@@ -26,7 +27,8 @@ export async function checkHealth(env: Env, deps: { clients?: AzureClients } = {
   let config;
   try {
     config = loadConfig(env);
-    checks.push({ name: "config", ok: true, detail: `mode ${config.mode}, ARM ${config.armEndpoint}` });
+    const tickets = ticketProviderFromEnv(env);
+    checks.push({ name: "config", ok: true, detail: `mode ${config.mode}, ARM ${config.armEndpoint}, tickets ${tickets?.name ?? "none"}` });
   } catch (e) {
     checks.push({ name: "config", ok: false, detail: e instanceof ConfigError ? e.message : reason(e) });
     return { ok: false, checks };

@@ -21,7 +21,8 @@ describe("npm run demo", () => {
     let out = "";
     const code = await runDemo({ dryRun: true }, { out: (s) => (out += s) });
     expect(code).toBe(0);
-    expect(out).toMatch(/user re-enables HTTP on API 'orders' -> ticket: api-https-only/);
+    expect(out).toMatch(/user re-enables HTTP on API 'orders' -> ticket #\d+: api-https-only/);
+    expect(out).toMatch(/Tickets: \d+ open/);
     expect(out).toMatch(/Summary: \d+ drifts found; 0 fixed, \d+ ticketed, 0 failed/);
   }, 120_000);
 });
