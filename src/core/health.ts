@@ -27,7 +27,8 @@ export async function checkHealth(env: Env, deps: { clients?: AzureClients } = {
   let config;
   try {
     config = loadConfig(env);
-    const tickets = ticketProviderFromEnv(env);
+    // validates the ticket settings (an Entra identity stands in for a missing Azure DevOps PAT, as at run time)
+    const tickets = ticketProviderFromEnv(env, { getToken: () => Promise.resolve(null) });
     checks.push({ name: "config", ok: true, detail: `mode ${config.mode}, ARM ${config.armEndpoint}, tickets ${tickets?.name ?? "none"}` });
   } catch (e) {
     checks.push({ name: "config", ok: false, detail: e instanceof ConfigError ? e.message : reason(e) });
