@@ -14,7 +14,7 @@
  */
 import type { Finding, Rule } from "../remediations/types.js";
 import { buildTicket, contentHash, fingerprintOf } from "./content.js";
-import type { TicketProvider, TicketRef } from "./types.js";
+import { TicketHttpError, type TicketProvider, type TicketRef } from "./types.js";
 
 export interface StoredTicket {
   fingerprint: string;
@@ -137,15 +137,22 @@ export class TicketManager {
         const base: StoredTicket = stored ?? { fingerprint: fp, serviceId: input.serviceId, ruleId: d.rule.meta.id, resourceId: d.finding.resourceId, provider: this.provider.name, state: "pending", updatedAt: nowIso() };
         if (base.state === "open" && base.ticketId) {
           const stale = !base.lastCommentAt || this.now() - Date.parse(base.lastCommentAt) >= (this.options.commentIntervalMs ?? 24 * 3600_000);
-          if (base.contentHash !== hash || stale) {
+          if (base.contentHash === hash && !stale) continue;
+          try {
             await this.provider.comment(this.ref(base), scrub(`Still present at ${nowIso()} (evaluation ${input.correlationId}).\n\n${base.contentHash !== hash ? content.body : d.finding.message}`));
             await this.store.put({ ...base, contentHash: hash, lastCommentAt: nowIso(), updatedAt: nowIso() });
             report.commented.push(fp);
+            continue;
+          } catch (e) {
+            // closed or deleted by hand in the ticket system: fall through and find / reopen / open
+            if (!(e instanceof TicketHttpError) || ![403, 404, 410].includes(e.status)) throw e;
+            base.state = "closed";
+            stored = { ...base };
           }
-          continue;
         }
         // no open ticket known: look in the provider first (the store may have been lost)
-        let ref: TicketRef | undefined = base.ticketId && base.state === "closed" ? this.ref(base) : await this.provider.find(fp);
+        let ref: TicketRef | undefined = await this.provider.find(fp);
+        if (!ref && base.ticketId && base.state === "closed") ref = this.ref(base);
         if (!this.takeToken()) {
           await this.store.put({ ...base, state: "pending", pending: "open", updatedAt: nowIso() });
           report.pending.push(fp);
