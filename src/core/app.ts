@@ -198,7 +198,10 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
         if (pending !== undefined) await deps.storage.pending.claim(msg.serviceId, msg.serviceId, (deps.debounceSeconds + 300) * 1000).catch(() => undefined);
         throw e;
       }
-      await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), result.findings, msg.correlationId);
+      // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
+      const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
+      const verdicts = result.findings.map((f) => (f.status === "fail" && fixed.has(`${f.ruleId}|${f.resourceId.toLowerCase()}`) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f));
+      await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId);
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
         const t = await deps.tickets.sync({

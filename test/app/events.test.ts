@@ -14,7 +14,7 @@ import { appFor, clearAppStorage } from "../helpers/app.js";
 import { PORTAL_USER, REMEDIATOR, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
 
 const DEMO = JSON.parse(readFileSync(join(process.cwd(), "emulator/estates/demo.json"), "utf8")) as Array<Record<string, unknown>>;
-const SPECS = "/work/shared/azure-specs/eventgrid";
+const SPECS = join(process.cwd(), "..", "shared", "azure-specs", "eventgrid");
 const SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
 const OTHER_SUB = "22222222-2222-4222-8222-222222222222";
 const RG = "rg-apim-prod";
