@@ -6,12 +6,10 @@
  * queue is drained through evaluate. Then a "user" changes things through the
  * emulator and each change is fixed (or, with --dry-run, ticketed) within seconds.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
-import { connect, createServer } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { startAzurite } from "../core/azurite.js";
 import { handleEvents, sweep, type AppDeps } from "../core/app.js";
 import { createClients, LocalTokenCredential } from "../core/clients.js";
 import { loadConfig } from "../core/config.js";
@@ -35,49 +33,6 @@ const USER = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
 const REMEDIATOR = "0e5a0000-0000-4000-8000-00000000beef";
 const KV_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.KeyVault/vaults/kv-contoso-apim`;
 const PROD = { rg: "rg-apim-prod", name: "apim-contoso-prod" };
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => res(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
-
-function waitPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  return new Promise((res, rej) => {
-    const tryOnce = () => {
-      const c = connect(port, "127.0.0.1");
-      c.once("connect", () => (c.destroy(), res()));
-      c.once("error", () => {
-        c.destroy();
-        if (Date.now() > until) rej(new Error(`Azurite did not start on port ${port}`));
-        else setTimeout(tryOnce, 100);
-      });
-    };
-    tryOnce();
-  });
-}
-
-async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: string }> {
-  let bin: string;
-  try {
-    bin = join(dirname(createRequire(join(process.cwd(), "package.json")).resolve("azurite/package.json")), "dist/src/azurite.js");
-  } catch {
-    throw new Error("Azurite is not installed: run `npm install` (it is a development dependency)");
-  }
-  const [blob, queue, table] = [await freePort(), await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)], { stdio: "ignore" });
-  await Promise.all([waitPort(blob, 30_000), waitPort(queue, 30_000), waitPort(table, 30_000)]);
-  const a = "devstoreaccount1";
-  // Azurite's documented, public development account key
-  const k = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-  return { proc, connectionString: `DefaultEndpointsProtocol=http;AccountName=${a};AccountKey=${k};BlobEndpoint=http://127.0.0.1:${blob}/${a};QueueEndpoint=http://127.0.0.1:${queue}/${a};TableEndpoint=http://127.0.0.1:${table}/${a};` };
-}
 
 type Tally = { fail: number; pass: number; unknown: number; failing: string[] };
 
@@ -234,6 +189,6 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
   } finally {
     await Promise.allSettled(pendingEvents);
     await emu.stop();
-    azurite.proc.kill("SIGTERM");
+    await azurite.stop();
   }
 }
