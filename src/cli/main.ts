@@ -18,6 +18,7 @@ import { Engine, WriteBudget, type ActionResult } from "../core/engine.js";
 import { FileLockInventory } from "../core/inventory.js";
 import { createLogger, secrets } from "../core/logger.js";
 import { renderActions } from "../core/plan-report.js";
+import { permissionManifest, renderManifestJson, renderRoleActionsBicep, renderRoleActionsJson } from "../core/permissions.js";
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -138,6 +139,29 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action((opts: { format: "table" | "json" }) => {
       io.stdout(renderRules([...RULES], opts.format));
+    });
+
+  program
+    .command("permissions")
+    .description("Print the Azure permissions the enabled rules need (the least-privilege role of the deployment)")
+    .addOption(new Option("--format <format>", "json: the whole manifest; bicep: the custom role's actions as Bicep; role-json: infra/role-actions.json").choices(["json", "bicep", "role-json"]).default("json"))
+    .option("--rules <ids>", "comma-separated rule ids (default: all)")
+    .option("--output <file>", "write to a file instead of stdout")
+    .action((opts: { format: "json" | "bicep" | "role-json"; rules?: string; output?: string }) => {
+      let rules;
+      try {
+        rules = selectRules(opts.rules?.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const manifest = permissionManifest(rules);
+      const text = opts.format === "bicep" ? renderRoleActionsBicep(manifest) : opts.format === "role-json" ? renderRoleActionsJson(manifest) : renderManifestJson(manifest);
+      if (!opts.output) return void io.stdout(text);
+      try {
+        writeFileSync(opts.output, text);
+      } catch (e) {
+        throw new UsageError(`cannot write ${opts.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
     });
 
   program

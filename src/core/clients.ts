@@ -4,7 +4,8 @@
  * loopback endpoint it uses a locally minted token (the emulator checks the
  * shape, not the signature) and relaxes Key Vault's challenge-resource check.
  */
-import { rootCertificates } from "node:tls";
+import { Agent } from "node:https";
+import { createSecureContext, rootCertificates } from "node:tls";
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
 import { DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
@@ -15,6 +16,7 @@ import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { MonitorClient } from "@azure/arm-monitor";
 import type { Config } from "./config.js";
+import { ARM_LIMITS, ArmPacer } from "./pacing.js";
 
 /** The principal a loopback credential acts as when none is configured. */
 export const DEFAULT_LOCAL_PRINCIPAL = "00000000-0000-4000-8000-00000000a11c";
@@ -60,6 +62,19 @@ export interface AzureClients {
   subscriptions(): SubscriptionClient;
   monitor(subscriptionId: string): MonitorClient;
   secrets(vaultUrl?: string): SecretClient;
+  /** The ARM request pacer shared by every ARM client here (absent when ARM_PACING is false). */
+  pacer?: ArmPacer;
+}
+
+/** One pacer per factory (= per principal, as ARM counts), mirroring ARM's buckets at the configured refill rates. */
+function createPacer(config: Config): ArmPacer | undefined {
+  const p = config.armPacing;
+  if (p && !p.enabled) return undefined;
+  return new ArmPacer({
+    reads: { capacity: ARM_LIMITS.reads.capacity, refillPerSecond: p?.readsPerSecond ?? ARM_LIMITS.reads.refillPerSecond },
+    writes: { capacity: ARM_LIMITS.writes.capacity, refillPerSecond: p?.writesPerSecond ?? ARM_LIMITS.writes.refillPerSecond },
+    deletes: { capacity: ARM_LIMITS.deletes.capacity, refillPerSecond: p?.deletesPerSecond ?? ARM_LIMITS.deletes.refillPerSecond },
+  });
 }
 
 export interface ClientFactoryOptions {
@@ -77,12 +92,17 @@ function createCredential(config: Config): TokenCredential {
 
 export function createClients(config: Config, options: ClientFactoryOptions = {}): AzureClients {
   const credential = options.credential ?? createCredential(config);
-  const tlsOptions = config.armCa ? { ca: [...rootCertificates, config.armCa] } : undefined;
+  // with an extra CA (the emulator's), one agent with one TLS context built once: per-request TLS
+  // options would rebuild the context from every root certificate for each new connection
+  const agent = config.armCa ? new Agent({ keepAlive: true, secureContext: createSecureContext({ ca: [...rootCertificates, config.armCa] }) }) : undefined;
+  const pacer = createPacer(config);
   const common = {
     endpoint: config.armEndpoint,
     retryOptions: { maxRetries: config.armMaxRetries, retryDelayInMs: 800, maxRetryDelayInMs: 60_000 },
     userAgentOptions: { userAgentPrefix: "apim-remediator" },
-    ...(tlsOptions ? { tlsOptions } : {}),
+    ...(agent ? { agent } : {}),
+    // every attempt (retries too) takes a token from its subscription's bucket
+    ...(pacer ? { additionalPolicies: [{ policy: pacer.policy(), position: "perRetry" as const }] } : {}),
   };
   const cache = new Map<string, unknown>();
   const memo = <T>(key: string, make: () => T): T => {
@@ -92,6 +112,7 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
   };
   return {
     credential,
+    ...(pacer ? { pacer } : {}),
     apim: (sub) => memo(`apim|${sub}`, () => new ApiManagementClient(credential, sub, common)),
     locks: (sub) => memo(`locks|${sub}`, () => new ManagementLockClient(credential, sub, common)),
     resources: (sub) => memo(`resources|${sub}`, () => new ResourceManagementClient(credential, sub, common)),
@@ -105,7 +126,7 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
         const vaultOptions: ConstructorParameters<typeof SecretClient>[2] = {
           retryOptions: common.retryOptions,
           userAgentOptions: common.userAgentOptions,
-          ...(tlsOptions ? { tlsOptions } : {}),
+          ...(agent ? { agent } : {}),
           // the emulator serves vaults from 127.0.0.1, which the challenge's resource cannot name
           ...(config.armIsLoopback ? { disableChallengeResourceVerification: true } : {}),
         };

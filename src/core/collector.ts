@@ -153,21 +153,31 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   const snap = emptySnapshot(service, []);
   const collected = new Set<DataNeed>(["service"]);
   const tasks: Array<Promise<void>> = [];
+  // a collection may fail before anything awaits it: mark it handled now (the failure is reported below)
+  const track = (task: Promise<void>) => {
+    task.catch(() => undefined);
+    tasks.push(task);
+  };
   const run = (need: DataNeed, f: () => Promise<void>) => {
     if (!needs.has(need)) return;
-    tasks.push(f().then(() => void collected.add(need)));
+    track(f().then(() => void collected.add(need)));
+  };
+  // on the first failure, let every collection in flight finish before reporting it: none is left unhandled or running
+  const settleThenThrow = async (e: unknown): Promise<never> => {
+    await Promise.allSettled(tasks);
+    throw e;
   };
 
   // independent collections, in parallel
   let apisReady: Promise<ArmResource[]> = Promise.resolve([]);
   if (needs.has("apis")) {
     apisReady = rawList((o) => apim.api.listByService(rg, svc, o));
-    tasks.push(apisReady.then(() => void collected.add("apis")));
+    track(apisReady.then(() => void collected.add("apis")));
   }
   let productsReady: Promise<ArmResource[]> = Promise.resolve([]);
   if (needs.has("products")) {
     productsReady = rawList((o) => apim.product.listByService(rg, svc, o));
-    tasks.push(productsReady.then((p) => void ((snap.products = p), collected.add("products"))));
+    track(productsReady.then((p) => void ((snap.products = p), collected.add("products"))));
   }
   run("namedValues", async () => void (snap.namedValues = await rawList((o) => apim.namedValue.listByService(rg, svc, o))));
   run("tenantAccess", async () => void (snap.tenantAccess = await rawList((o) => apim.tenantAccess.listByService(rg, svc, o))));
@@ -182,7 +192,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   });
 
   // per-API reads once the API list is in
-  const apis = await apisReady;
+  const apis = await apisReady.catch(settleThenThrow);
   const current = apis.filter((a) => !a.name.includes(";rev=") && bool(pick(a, "properties.isCurrent")) !== false);
   snap.apis = [...apis];
   run("apiRevisions", async () => {
@@ -262,7 +272,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   });
 
   // product children once the product list is in
-  const products = await productsReady;
+  const products = await productsReady.catch(settleThenThrow);
   run("productApis", async () => {
     const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productApi.listByProduct(rg, svc, p.name, o)));
     products.forEach((p, i) => (snap.productApis[p.name.toLowerCase()] = (lists[i] ?? []).map((a) => a.name.toLowerCase())));
@@ -280,7 +290,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   while (settled < tasks.length) {
     const batch = tasks.slice(settled);
     settled = tasks.length;
-    await Promise.all(batch);
+    await Promise.all(batch).catch(settleThenThrow);
   }
   return { ...snap, collected };
 }

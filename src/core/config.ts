@@ -64,6 +64,10 @@ export const SETTINGS = {
     schema: optionalString(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).transform((v) => v ?? "info"),
   },
   ARM_MAX_RETRIES: { expected: "a whole number from 0 to 20", schema: optionalString(z.coerce.number().int().min(0).max(20)).transform((v) => v ?? 6) },
+  ARM_PACING: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === undefined || v === "true" || v === "1") },
+  ARM_READS_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 25) },
+  ARM_WRITES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 10) },
+  ARM_DELETES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 10) },
   REMEDIATOR_RULE_MODES: {
     expected: 'comma-separated rule=mode pairs with mode "enforce", "dry-run" or "off", e.g. "resource-lock=off,gateway-tls-protocols=enforce"',
     schema: optionalString(
@@ -108,6 +112,8 @@ export interface Config {
   minApiVersion: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   armMaxRetries: number;
+  /** Client-side pacing under ARM's throttling (token buckets per subscription); absent = on with ARM's figures. */
+  armPacing?: { enabled: boolean; readsPerSecond: number; writesPerSecond: number; deletesPerSecond: number };
   /** True when ARM is a loopback address (the bundled emulator). The client factory is the only reader. */
   armIsLoopback: boolean;
   /** Per-rule mode overrides. */
@@ -173,6 +179,12 @@ export function loadConfig(env: Env = process.env): Config {
     minApiVersion: parseSetting("MIN_API_VERSION", env) as string,
     logLevel: parseSetting("LOG_LEVEL", env) as Config["logLevel"],
     armMaxRetries: parseSetting("ARM_MAX_RETRIES", env) as number,
+    armPacing: {
+      enabled: parseSetting("ARM_PACING", env) as boolean,
+      readsPerSecond: parseSetting("ARM_READS_PER_SECOND", env) as number,
+      writesPerSecond: parseSetting("ARM_WRITES_PER_SECOND", env) as number,
+      deletesPerSecond: parseSetting("ARM_DELETES_PER_SECOND", env) as number,
+    },
     armIsLoopback: isLoopbackUrl(armEndpoint),
     ruleModes: ruleModes(env),
     killSwitch: parseSetting("REMEDIATOR_KILL_SWITCH", env) as boolean,

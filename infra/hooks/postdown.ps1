@@ -1,0 +1,3 @@
+# azd postdown hook (Windows): see postdown.sh.
+$ErrorActionPreference = 'Stop'
+azd env set DEPLOY_EVENT_SUBSCRIPTIONS false

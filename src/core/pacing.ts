@@ -1,0 +1,297 @@
+/**
+ * Client-side pacing of ARM requests, so the remediator stays under ARM's
+ * throttling instead of hitting it. ARM limits each principal per
+ * subscription with token buckets (reads: 250, refilled 25/s; writes and
+ * deletes: 200, refilled 10/s; POST actions count as writes) and reports what
+ * is left in `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`.
+ *
+ * The policy keeps a mirror of each bucket (per subscription and kind, for the
+ * one principal of a client factory) and makes a request wait until its
+ * bucket holds a token. Our own requests can never drain ARM's bucket faster
+ * than the mirror (ARM takes each token after we do), so pacing alone keeps
+ * the remediator at the refill rate with no 429. What the mirror cannot see —
+ * other instances of the app, or anything else acting as the same identity —
+ * shows up in the remaining-count headers: when ARM reports fewer tokens than
+ * our own requests explain, the mirror gives up the difference too, and so
+ * slows down when ARM is low. Until a bucket's first answer is in, only a few requests go out at
+ * once (ARM's bucket may be partly used already). A 429 still reaching the
+ * client empties the mirror and holds the bucket for its `Retry-After`; the
+ * SDK's own retry policy then retries the request through the pacer.
+ */
+import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
+
+export type PacingKind = "reads" | "writes" | "deletes";
+
+export interface BucketLimits {
+  /** Burst size (tokens when full). */
+  capacity: number;
+  refillPerSecond: number;
+}
+
+export type PacingLimits = Record<PacingKind, BucketLimits>;
+
+/** ARM's documented per-subscription, per-principal figures. */
+export const ARM_LIMITS: PacingLimits = {
+  reads: { capacity: 250, refillPerSecond: 25 },
+  writes: { capacity: 200, refillPerSecond: 10 },
+  deletes: { capacity: 200, refillPerSecond: 10 },
+};
+
+/** Requests in flight on a bucket before its first remaining-count header is seen. */
+const SLOW_START_IN_FLIGHT = 8;
+/** Answers that must all show a deficit before the mirror is lowered. */
+const DEFICIT_WINDOW = 8;
+/** The least part of the refill a client keeps using while others draw, and how fast it takes it back. */
+const MIN_SHARE = 0.1;
+const SHARE_REGAIN_PER_SECOND = 0.05;
+
+export function pacingKind(method: string): PacingKind {
+  const m = method.toUpperCase();
+  if (m === "GET" || m === "HEAD") return "reads";
+  if (m === "DELETE") return "deletes";
+  return "writes";
+}
+
+/** The subscription a request counts against (`tenant` for tenant-level calls). */
+export function pacingScope(url: string): string {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    return "tenant";
+  }
+  // scope parameters (`/{resourceUri}/providers/...`) may arrive percent-encoded
+  if (path.includes("%")) {
+    try {
+      path = decodeURIComponent(path);
+    } catch {
+      // keep it as it is
+    }
+  }
+  return /^\/+subscriptions\/([^/?#]+)/i.exec(path)?.[1]?.toLowerCase() ?? "tenant";
+}
+
+export interface PacingStats {
+  /** Requests that went through the pacer (each retry counts). */
+  requests: number;
+  /** Requests that had to wait for a token. */
+  delayed: number;
+  /** Total and longest time spent waiting for tokens (ms). */
+  waitedMs: number;
+  maxWaitMs: number;
+  /** Times the mirror was lowered to what ARM reported. */
+  resyncs: number;
+  /** 429 answers seen. */
+  throttled: number;
+}
+
+/** What a request took: the mirror just after taking its token, and the corrections made until then. */
+interface Ticket {
+  mirror: number;
+  corrections: number;
+}
+
+class Bucket {
+  private tokens: number;
+  private last: number;
+  private inFlight = 0;
+  private heard = false;
+  private pausedUntil = 0;
+  /** Tokens taken off the mirror to match what ARM reported, in all. (A mirror below ARM is only slower: nothing is given back.) */
+  private corrections = 0;
+  private readonly waiters: Array<(t: Ticket) => void> = [];
+  /** The last answers' deficits: what ARM lacked beyond what our own requests explain. */
+  private readonly deficits: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly reserve: number;
+  private readonly tolerance: number;
+  /** The part of the refill rate this client uses: 1 alone, less while others draw (cut on their draws, regained slowly). */
+  private share = 1;
+  private lastCut = -Infinity;
+
+  constructor(
+    private readonly limits: BucketLimits,
+    private readonly now: () => number,
+  ) {
+    this.tokens = limits.capacity;
+    this.last = now();
+    // a few tokens stay unused, a cushion against consumers the mirror cannot see
+    this.reserve = Math.min(Math.max(1, Math.floor(limits.capacity * 0.02)), Math.max(0, limits.capacity - 1));
+    this.tolerance = Math.max(2, this.reserve);
+  }
+
+  private refill(): void {
+    const t = this.now();
+    if (t > this.last) {
+      // the share of the refill we use grows back while nobody else is seen drawing
+      if (this.share < 1 && t - this.lastCut > 1000) this.share = Math.min(1, this.share + ((t - this.last) / 1000) * SHARE_REGAIN_PER_SECOND);
+      // ARM's bucket stops filling when full, and it still holds the tokens of our requests it has
+      // not counted yet (at most those in flight): the mirror fills up to what that leaves
+      const room = this.limits.capacity - this.inFlight;
+      const filled = this.tokens + ((t - this.last) / 1000) * this.limits.refillPerSecond * this.share;
+      this.tokens = Math.max(this.tokens, Math.min(room, filled));
+      this.last = t;
+    }
+  }
+
+  /** Milliseconds until the head of the queue may go (0 = now). */
+  private delay(): number {
+    const t = this.now();
+    if (t < this.pausedUntil) return this.pausedUntil - t;
+    if (!this.heard && this.inFlight >= SLOW_START_IN_FLIGHT) return Infinity; // woken by a response
+    this.refill();
+    const need = 1 + this.reserve - this.tokens;
+    if (need <= 0) return 0;
+    return Math.max(1, Math.ceil((need / (this.limits.refillPerSecond * this.share)) * 1000));
+  }
+
+  private take(): Ticket {
+    this.tokens -= 1;
+    this.inFlight++;
+    return { mirror: this.tokens, corrections: this.corrections };
+  }
+
+  private pump(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.waiters.length > 0) {
+      const d = this.delay();
+      if (d === 0) {
+        (this.waiters.shift() as (t: Ticket) => void)(this.take());
+        continue;
+      }
+      if (Number.isFinite(d)) {
+        this.timer = setTimeout(() => this.pump(), d);
+        this.timer.unref?.();
+      }
+      return;
+    }
+  }
+
+  /** Resolves when the request may be sent: its token is taken and it counts as in flight. */
+  acquire(): Promise<Ticket> {
+    if (this.waiters.length === 0 && this.delay() === 0) return Promise.resolve(this.take());
+    return new Promise<Ticket>((resolve) => {
+      this.waiters.push(resolve);
+      this.pump();
+    });
+  }
+
+  private correct(by: number): void {
+    this.tokens -= by;
+    this.corrections += by;
+  }
+
+  /** Someone else draws from the bucket too (another instance of the app, say): use less of its refill. */
+  private cut(): void {
+    const t = this.now();
+    if (t - this.lastCut < 500) return;
+    this.lastCut = t;
+    this.share = Math.max(MIN_SHARE, this.share * 0.6);
+  }
+
+  /**
+   * The request is answered. `remaining` is ARM's count just after it took this request's token;
+   * with only us drawing, it is at least the mirror just after we took that token (ARM counts our
+   * requests later than we do, and refills meanwhile). What it lacks beyond that, less what was
+   * already corrected since, was drawn by someone else: when recent answers all say so, the
+   * mirror gives it up too.
+   * Returns true when the mirror was lowered.
+   */
+  settle(ticket: Ticket | undefined, remaining: number | undefined, retryAfterMs: number | undefined): boolean {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    let lowered = false;
+    this.refill();
+    if (retryAfterMs !== undefined) {
+      if (this.tokens > 0) this.correct(this.tokens);
+      this.cut();
+      this.pausedUntil = Math.max(this.pausedUntil, this.now() + retryAfterMs);
+      lowered = true;
+    } else if (remaining !== undefined && ticket) {
+      // a request overtaken by later ones shows a deficit of its own for a moment; only a deficit
+      // every recent answer shows is someone else drawing
+      this.deficits.push(ticket.mirror - remaining - (this.corrections - ticket.corrections));
+      if (this.deficits.length > DEFICIT_WINDOW) this.deficits.shift();
+      if (this.deficits.length === DEFICIT_WINDOW) {
+        const least = Math.min(...this.deficits);
+        if (least > this.tolerance) {
+          this.correct(least);
+          this.cut();
+          this.deficits.length = 0;
+          lowered = true;
+        }
+      }
+    }
+    if (remaining !== undefined || retryAfterMs !== undefined) this.heard = true;
+    this.pump();
+    return lowered;
+  }
+}
+
+function retryAfterMs(response: PipelineResponse): number | undefined {
+  if (response.status !== 429) return undefined;
+  const header = response.headers.get("retry-after");
+  if (header === undefined) return 1000;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : 1000;
+}
+
+function remainingOf(response: PipelineResponse, kind: PacingKind): number | undefined {
+  const raw = response.headers.get(`x-ms-ratelimit-remaining-subscription-${kind}`) ?? response.headers.get(`x-ms-ratelimit-remaining-tenant-${kind}`);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** The token-bucket mirrors of one principal, shared by every ARM client of a factory. */
+export class ArmPacer {
+  readonly stats: PacingStats = { requests: 0, delayed: 0, waitedMs: 0, maxWaitMs: 0, resyncs: 0, throttled: 0 };
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    readonly limits: PacingLimits = ARM_LIMITS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  private bucket(scope: string, kind: PacingKind): Bucket {
+    const key = `${scope}|${kind}`;
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = new Bucket(this.limits[kind], this.now)));
+    return b;
+  }
+
+  /** The core-rest-pipeline policy (add it per retry, so every attempt takes a token). */
+  policy(): PipelinePolicy {
+    return {
+      name: "armPacingPolicy",
+      sendRequest: async (request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> => {
+        const kind = pacingKind(request.method);
+        const bucket = this.bucket(pacingScope(request.url), kind);
+        const started = this.now();
+        const ticket = await bucket.acquire();
+        const waited = this.now() - started;
+        this.stats.requests++;
+        if (waited >= 1) {
+          this.stats.delayed++;
+          this.stats.waitedMs += waited;
+          this.stats.maxWaitMs = Math.max(this.stats.maxWaitMs, waited);
+        }
+        let response: PipelineResponse;
+        try {
+          response = await next(request);
+        } catch (e) {
+          bucket.settle(ticket, undefined, undefined);
+          throw e;
+        }
+        const pause = retryAfterMs(response);
+        if (pause !== undefined) this.stats.throttled++;
+        if (bucket.settle(ticket, remainingOf(response, kind), pause) && pause === undefined) this.stats.resyncs++;
+        return response;
+      },
+    };
+  }
+}

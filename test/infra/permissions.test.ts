@@ -1,0 +1,408 @@
+/**
+ * The permission manifest (src/core/permissions.ts) against the rules, the code and the role:
+ *  - infra/role-actions.json is what `npm run gen:role` generates (fails when stale);
+ *  - the role holds every action the rules' needs and fixes call, and nothing else;
+ *  - every Azure SDK call in the collector, discovery and remediations maps to a granted action;
+ *  - a real run (enforce, every fixable rule on, on the emulator) makes only ARM calls the role grants
+ *    (or, for the Key Vault grant, the constrained RBAC Administrator role), and a dry-run only reads;
+ *  - every action the role grants is exercised by that run or listed here with the reason it is not.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run, type CliIO } from "../../src/cli/main.js";
+import { expandNeeds } from "../../src/core/collector.js";
+import { discoverServices } from "../../src/core/discovery.js";
+import {
+  DISCOVERY_ACTIONS,
+  grantFor,
+  IMPLIED_ACTIONS,
+  isRead,
+  NEED_ACTIONS,
+  permissionManifest,
+  renderRoleActionsBicep,
+  renderRoleActionsJson,
+} from "../../src/core/permissions.js";
+import { RULES } from "../../src/remediations/index.js";
+import type { DataNeed } from "../../src/model/snapshot.js";
+import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { engineFor } from "../helpers/engine.js";
+
+const ROOT = process.cwd();
+const ROLE = JSON.parse(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")) as { read: string[]; write: string[] };
+const ROLE_ACTIONS = [...ROLE.read, ...ROLE.write];
+const has = (list: string[], action: string) => list.some((a) => a.toLowerCase() === action.toLowerCase());
+
+/** Built-in roles on the vault (their published permissions, the part the remediator uses). */
+const RBAC_ADMINISTRATOR_ACTIONS = ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete", "Microsoft.Authorization/*/read"];
+const SECRETS_OFFICER_DATA_ACTIONS = ["Microsoft.KeyVault/vaults/secrets/*"];
+const matches = (pattern: string, action: string) => new RegExp(`^${pattern.replace(/[.]/g, "\\.").replace(/\*/g, "[^]*")}$`, "i").test(action);
+/** Whether the deployment grants an action, and through which role. */
+function granted(action: string): boolean {
+  switch (grantFor(action)) {
+    case "custom-role":
+      return has(ROLE_ACTIONS, action);
+    case "key-vault-data":
+      return SECRETS_OFFICER_DATA_ACTIONS.some((p) => matches(p, action));
+    case "key-vault-rbac":
+      return RBAC_ADMINISTRATOR_ACTIONS.some((p) => matches(p, action));
+  }
+}
+
+/** The ARM operation a request is authorized as: provider namespace + resource types + read/write/delete/action. */
+export function actionOf(method: string, rawPath: string): string {
+  const path = decodeURIComponent(rawPath.split("?")[0] as string).replace(/\/+/g, "/").replace(/\/$/, "");
+  const segs = path.split("/").filter((s) => s.length > 0);
+  const lower = segs.map((s) => s.toLowerCase());
+  const verb = method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : method === "POST" ? "action" : "write";
+  const p = lower.lastIndexOf("providers");
+  let types: string[];
+  let ns: string;
+  if (p < 0) {
+    ns = "Microsoft.Resources";
+    types = lower.length > 2 && lower[2] === "resourcegroups" ? ["subscriptions", "resourceGroups"] : ["subscriptions"];
+  } else {
+    ns = segs[p + 1] as string;
+    const rest = segs.slice(p + 2);
+    // type, name, type, name, ...; a POST ends with the action's name
+    const action = verb === "action" ? rest.pop() : undefined;
+    types = rest.filter((_, i) => i % 2 === 0);
+    if (action) types.push(action);
+  }
+  return `${ns}/${types.join("/")}/${verb}`;
+}
+
+describe("permission manifest", () => {
+  it("infra/role-actions.json is up to date (run `npm run gen:role`)", () => {
+    expect(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")).toBe(renderRoleActionsJson());
+  });
+
+  it("the role is exactly: discovery + every rule's reads + the fixes of the rules that can fix (their custom-role actions, with what they imply)", () => {
+    const expected = new Set<string>(DISCOVERY_ACTIONS);
+    for (const r of RULES) {
+      for (const n of expandNeeds(r.meta.needs)) for (const a of NEED_ACTIONS[n]) expected.add(a);
+      if (!r.remediation) continue;
+      const add = (a: string) => {
+        if (grantFor(a) === "custom-role") expected.add(a);
+        for (const i of IMPLIED_ACTIONS[a] ?? []) add(i);
+      };
+      r.meta.fixActions.forEach(add);
+    }
+    expect([...ROLE_ACTIONS].sort()).toEqual([...expected].sort());
+    expect(ROLE.read.every(isRead)).toBe(true);
+    expect(ROLE.write.some(isRead)).toBe(false);
+  });
+
+  it("grants what every rule needs: reads for detection, fixes for the rules that fix (custom role, Key Vault Secrets Officer, or the constrained RBAC Administrator)", () => {
+    const m = permissionManifest();
+    for (const r of m.rules) {
+      for (const a of r.reads) expect(has(ROLE.read, a), `${r.id} reads ${a}`).toBe(true);
+      for (const f of r.fix) expect(granted(f.action), `${r.id} fixes with ${f.action} (${f.grant})`).toBe(true);
+    }
+    for (const rule of RULES.filter((r) => r.remediation)) for (const a of rule.meta.fixActions) expect(granted(a), `${rule.meta.id}: ${a}`).toBe(true);
+    expect(m.keyVault.grantActions).toEqual(["Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleAssignments/write"]);
+    expect(m.keyVault.dataActions.every((a) => a.startsWith("Microsoft.KeyVault/vaults/secrets/"))).toBe(true);
+  });
+
+  it("never grants lock deletion, role assignments, Key Vault, wildcards or the writes only report rules would need", () => {
+    for (const a of ROLE_ACTIONS) {
+      expect(a).toMatch(/^Microsoft\.[A-Za-z]+(\/[A-Za-z]+)+\/(read|write|delete|action)$/);
+      expect(a).not.toMatch(/\*/);
+      expect(a).not.toMatch(/\/delete$/);
+      expect(a).not.toMatch(/^Microsoft\.(Authorization\/roleAssignments|KeyVault)\//i);
+    }
+    expect(has(ROLE_ACTIONS, "Microsoft.Authorization/locks/delete")).toBe(false);
+    const m = permissionManifest();
+    const reportOnly = m.rules.filter((r) => !r.remediable);
+    expect(reportOnly.length).toBeGreaterThan(0);
+    for (const r of reportOnly) {
+      expect(r.fix).toEqual([]);
+      for (const a of r.manualFixActions.filter((x) => !isRead(x))) {
+        // a write only a person fixing a report-only rule needs is not granted (unless a fixable rule needs it too)
+        const neededByFix = m.rules.some((x) => x.fix.some((f) => f.action === a));
+        expect(has(ROLE_ACTIONS, a), `${r.id}: ${a}`).toBe(neededByFix);
+      }
+    }
+  });
+
+  it("covers the operations the issue names (checked against Azure's published operation names)", () => {
+    for (const a of [
+      "Microsoft.ApiManagement/service/read",
+      "Microsoft.ApiManagement/service/apis/read",
+      "Microsoft.ApiManagement/service/apis/revisions/read",
+      "Microsoft.ApiManagement/service/namedValues/read",
+      "Microsoft.ApiManagement/service/tenant/read",
+      "Microsoft.ApiManagement/service/backends/read",
+      "Microsoft.ApiManagement/service/subscriptions/read",
+      "Microsoft.ApiManagement/service/products/read",
+      "Microsoft.ApiManagement/service/products/apis/read",
+      "Microsoft.ApiManagement/service/policies/read",
+      "Microsoft.ApiManagement/service/apis/policies/read",
+      "Microsoft.ApiManagement/service/products/policies/read",
+      "Microsoft.ApiManagement/service/apis/operations/read",
+      "Microsoft.ApiManagement/service/apis/operations/policies/read",
+      "Microsoft.Authorization/locks/read",
+      "Microsoft.Security/pricings/read",
+      "Microsoft.Security/apiCollections/read",
+      "Microsoft.Insights/metrics/read",
+      "Microsoft.Resources/subscriptions/read",
+      "Microsoft.ApiManagement/service/namedValues/listValue/action",
+      "Microsoft.ApiManagement/service/namedValues/refreshSecret/action",
+      "Microsoft.ApiManagement/service/write",
+      "Microsoft.Authorization/locks/write",
+    ])
+      expect(has(ROLE_ACTIONS, a), a).toBe(true);
+    // every kind of data the collector can read has its actions
+    const needs = Object.keys(NEED_ACTIONS) as DataNeed[];
+    const snapshot = readFileSync(join(ROOT, "src/model/snapshot.ts"), "utf8");
+    const declared = [...(/export type DataNeed =([^;]+);/.exec(snapshot)?.[1] ?? "").matchAll(/"(\w+)"/g)].map((x) => x[1]);
+    expect(needs.sort()).toEqual(declared.sort());
+  });
+});
+
+/** Every Azure SDK operation the product calls, with the action it is authorized as. */
+const SDK_CALLS: Record<string, string> = {
+  "apiManagementService.get": "Microsoft.ApiManagement/service/read",
+  "apiManagementService.list": "Microsoft.ApiManagement/service/read",
+  "apiManagementService.listByResourceGroup": "Microsoft.ApiManagement/service/read",
+  "apiManagementService.beginUpdateAndWait": "Microsoft.ApiManagement/service/write",
+  "api.get": "Microsoft.ApiManagement/service/apis/read",
+  "api.listByService": "Microsoft.ApiManagement/service/apis/read",
+  "api.update": "Microsoft.ApiManagement/service/apis/write",
+  "apiRevision.listByService": "Microsoft.ApiManagement/service/apis/revisions/read",
+  "apiPolicy.listByApi": "Microsoft.ApiManagement/service/apis/policies/read",
+  "apiOperation.listByApi": "Microsoft.ApiManagement/service/apis/operations/read",
+  "apiOperationPolicy.listByOperation": "Microsoft.ApiManagement/service/apis/operations/policies/read",
+  "namedValue.get": "Microsoft.ApiManagement/service/namedValues/read",
+  "namedValue.listByService": "Microsoft.ApiManagement/service/namedValues/read",
+  "namedValue.listValue": "Microsoft.ApiManagement/service/namedValues/listValue/action",
+  "namedValue.beginUpdateAndWait": "Microsoft.ApiManagement/service/namedValues/write",
+  "namedValue.beginCreateOrUpdateAndWait": "Microsoft.ApiManagement/service/namedValues/write",
+  "namedValue.beginRefreshSecretAndWait": "Microsoft.ApiManagement/service/namedValues/refreshSecret/action",
+  "tenantAccess.get": "Microsoft.ApiManagement/service/tenant/read",
+  "tenantAccess.listByService": "Microsoft.ApiManagement/service/tenant/read",
+  "tenantAccess.update": "Microsoft.ApiManagement/service/tenant/write",
+  "backend.get": "Microsoft.ApiManagement/service/backends/read",
+  "backend.listByService": "Microsoft.ApiManagement/service/backends/read",
+  "backend.update": "Microsoft.ApiManagement/service/backends/write",
+  "subscription.list": "Microsoft.ApiManagement/service/subscriptions/read",
+  "product.listByService": "Microsoft.ApiManagement/service/products/read",
+  "productApi.listByProduct": "Microsoft.ApiManagement/service/products/apis/read",
+  "productPolicy.listByProduct": "Microsoft.ApiManagement/service/products/policies/read",
+  "policy.listByService": "Microsoft.ApiManagement/service/policies/read",
+  "managementLocks.listAtResourceLevel": "Microsoft.Authorization/locks/read",
+  "managementLocks.getAtResourceLevel": "Microsoft.Authorization/locks/read",
+  "managementLocks.createOrUpdateAtResourceLevel": "Microsoft.Authorization/locks/write",
+  "roleAssignments.listForScope": "Microsoft.Authorization/roleAssignments/read",
+  "roleAssignments.get": "Microsoft.Authorization/roleAssignments/read",
+  "roleAssignments.create": "Microsoft.Authorization/roleAssignments/write",
+  "subscriptions.list": "Microsoft.Resources/subscriptions/read",
+  "subscriptions.get": "Microsoft.Resources/subscriptions/read",
+  "metrics.list": "Microsoft.Insights/metrics/read",
+  "secrets.getSecret": "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+  "secrets.setSecret": "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+};
+/** resources.getById reads by id: the provider path names the action. */
+const GET_BY_ID: Record<string, string> = {
+  "Microsoft.Security/pricings": "Microsoft.Security/pricings/read",
+  "Microsoft.Security/apiCollections": "Microsoft.Security/apiCollections/read",
+};
+
+describe("what the code calls", () => {
+  const files = [
+    ...readdirSync(join(ROOT, "src/remediations")).map((f) => `src/remediations/${f}`),
+    "src/core/collector.ts",
+    "src/core/discovery.ts",
+    "src/core/health.ts",
+    "src/core/engine.ts",
+  ];
+  const source = files.map((f) => [f, readFileSync(join(ROOT, f), "utf8")] as const);
+  const GROUPS = ["apiManagementService", "api", "apiRevision", "apiPolicy", "apiOperation", "apiOperationPolicy", "namedValue", "tenantAccess", "backend", "subscription", "product", "productApi", "productPolicy", "policy", "managementLocks", "roleAssignments", "subscriptions", "metrics"];
+  const ARRAY_METHODS = new Set(["find", "filter", "map", "some", "every", "forEach", "flatMap", "push", "includes", "slice", "concat", "reduce", "sort", "findIndex", "entries", "keys", "values", "at", "indexOf"]);
+  const lockClients = /(\w+) = ctx\.clients\.locks\([^)]*\)\.managementLocks/g;
+  const kvClients = /(\w+) = ctx\.clients\.secrets\(/g;
+
+  const calls: Array<{ file: string; op: string }> = [];
+  for (const [file, text] of source) {
+    // SDK operation groups on a client (snapshot arrays of the same names are filtered out by their array methods)
+    for (const m of text.matchAll(new RegExp(`\\.(${GROUPS.join("|")})\\.(\\w+)\\(`, "g"))) if (!ARRAY_METHODS.has(m[2] as string)) calls.push({ file, op: `${m[1]}.${m[2]}` });
+    for (const v of text.matchAll(lockClients)) for (const m of text.matchAll(new RegExp(`\\b${v[1]}\\.(\\w+)\\(`, "g"))) calls.push({ file, op: `managementLocks.${m[1]}` });
+    for (const v of text.matchAll(kvClients)) for (const m of text.matchAll(new RegExp(`\\b${v[1]}\\.(\\w+)\\(`, "g"))) calls.push({ file, op: `secrets.${m[1]}` });
+    for (const m of text.matchAll(/ctx\.clients\.secrets\([^)]*\)\.(\w+)\(/g)) calls.push({ file, op: `secrets.${m[1]}` });
+  }
+
+  it("finds the calls (the scan works)", () => {
+    const ops = new Set(calls.map((c) => c.op));
+    for (const op of ["apiManagementService.get", "namedValue.listValue", "managementLocks.createOrUpdateAtResourceLevel", "roleAssignments.create", "secrets.setSecret", "subscriptions.list", "metrics.list"]) expect(ops, op).toContain(op);
+  });
+
+  it("every SDK call maps to an action the deployment grants", () => {
+    for (const c of calls) {
+      const action = SDK_CALLS[c.op];
+      expect(action, `${c.file}: ${c.op} is not in the table of known calls; add it with the action it needs`).toBeDefined();
+      expect(granted(action as string), `${c.file}: ${c.op} needs ${action}`).toBe(true);
+    }
+    for (const [, text] of source) {
+      for (const m of text.matchAll(/getById\(`[^`]*\/providers\/(Microsoft\.\w+\/\w+)\//g)) {
+        const action = GET_BY_ID[m[1] as string];
+        expect(action, m[1]).toBeDefined();
+        expect(granted(action as string)).toBe(true);
+      }
+    }
+  });
+
+  it("never deletes: no lock, secret or role-assignment deletion anywhere in the product", () => {
+    for (const c of calls) expect(c.op).not.toMatch(/\.(delete|beginDelete|deleteAt|purge)/i);
+    for (const [file, text] of source) expect(text, file).not.toMatch(/deleteAtResourceLevel|beginDeleteSecret|purgeDeletedSecret|roleAssignments\.delete/);
+  });
+});
+
+describe("a real run against the emulator", () => {
+  const SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
+  const KV_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.KeyVault/vaults/kv-contoso-apim`;
+  const DEV = `/subscriptions/${SUB}/resourceGroups/rg-apim-dev/providers/Microsoft.ApiManagement/service/apim-contoso-dev`;
+  const T = "Microsoft.ApiManagement/service";
+  const POLICY = "<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>";
+  // the demo estate, plus what makes every read and fix happen: a product with an API and a policy, an operation
+  // with a policy, and a Key Vault reference the drifted service cannot resolve yet (grant + refresh)
+  const ESTATE = [
+    ...(JSON.parse(readFileSync(join(ROOT, "emulator/estates/demo.json"), "utf8")) as Array<Record<string, unknown>>),
+    { id: `${DEV}/products/starter`, type: `${T}/products`, name: "starter", properties: { displayName: "Starter", state: "published", subscriptionRequired: true } },
+    { id: `${DEV}/products/starter/apis/echo`, type: `${T}/products/apis`, name: "echo", properties: {} },
+    { id: `${DEV}/products/starter/policies/policy`, type: `${T}/products/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
+    { id: `${DEV}/apis/echo/operations/get-echo`, type: `${T}/apis/operations`, name: "get-echo", properties: { displayName: "Get echo", method: "GET", urlTemplate: "/echo" } },
+    { id: `${DEV}/apis/echo/operations/get-echo/policies/policy`, type: `${T}/apis/operations/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
+    { id: `${KV_ID}/secrets/rotated-partner-key`, type: "Microsoft.KeyVault/vaults/secrets", name: "rotated-partner-key", properties: { value: "perm-test-rotated-Vb81" } },
+    {
+      id: `${DEV}/namedValues/rotated-partner-key`,
+      type: `${T}/namedValues`,
+      name: "rotated-partner-key",
+      properties: { displayName: "rotated-partner-key", secret: true, keyVault: { secretIdentifier: "https://kv-contoso-apim.vault.azure.net/secrets/rotated-partner-key" } },
+    },
+  ];
+  let env: TestEnv;
+  const enforced: Array<{ host: string; method: string; path: string; action: string }> = [];
+  let dryRun: typeof enforced = [];
+  let armHost = "";
+
+  /** Roles granted on the vault: RBAC Administrator (constrained) covers role-assignment calls at or under the vault. */
+  const grantedOnVault = (action: string, path: string) => path.toLowerCase().startsWith(KV_ID.toLowerCase()) && RBAC_ADMINISTRATOR_ACTIONS.some((p) => matches(p, action));
+
+  beforeAll(async () => {
+    env = await startTestEmulator(ESTATE, { throttle: { enabled: false } });
+    armHost = "arm"; // the request log's host for ARM; Key Vault requests are logged as vault:<name>
+    const record = () =>
+      env.emu.log
+        .list()
+        .map((l) => ({ host: l.host, method: l.method, path: l.path, action: l.host === armHost ? actionOf(l.method, l.path) : `keyvault:${l.method}` }));
+    const settings = {
+      KEY_VAULT_URL: env.emu.keyVaults["kv-contoso-apim"] as string,
+      KEY_VAULT_RESOURCE_ID: KV_ID,
+      REMEDIATOR_RULE_MODES: "gateway-tls-protocols=enforce,gateway-weak-ciphers=enforce,backend-certificate-validation=enforce",
+    };
+    // dry-run first: only reads
+    env.emu.log.clear();
+    const d = engineFor(env.emu, { ...settings, REMEDIATOR_MODE: "dry-run" });
+    for (const svc of await discoverServices(env.clients, d.config)) await d.engine.evaluate(svc.id, { dryRun: true });
+    dryRun = record();
+    // then enforce every fixable rule
+    env.emu.log.clear();
+    const e = engineFor(env.emu, settings);
+    for (const svc of await discoverServices(env.clients, e.config)) await e.engine.evaluate(svc.id);
+    enforced.push(...record());
+  });
+  afterAll(async () => env?.emu.stop());
+
+  it("made ARM calls and wrote (the run fixed things)", () => {
+    expect(enforced.length).toBeGreaterThan(20);
+    expect(enforced.some((r) => r.method !== "GET")).toBe(true);
+    expect(enforced.some((r) => r.host !== armHost)).toBe(true); // the Key Vault migration ran
+    const actions = new Set(enforced.map((r) => r.action));
+    for (const a of ["Microsoft.Authorization/roleAssignments/write", "Microsoft.ApiManagement/service/namedValues/refreshSecret/action", "Microsoft.Authorization/locks/write", "Microsoft.ApiManagement/service/write"]) expect(actions, a).toContain(a);
+  });
+
+  it("every ARM call is granted: by the custom role, or on the vault by the constrained RBAC Administrator", () => {
+    for (const r of enforced.filter((x) => x.host === armHost)) {
+      const ok = has(ROLE_ACTIONS, r.action) || grantedOnVault(r.action, r.path);
+      expect(ok, `${r.method} ${r.path} needs ${r.action}`).toBe(true);
+    }
+  });
+
+  it("Key Vault calls are secret reads and writes (Key Vault Secrets Officer), never deletes", () => {
+    for (const r of enforced.filter((x) => x.host !== armHost)) {
+      expect(r.path, `${r.method} ${r.path}`).toMatch(/^\/secrets(\/|$)/);
+      expect(r.method).not.toBe("DELETE");
+    }
+  });
+
+  it("nothing is deleted, anywhere", () => {
+    expect(enforced.filter((r) => r.method === "DELETE")).toEqual([]);
+  });
+
+  it("dry-run only reads ARM (the read-only role is enough), never reads a secret value and never touches Key Vault", () => {
+    expect(dryRun.length).toBeGreaterThan(10);
+    for (const r of dryRun) {
+      expect(r.host, `${r.method} ${r.path}`).toBe(armHost);
+      expect(has(ROLE.read, r.action), `${r.method} ${r.path} needs ${r.action}`).toBe(true);
+    }
+  });
+
+  it("exercises every action the role grants, except those this estate cannot reach (listed with the reason)", () => {
+    const NOT_EXERCISED: Record<string, string> = {
+      // the emulator answers long-running named value operations with service-level operation URLs; Azure polls tenant/operationResults
+      "Microsoft.ApiManagement/service/tenant/operationResults/read": "Azure's polling URL for named value operations",
+      // the demo estate's subscription has no Defender for APIs plan, so no API is looked up
+      "Microsoft.Security/apiCollections/read": "per-API onboarding is read only when the plan is on",
+    };
+    const used = new Set(enforced.concat(dryRun).map((r) => r.action.toLowerCase()));
+    const missing = ROLE_ACTIONS.filter((a) => !used.has(a.toLowerCase()) && !(a in NOT_EXERCISED));
+    expect(missing).toEqual([]);
+    // and the exceptions are real exceptions (not stale)
+    for (const a of Object.keys(NOT_EXERCISED)) expect(has(ROLE_ACTIONS, a), a).toBe(true);
+  });
+});
+
+describe("apim-remediator permissions", () => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const cli: CliIO = { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env: {} };
+    return { cli, out, err };
+  };
+
+  it("prints the manifest as JSON by default", async () => {
+    const { cli, out } = io();
+    expect(await run(["permissions"], cli)).toBe(0);
+    const m = JSON.parse(out.join("")) as ReturnType<typeof permissionManifest>;
+    expect(m.customRole).toEqual({ read: ROLE.read, write: ROLE.write });
+    expect(m.rules.map((r) => r.id)).toEqual(RULES.map((r) => r.meta.id));
+    expect(m.keyVault.assignableRoleDefinitionId).toBe("4633458b-17de-408a-b874-0445c86b69e6");
+  });
+
+  it("prints the role's actions as Bicep, and the role-actions.json content", async () => {
+    const b = io();
+    expect(await run(["permissions", "--format", "bicep"], b.cli)).toBe(0);
+    expect(b.out.join("")).toBe(renderRoleActionsBicep());
+    for (const a of ROLE_ACTIONS) expect(b.out.join("")).toContain(`  '${a}'`);
+    const j = io();
+    expect(await run(["permissions", "--format", "role-json"], j.cli)).toBe(0);
+    expect(j.out.join("")).toBe(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8"));
+  });
+
+  it("narrows to selected rules, and rejects unknown ones and formats", async () => {
+    const { cli, out } = io();
+    expect(await run(["permissions", "--rules", "resource-lock", "--format", "role-json"], cli)).toBe(0);
+    const doc = JSON.parse(out.join("")) as { read: string[]; write: string[] };
+    expect(doc.write).toEqual(["Microsoft.Authorization/locks/write"]);
+    expect(doc.read).toContain("Microsoft.Authorization/locks/read");
+    const bad = io();
+    expect(await run(["permissions", "--rules", "no-such-rule"], bad.cli)).toBe(2);
+    expect(bad.err.join("")).toMatch(/unknown rule id/);
+    expect(await run(["permissions", "--format", "yaml"], io().cli)).toBe(2);
+  });
+
+  it("npm run gen:role writes infra/role-actions.json with this command", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts["gen:role"]).toMatch(/permissions --format role-json --output infra\/role-actions\.json$/);
+  });
+});
