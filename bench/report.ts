@@ -30,7 +30,9 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(
     `- Estates: N services in one subscription, each with ${m.shape.apis} APIs (${m.shape.operationsPerApi} operation each, every ${m.shape.revisionEvery}th with a second revision), ${m.shape.namedValues} named values (${m.shape.secretNamedValues} secret), ${m.shape.backends} backends, ${m.shape.subscriptions} subscriptions, ${m.shape.products} products, ${m.shape.locks} locks, policies at every scope, Defender for APIs on; ${Math.round(m.drift * 100)}% of the items drifted (seed ${m.seed}). Page size ${m.pageSize}.`,
   );
-  out.push(`- Sweep: the timer's \`sweep\` plus a stand-in for the host's queue trigger (host.json batchSize/newBatchThreshold) running \`evaluateQueued\` in a child process per size, ${m.sweepMode}, all ${m.rulesEnabled} rules; Azurite for storage.`);
+  out.push(
+    `- Sweep: the timer's \`sweep\` plus a stand-in for the host's queue trigger (host.json batchSize/newBatchThreshold) running \`evaluateQueued\` in a child process per size (Node ${m.appNodeFlags}; ${r.machine.pinning}), ${m.sweepMode}, all ${m.rulesEnabled} rules; Azurite for storage.`,
+  );
   out.push(
     `- Latency model: reads ${m.latencyMs.read} ms, writes ${m.latencyMs.write} ms, deletes ${m.latencyMs.delete} ms, POST actions ${m.latencyMs.action} ms, Key Vault ${m.latencyMs.keyvault} ms; long-running operations complete after ${m.lroMs} ms.`,
   );
@@ -43,8 +45,8 @@ export function renderMarkdown(r: BenchResults): string {
   out.push("");
   out.push("## Sweeps (one line per estate size)");
   out.push("");
-  out.push(row(["services", "ARM calls / service", "minimum / service", "ratio", "reads", "429s", "reads/s (scaled)", "throughput ÷ refill", "steady state", "sweep (scaled)", "sweep at ARM rates", "s / service at ARM rates", "evaluation p50 / p95 (scaled)", "peak RSS", "RSS vs smallest"]));
-  out.push(row(Array.from({ length: 15 }, () => "---")));
+  out.push(row(["services", "ARM calls / service", "minimum / service", "ratio", "reads", "429s", "reads/s (scaled)", "throughput ÷ refill", "steady state", "sweep (scaled)", "sweep at ARM rates", "s / service at ARM rates", "evaluation p50 / p95 (scaled)", "app CPU / service", "peak RSS", "RSS vs smallest"]));
+  out.push(row(Array.from({ length: 16 }, () => "---")));
   for (const s of r.sweeps) {
     out.push(
       row([
@@ -61,6 +63,7 @@ export function renderMarkdown(r: BenchResults): string {
         fmtDuration(s.armEquivalent.durationS),
         s.armEquivalent.durationS === null ? "n/a" : (s.armEquivalent.durationS / s.services).toFixed(1),
         `${v(s.evaluationMs.p50)} / ${v(s.evaluationMs.p95)} ms`,
+        s.cpuS.app === null ? "n/a" : `${Math.round((s.cpuS.app * 1000) / s.services)} ms`,
         v(s.peakRssMB, " MB"),
         v(s.rssVsSmallest, " ×"),
       ]),
@@ -79,13 +82,19 @@ export function renderMarkdown(r: BenchResults): string {
       `${l.samplesPerFix} samples per fix (after ${l.warmupRounds} warm-up round), one at a time over ${l.services} compliant services; injected latency unscaled (reads ${l.latencyMs.read} ms, writes ${l.latencyMs.write} ms, actions ${l.latencyMs.action} ms, Key Vault ${l.latencyMs.keyvault} ms, LROs ${l.lroMs} ms); refill rates × ${m.speed} so the buckets do not pace these runs. A portal user makes the change; the emulator posts the event to the app's Event Grid webhook (\`handleEvents\`), the queued evaluation is picked up at once, and the fix is in place when ARM accepts the remediator's write (for long-running writes: when ARM completes it). Both times are taken at the emulator.`,
     );
     out.push("");
-    out.push(row(["fix", "p50", "p99", "max", "minimal (round trips)", "overhead p50", "overhead p99", "event → evaluation end p50", "remediator requests p50", "failed"]));
-    out.push(row(Array.from({ length: 10 }, () => "---")));
+    out.push(row(["fix", "p50", "p99", "max", "minimal (round trips)", "overhead p50", "overhead p99", "minimal as served", "overhead p99 vs served", "event → evaluation end p50", "remediator requests p50", "failed"]));
+    out.push(row(Array.from({ length: 12 }, () => "---")));
     for (const [fix, f] of Object.entries(l.fixes)) {
-      out.push(row([fix, v(f.p50Ms, " ms"), v(f.p99Ms, " ms"), v(f.maxMs, " ms"), `${f.minimalMs} ms (${f.roundTrips})`, v(f.overheadP50Ms, " ms"), v(f.overheadP99Ms, " ms"), v(f.evaluationEndP50Ms, " ms"), v(f.remediatorRequestsP50), f.failed]));
+      out.push(
+        row([fix, v(f.p50Ms, " ms"), v(f.p99Ms, " ms"), v(f.maxMs, " ms"), `${f.minimalMs} ms (${f.roundTrips})`, v(f.overheadP50Ms, " ms"), v(f.overheadP99Ms, " ms"), v(f.minimalServedMs, " ms"), v(f.overheadServedP99Ms, " ms"), v(f.evaluationEndP50Ms, " ms"), v(f.remediatorRequestsP50), f.failed]),
+      );
     }
     out.push("");
-    out.push("Minimal = the fewest sequential round trips for that evaluation × the injected latency (+ the operation's duration for long-running writes); see `MINIMAL` in bench/run.ts for each step. Not included: Event Grid's own delivery delay and the Functions host's queue polling interval (both outside the app).");
+    out.push(
+      `Minimal = the fewest sequential round trips for that evaluation × the injected latency (+ the operation's duration for long-running writes); see \`MINIMAL\` in bench/run.ts for each step. "As served" uses the time the emulator actually took per request (its timers fire late and it does its own work: ${Object.entries(l.servedMs)
+        .map(([k, x]) => `${k} ${x} ms`)
+        .join(", ")}), so that overhead is the app's alone. Not included: Event Grid's own delivery delay and the Functions host's queue polling interval (both outside the app).`,
+    );
   }
   if (r.coldStart) {
     const c = r.coldStart;

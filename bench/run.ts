@@ -1,11 +1,11 @@
 /**
  * `npm run bench`: the product against the emulator with a latency model and
  * ARM throttling on, on generated estates; writes results.json and
- * RESULTS.md. See bench/README section in the main README ("Performance").
+ * RESULTS.md (see "Performance" in README.md).
  *
- *   tsx bench/run.ts [--sizes 10,100,1000] [--speed 20] [--read-ms 60] [--write-ms 150]
+ *   tsx bench/run.ts [--sizes 10,100,1000] [--speed 12] [--read-ms 60] [--write-ms 150]
  *                    [--action-ms 150] [--keyvault-ms 40] [--lro-ms 1000] [--samples 40]
- *                    [--drift 0.1] [--seed 1] [--out bench] [--no-latency] [--no-cold-start] [--smoke]
+ *                    [--drift 0.1] [--seed 1] [--out bench] [--no-sweep] [--no-latency] [--no-cold-start] [--no-pin] [--app-heap-mb 192] [--smoke]
  *
  * Time scaling (`--speed S`): the emulator's refill rates are multiplied by S
  * and its latencies divided by S (bucket capacities unchanged), so a sweep
@@ -14,6 +14,10 @@
  * ARM-equivalent (× S) figures are both reported. The event-to-fix latency
  * run keeps the injected latencies unscaled (they are what it is measured
  * against) and scales only the refill rates.
+ *
+ * Debugging: BENCH_TRACE=1 prints the remediator's requests during the last
+ * latency sample of each fix (start → end in ms after the event);
+ * BENCH_CPU_PROFILE_DIR=<dir> writes the app processes' CPU profiles.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -21,6 +25,7 @@ import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { createRequire } from "node:module";
+import { Server as HttpsServer } from "node:https";
 import { start, type EmulatorHandle } from "../emulator/server.js";
 import type { EventGridEvent } from "../emulator/events.js";
 import type { LogEntry } from "../emulator/control.js";
@@ -58,6 +63,10 @@ export interface BenchOptions {
   latencyRun: boolean;
   coldStart: boolean;
   coldStartRuns: number;
+  /** The sweep's app process runs with --max-old-space-size=this (0 = Node's default). */
+  appHeapMb: number;
+  /** Pin the app's process to one CPU and the emulator (this process) and Azurite to another (Linux taskset), when there are two. */
+  pin: boolean;
   /** Use this Azurite instead of starting one (the test suite's). */
   azuriteConnectionString?: string;
   /** The latency run's injected latencies (default: `latency`, unscaled). */
@@ -68,7 +77,7 @@ export interface BenchOptions {
 
 export const DEFAULTS: BenchOptions = {
   sizes: [10, 100, 1000],
-  speed: 20,
+  speed: 12,
   latency: { read: 60, write: 150, delete: 150, action: 150, keyvault: 40 },
   lroMs: 1000,
   samples: 40,
@@ -80,6 +89,8 @@ export const DEFAULTS: BenchOptions = {
   latencyRun: true,
   coldStart: true,
   coldStartRuns: 15,
+  appHeapMb: 192,
+  pin: true,
   smoke: false,
   log: (line) => process.stderr.write(line + "\n"),
 };
@@ -95,6 +106,7 @@ export const SMOKE: Partial<BenchOptions> = {
   latencyServices: 5,
   coldStartRuns: 3,
   outDir: join(ROOT, "bench", "out"),
+  pin: false,
   smoke: true,
 };
 
@@ -102,6 +114,17 @@ export const SMOKE: Partial<BenchOptions> = {
 // infrastructure: Azurite, the worker child, the emulator's request tally
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** CPU pinning: the app on the last CPU, the emulator (this process) and Azurite on the others. */
+let pinning: { app: string; rest: string } | undefined;
+function setUpPinning(enabled: boolean): void {
+  pinning = undefined;
+  const n = cpus().length;
+  if (!enabled || n < 2 || process.platform !== "linux" || spawnSync("taskset", ["-V"], { stdio: "ignore" }).status !== 0) return;
+  pinning = { app: String(n - 1), rest: n === 2 ? "0" : `0-${n - 2}` };
+  spawnSync("taskset", ["-a", "-cp", pinning.rest, String(process.pid)], { stdio: "ignore" });
+}
+const pinned = (which: "app" | "rest", cmd: string, args: string[]): [string, string[]] => (pinning ? ["taskset", ["-c", pinning[which], cmd, ...args]] : [cmd, args]);
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -133,7 +156,7 @@ function waitPort(port: number, ms: number): Promise<void> {
 async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: string }> {
   const bin = join(dirname(createRequire(join(ROOT, "package.json")).resolve("azurite/package.json")), "dist/src/azurite.js");
   const [blob, queue, table] = [await freePort(), await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)], { stdio: "ignore" });
+  const proc = spawn(...pinned("rest", process.execPath, [bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)]), { stdio: "ignore" });
   await Promise.all([waitPort(blob, 30_000), waitPort(queue, 30_000), waitPort(table, 30_000)]);
   const a = "devstoreaccount1";
   // Azurite's documented, public development account key
@@ -148,8 +171,10 @@ class Worker {
   private stderr = "";
   private exited: Promise<number | null>;
 
-  constructor(mode: "sweep" | "events", env: Record<string, string>, onMessage?: (m: ToParent, at: number) => void) {
-    this.proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "worker.ts")], {
+  constructor(mode: "sweep" | "events", env: Record<string, string>, onMessage?: (m: ToParent, at: number) => void, nodeFlags: string[] = []) {
+    const profile = process.env["BENCH_CPU_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_CPU_PROFILE_DIR"]] : [];
+    profile.push(...nodeFlags);
+    this.proc = spawn(...pinned("app", process.execPath, [...profile, "--import", "tsx", join(ROOT, "bench", "worker.ts")]), {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: "", ...env, BENCH_MODE: mode },
       stdio: ["ignore", "ignore", "pipe", "ipc"],
@@ -208,6 +233,10 @@ class Worker {
 }
 
 interface Tally {
+  /** Time the emulator took per request kind (the remediator's requests), to compare with the injected latency. */
+  served: Record<string, { n: number; ms: number }>;
+  /** With BENCH_TRACE=1: the remediator's requests (answer time, duration, what) of the latest latency sample. */
+  trace?: Array<{ at: number; ms: number; what: string }>;
   calls: number;
   byStatus: Record<string, number>;
   byKind: Record<string, number>;
@@ -218,8 +247,14 @@ interface Tally {
 
 /** Replaces the emulator's request log with a streaming tally of the remediator's ARM requests. */
 function tallyRequests(emu: EmulatorHandle): Tally {
-  const t: Tally = { calls: 0, byStatus: {}, byKind: {}, throttled: 0, readTimes: [], others: 0 };
+  const t: Tally = { served: {}, calls: 0, byStatus: {}, byKind: {}, throttled: 0, readTimes: [], others: 0 };
   emu.log.add = (e: Omit<LogEntry, "seq">) => {
+    if (t.trace && e.principal === REMEDIATOR) t.trace.push({ at: performance.now(), ms: e.durationMs, what: `${e.host === "arm" ? "" : e.host + " "}${e.method} ${e.path.replace(/\?.*$/, "").replace(/^.*\/service\/[^/]+/, "").slice(0, 80)} ${e.status}` });
+    if (e.principal === REMEDIATOR && e.status !== 0) {
+      const k = (t.served[e.kind] ??= { n: 0, ms: 0 });
+      k.n++;
+      k.ms += e.durationMs;
+    }
     if (e.host !== "arm") return;
     if (e.principal !== REMEDIATOR) {
       t.others++;
@@ -256,6 +291,16 @@ const scaledThrottle = (speed: number) => ({
   writes: { capacity: ARM_LIMITS.writes.capacity, refillPerSecond: ARM_LIMITS.writes.refillPerSecond * speed },
   deletes: { capacity: ARM_LIMITS.deletes.capacity, refillPerSecond: ARM_LIMITS.deletes.refillPerSecond * speed },
 });
+
+/**
+ * ARM's front ends keep idle connections for minutes; Node's HTTPS server (the emulator) closes
+ * them after 5 s, which would make the app open a new TLS connection for most requests of an
+ * event's evaluation. The emulator's servers (the only HTTPS servers in this process) keep them 120 s.
+ */
+function keepConnections(): void {
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  for (const h of handles) if (h instanceof HttpsServer) h.keepAliveTimeout = 120_000;
+}
 
 const pct = (xs: number[], p: number) => {
   if (xs.length === 0) return NaN;
@@ -309,7 +354,8 @@ async function runSweep(size: number, o: BenchOptions, azurite: string): Promise
     throttle: scaledThrottle(o.speed),
   });
   const tally = tallyRequests(emu);
-  const worker = new Worker("sweep", appEnv(emu, azurite, prefixFor(`s${size}`), o, { REMEDIATOR_MODE: "dry-run" }));
+  keepConnections();
+  const worker = new Worker("sweep", appEnv(emu, azurite, prefixFor(`s${size}`), o, { REMEDIATOR_MODE: "dry-run" }), undefined, o.appHeapMb > 0 ? [`--max-old-space-size=${o.appHeapMb}`] : []);
   try {
     await worker.wait("ready", 120_000);
     emu.throttle.reset();
@@ -443,6 +489,9 @@ export interface FixLatency {
   maxMs: number | null;
   overheadP50Ms: number | null;
   overheadP99Ms: number | null;
+  /** The same steps at the latency the emulator actually served (its timers run a little late). */
+  minimalServedMs: number;
+  overheadServedP99Ms: number | null;
   /** Event to the end of the evaluation (fix verified, audited, compliance recorded). */
   evaluationEndP50Ms: number | null;
   remediatorRequestsP50: number | null;
@@ -455,6 +504,8 @@ export interface LatencyResult {
   warmupRounds: number;
   services: number;
   fixes: Record<Fix, FixLatency>;
+  /** Mean time the emulator took per request of each kind (the injected latency plus its own processing). */
+  servedMs: Partial<LatencyModel>;
   worker: WorkerResult | null;
 }
 
@@ -472,6 +523,7 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
     throttle: scaledThrottle(o.speed),
   });
   const tally = tallyRequests(emu);
+  keepConnections();
   const events: Array<{ e: EventGridEvent; at: number }> = [];
   const listeners = new Set<(e: EventGridEvent, at: number) => void>();
   emu.events.on((e) => {
@@ -581,12 +633,17 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
         const fixEvent = waitEvent((e) => principalOf(e) === REMEDIATOR && lower(e.subject) === lower(fixed) && e.eventType === "Microsoft.Resources.ResourceWriteSuccess", timeout);
         const evaluated = waitEvaluated(sid, timeout);
         const callsBefore = tally.calls;
+        if (process.env["BENCH_TRACE"]) tally.trace = [];
         try {
           await change();
           const t0 = await userEvent;
           const t1 = await fixEvent;
           const t2 = await evaluated;
           if (r >= warmupRounds) samples[fix].push({ ms: t1 - t0, end: t2 - t0, requests: tally.calls - callsBefore });
+          if (tally.trace && r === o.samples + warmupRounds - 1) {
+            o.log(`  trace ${fix}: event → fix ${(t1 - t0).toFixed(0)} ms, evaluation end ${(t2 - t0).toFixed(0)} ms`);
+            for (const x of tally.trace) o.log(`    ${(x.at - x.ms - t0).toFixed(0).padStart(6)} → ${(x.at - t0).toFixed(0).padStart(6)}  ${x.what}`);
+          }
         } catch (e) {
           failures[fix]++;
           o.log(`  ${fix} sample ${r} failed: ${(e as Error).message}`);
@@ -605,10 +662,14 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
     await worker.close();
     await emu.stop();
   }
+  const servedMs: Partial<LatencyModel> = {};
+  for (const [kind, v] of Object.entries(tally.served)) if (kind in latency && v.n > 0) servedMs[kind as keyof LatencyModel] = round(v.ms / v.n, 2) as number;
+  const served: LatencyModel = { ...latency, ...servedMs };
   const fixes = Object.fromEntries(
     FIXES.map((fix) => {
       const xs = samples[fix].map((s) => s.ms);
       const min = minimalMs(fix, latency, o.lroMs);
+      const minServed = minimalMs(fix, served, o.lroMs);
       const out: FixLatency = {
         samples: xs.length,
         failed: failures[fix],
@@ -619,13 +680,15 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
         maxMs: round(pct(xs, 100), 1),
         overheadP50Ms: round(pct(xs, 50) - min, 1),
         overheadP99Ms: round(pct(xs, 99) - min, 1),
+        minimalServedMs: round(minServed, 1) as number,
+        overheadServedP99Ms: round(pct(xs, 99) - minServed, 1),
         evaluationEndP50Ms: round(pct(samples[fix].map((s) => s.end), 50), 0),
         remediatorRequestsP50: round(pct(samples[fix].map((s) => s.requests), 50), 0),
       };
       return [fix, out];
     }),
   ) as Record<Fix, FixLatency>;
-  return { latencyMs: latency, lroMs: o.lroMs, samplesPerFix: o.samples, warmupRounds, services: o.latencyServices, fixes, worker: workerResult };
+  return { latencyMs: latency, lroMs: o.lroMs, samplesPerFix: o.samples, warmupRounds, services: o.latencyServices, fixes, servedMs, worker: workerResult };
 }
 
 // ---------------------------------------------------------------------------
@@ -651,7 +714,7 @@ function timeNode(args: string[], runs: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    const r = spawnSync(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: "" }, stdio: "ignore" });
+    const r = spawnSync(...pinned("app", process.execPath, args), { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: "" }, stdio: "ignore" });
     const ms = performance.now() - t;
     if (r.status !== 0) throw new Error(`node ${args.join(" ")} exited with ${r.status}`);
     out.push(ms);
@@ -696,7 +759,7 @@ export interface BenchResults {
   generatedAt: string;
   command: string;
   smoke: boolean;
-  machine: { cpus: number; cpuModel: string; node: string; platform: string; loadAverageStart: number[]; loadAverageEnd: number[] };
+  machine: { cpus: number; cpuModel: string; node: string; platform: string; loadAverageStart: number[]; loadAverageEnd: number[]; pinning: string };
   model: {
     speed: number;
     latencyMs: LatencyModel;
@@ -710,6 +773,7 @@ export interface BenchResults {
     shape: typeof SHAPE;
     rulesEnabled: number;
     sweepMode: string;
+    appNodeFlags: string;
   };
   sweeps: SweepResult[];
   latency: LatencyResult | null;
@@ -746,6 +810,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
   const o: BenchOptions = { ...DEFAULTS, ...(partial.smoke ? SMOKE : {}), ...partial };
   const began = performance.now();
   const loadStart = loadavg();
+  setUpPinning(o.pin);
   let azurite: { proc: ChildProcess; connectionString: string } | undefined;
   const conn = o.azuriteConnectionString ?? (azurite = await startAzurite()).connectionString;
   const sweeps: SweepResult[] = [];
@@ -777,7 +842,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     generatedAt: new Date().toISOString(),
     command: `tsx bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
     smoke: o.smoke,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", node: process.version, platform: `${process.platform} ${process.arch}`, loadAverageStart: loadStart.map((x) => round(x, 2) as number), loadAverageEnd: loadavg().map((x) => round(x, 2) as number) },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", node: process.version, platform: `${process.platform} ${process.arch}`, loadAverageStart: loadStart.map((x) => round(x, 2) as number), loadAverageEnd: loadavg().map((x) => round(x, 2) as number), pinning: pinning ? `app on CPU ${pinning.app}, emulator and Azurite on CPU ${pinning.rest}` : "none" },
     model: {
       speed: o.speed,
       latencyMs: o.latency,
@@ -791,6 +856,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       shape: SHAPE,
       rulesEnabled: RULES.length,
       sweepMode: "dry-run (detection, plans and audit; no writes)",
+      appNodeFlags: o.appHeapMb > 0 ? `--max-old-space-size=${o.appHeapMb}` : "(Node defaults)",
     },
     sweeps,
     latency,
@@ -853,8 +919,17 @@ function parseArgs(argv: string[]): Partial<BenchOptions> {
       case "--out":
         out.outDir = resolve(next() ?? "bench");
         break;
+      case "--no-sweep":
+        out.sizes = [];
+        break;
       case "--no-latency":
         out.latencyRun = false;
+        break;
+      case "--app-heap-mb":
+        out.appHeapMb = num("app-heap-mb", next());
+        break;
+      case "--no-pin":
+        out.pin = false;
         break;
       case "--no-cold-start":
         out.coldStart = false;

@@ -64,7 +64,7 @@ function hostQueueSettings(): { batchSize: number; newBatchThreshold: number; vi
       maxDequeueCount: Number(q["maxDequeueCount"] ?? 5),
     };
   } catch {
-    return { batchSize: 16, newBatchThreshold: 8, visibilitySeconds: 30, maxDequeueCount: 5 };
+    return { batchSize: 16, newBatchThreshold: 8, visibilitySeconds: 300, maxDequeueCount: 5 };
   }
 }
 
@@ -118,7 +118,7 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
       try {
         const outcome = await evaluateQueued(m.messageText, deps);
         const ms = performance.now() - started;
-        if (outcome.kind === "deferred") tally.deferred++;
+        if (outcome.kind !== "evaluated") tally.deferred++;
         else {
           tally.evaluated++;
           tally.writes += outcome.result.writes;

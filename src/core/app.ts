@@ -180,7 +180,19 @@ export function parseMessage(payload: unknown): EvaluateMessage {
   return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString() };
 }
 
-export type EvaluateOutcome = { kind: "evaluated"; result: EvaluationResult } | { kind: "deferred"; reason: string };
+export type EvaluateOutcome = { kind: "evaluated"; result: EvaluationResult } | { kind: "deferred"; reason: string } | { kind: "gone"; reason: string };
+
+/** True when ARM says the service does not exist (deleted, or never there): a 404 on the service itself. */
+async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
+  const ref = parseServiceId(serviceId);
+  if (!ref) return false;
+  try {
+    await deps.clients.apim(ref.subscriptionId).apiManagementService.get(ref.resourceGroup, ref.name);
+    return false;
+  } catch (e) {
+    return (e as { statusCode?: number }).statusCode === 404;
+  }
+}
 
 /** evaluate: lease the service, take the pending changes, evaluate the rules they touch (all for sweeps), record compliance. */
 export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<EvaluateOutcome> {
@@ -194,6 +206,15 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       try {
         result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules });
       } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404 && (await serviceGone(deps, msg.serviceId))) {
+          // a deleted service (its delete event, or a message older than the delete) is not a failure to retry into the poison queue:
+          // nothing to evaluate; its compliance rows and open tickets go with it
+          const all = RULES.map((r) => r.meta.id);
+          await deps.storage.compliance.record(msg.serviceId, all, [], msg.correlationId);
+          if (deps.tickets) await deps.tickets.sync({ serviceId: msg.serviceId, correlationId: msg.correlationId, rulesEvaluated: all, findings: [], drifts: [] });
+          deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId }, "the service no longer exists: nothing to evaluate");
+          return { kind: "gone" as const, reason: "the service no longer exists" };
+        }
         // the host retries this message, but the changes taken from the marker are not in it: leave a marker that makes the retry evaluate every rule
         if (pending !== undefined) await deps.storage.pending.claim(msg.serviceId, msg.serviceId, (deps.debounceSeconds + 300) * 1000).catch(() => undefined);
         throw e;

@@ -59,6 +59,7 @@ export function expectedCalls(needsIn: Iterable<DataNeed>, shape: CallShape): nu
 }
 
 export interface CollectOptions {
+  /** Per-child reads in flight per collection (default 32); ARM's rate is kept by the clients' pacer. */
   concurrency?: number;
   /** Look-back window for request metrics. */
   unusedDays?: number;
@@ -144,13 +145,14 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   const ref = parseServiceId(serviceId);
   if (!ref) throw new Error(`not an API Management service id: ${serviceId}`);
   const needs = expandNeeds(needsIn);
-  const limit = Math.max(1, options.concurrency ?? 8);
+  const limit = Math.max(1, options.concurrency ?? 32);
   const apim = clients.apim(ref.subscriptionId);
   const rg = ref.resourceGroup;
   const svc = ref.name;
 
-  const service = await rawGet((o) => apim.apiManagementService.get(rg, svc, o));
-  const snap = emptySnapshot(service, []);
+  // the service and every collection under it are read at once (none needs the service's body): one round trip less
+  const serviceReady = rawGet((o) => apim.apiManagementService.get(rg, svc, o));
+  const snap = emptySnapshot({ id: ref.id, name: svc, type: "Microsoft.ApiManagement/service", properties: {} }, []);
   const collected = new Set<DataNeed>(["service"]);
   const tasks: Array<Promise<void>> = [];
   // a collection may fail before anything awaits it: mark it handled now (the failure is reported below)
@@ -162,10 +164,15 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     if (!needs.has(need)) return;
     track(f().then(() => void collected.add(need)));
   };
+  track(serviceReady.then((service) => void (snap.service = service)));
   // on the first failure, let every collection in flight finish before reporting it: none is left unhandled or running
   const settleThenThrow = async (e: unknown): Promise<never> => {
     await Promise.allSettled(tasks);
-    throw e;
+    // a service that cannot be read is the failure to report (its collections fail with it)
+    throw await serviceReady.then(
+      () => e,
+      (serviceError: unknown) => serviceError,
+    );
   };
 
   // independent collections, in parallel
@@ -235,7 +242,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
       const http = current.filter((a) => /^(http|soap)?$/i.test(str(pick(a, "properties.type")) ?? str(pick(a, "properties.apiType")) ?? ""));
       await mapLimit(http, limit, async (api) => {
         try {
-          await resources.resources.getById(`${service.id}/providers/Microsoft.Security/apiCollections/${api.name}`, API_COLLECTIONS_API_VERSION);
+          await resources.resources.getById(`${ref.id}/providers/Microsoft.Security/apiCollections/${api.name}`, API_COLLECTIONS_API_VERSION);
           onboarded.push(api.name.toLowerCase());
         } catch (e) {
           if (!isNotFound(e)) throw e;
@@ -249,7 +256,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     const end = new Date();
     const start = new Date(end.getTime() - days * 86400_000);
     try {
-      const res = await clients.monitor(ref.subscriptionId).metrics.list(service.id, {
+      const res = await clients.monitor(ref.subscriptionId).metrics.list(ref.id, {
         metricnames: "Requests",
         timespan: `${start.toISOString()}/${end.toISOString()}`,
         interval: "P1D",

@@ -9,14 +9,21 @@ import { RULES } from "../remediations/index.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Settings that hold credentials (ticket tokens, passwords, the webhook secret): a bad value is described, never shown. */
+const SECRET_SETTING = /(_TOKEN|_SECRET|_PASSWORD|_PAT)$/;
+
 export class ConfigError extends Error {
+  /** The value as the message shows it (a credential's is not shown). */
+  readonly got: string | undefined;
   constructor(
     readonly setting: string,
     readonly expected: string,
-    readonly got: string | undefined,
+    got: string | undefined,
   ) {
-    super(`Invalid setting ${setting}: expected ${expected}${got === undefined ? " (not set)" : ` (got ${JSON.stringify(got.length > 80 ? got.slice(0, 77) + "..." : got)})`}`);
+    const shown = got === undefined ? undefined : SECRET_SETTING.test(setting) ? `${got.length} characters, not shown` : JSON.stringify(got.length > 80 ? got.slice(0, 77) + "..." : got);
+    super(`Invalid setting ${setting}: expected ${expected}${shown === undefined ? " (not set)" : ` (got ${shown})`}`);
     this.name = "ConfigError";
+    this.got = got === undefined || SECRET_SETTING.test(setting) ? undefined : got;
   }
 }
 

@@ -12,6 +12,9 @@ import { emptySnapshot, type DataNeed, type ServiceSnapshot } from "../model/sna
 export class InputError extends Error {}
 
 export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+/** A file of tiny values parses to many times its size: bound the objects and arrays, and all values, before parsing (memory). */
+export const MAX_JSON_CONTAINERS = 4_000_000;
+export const MAX_JSON_VALUES = 8_000_000;
 const MAX_DEPTH = 40;
 const MAX_RESOURCES = 200_000;
 const TEMPLATE_SUB = "00000000-0000-0000-0000-000000000000";
@@ -36,6 +39,15 @@ export function readInputFile(file: string): unknown {
   } catch (e) {
     throw new InputError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
+  let containers = 0;
+  let commas = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 123 || c === 91) containers++; // { [ (those inside strings count too: an upper bound)
+    else if (c === 44) commas++;
+  }
+  if (containers > MAX_JSON_CONTAINERS) throw new InputError(`${file}: too many JSON objects and arrays (${containers}; the limit is ${MAX_JSON_CONTAINERS})`);
+  if (containers + commas > MAX_JSON_VALUES) throw new InputError(`${file}: too many JSON values (about ${containers + commas}; the limit is ${MAX_JSON_VALUES})`);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -57,10 +69,10 @@ interface TemplateScope {
  * `keep` (for names and scopes) writes what cannot be evaluated back as its own expression text instead, so
  * `[concat(parameters('noDefault'), '/echo')]` becomes `[parameters('noDefault')]/echo` and keeps its name segments.
  */
-export function evalExpression(text: string, scope: TemplateScope, keep = false): string | undefined {
+export function evalExpression(text: string, scope: TemplateScope, keep = false, depth = 0): string | undefined {
   const t = text.trim();
   if (!(t.startsWith("[") && t.endsWith("]")) || t.startsWith("[[")) return t.startsWith("[[") ? t.slice(1) : t;
-  return evalTerm(t.slice(1, -1).trim(), scope, 0, keep);
+  return evalTerm(t.slice(1, -1).trim(), scope, depth, keep);
 }
 
 function splitArgs(s: string): string[] {
@@ -108,7 +120,8 @@ function evalKnownTerm(term: string, scope: TemplateScope, depth: number, keep: 
     const bag = fn === "parameters" ? scope.parameters : scope.variables;
     const entry = args[0] !== undefined ? getCI(bag, args[0]) : undefined;
     const value = fn === "parameters" ? getCI(entry, "defaultValue") : entry;
-    if (typeof value === "string") return evalExpression(value, scope, keep);
+    // depth carries through parameter and variable values, so `a` -> `[parameters('a')]` (a cycle) ends
+    if (typeof value === "string") return evalExpression(value, scope, keep, depth + 1);
     if (typeof value === "number" || typeof value === "boolean") return String(value);
     return undefined;
   }

@@ -7,16 +7,20 @@
  *
  * The policy keeps a mirror of each bucket (per subscription and kind, for the
  * one principal of a client factory) and makes a request wait until its
- * bucket holds a token. Our own requests can never drain ARM's bucket faster
- * than the mirror (ARM takes each token after we do), so pacing alone keeps
- * the remediator at the refill rate with no 429. What the mirror cannot see —
- * other instances of the app, or anything else acting as the same identity —
- * shows up in the remaining-count headers: when ARM reports fewer tokens than
- * our own requests explain, the mirror gives up the difference too, and so
- * slows down when ARM is low. Until a bucket's first answer is in, only a few requests go out at
- * once (ARM's bucket may be partly used already). A 429 still reaching the
- * client empties the mirror and holds the bucket for its `Retry-After`; the
- * SDK's own retry policy then retries the request through the pacer.
+ * bucket holds a token. ARM takes each token after we do, and the mirror
+ * stops filling where ARM's bucket (still holding the tokens of our requests
+ * in flight) would be full, so our own requests never find ARM's bucket
+ * emptier than the mirror: pacing alone keeps the remediator at the refill
+ * rate with no 429. What the mirror cannot see — other instances of the app,
+ * or anything else acting as the same identity — shows up in the
+ * remaining-count headers: when recent answers all report fewer tokens than
+ * our own requests explain, the mirror gives up the difference and uses a
+ * smaller share of the refill for a while. Until a bucket's first few answers
+ * are in, only a few requests go out at once and each answer corrects the
+ * mirror (ARM's bucket may have been partly used when the process started).
+ * A 429 still reaching the client empties the mirror and holds the bucket for
+ * its `Retry-After`; the SDK's own retry policy then retries the request
+ * through the pacer.
  */
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
 
@@ -37,7 +41,7 @@ export const ARM_LIMITS: PacingLimits = {
   deletes: { capacity: 200, refillPerSecond: 10 },
 };
 
-/** Requests in flight on a bucket before its first remaining-count header is seen. */
+/** Requests in flight on a bucket until its first DEFICIT_WINDOW answers are in. */
 const SLOW_START_IN_FLIGHT = 8;
 /** Answers that must all show a deficit before the mirror is lowered. */
 const DEFICIT_WINDOW = 8;
@@ -89,16 +93,20 @@ export interface PacingStats {
 interface Ticket {
   mirror: number;
   corrections: number;
+  /** Tokens taken in all, this one included. */
+  takes: number;
 }
 
 class Bucket {
   private tokens: number;
   private last: number;
   private inFlight = 0;
-  private heard = false;
+  /** Answers so far (ends the slow start; the first ones that carry ARM's count calibrate the mirror). */
+  private answers = 0;
   private pausedUntil = 0;
   /** Tokens taken off the mirror to match what ARM reported, in all. (A mirror below ARM is only slower: nothing is given back.) */
   private corrections = 0;
+  private takes = 0;
   private readonly waiters: Array<(t: Ticket) => void> = [];
   /** The last answers' deficits: what ARM lacked beyond what our own requests explain. */
   private readonly deficits: number[] = [];
@@ -138,7 +146,7 @@ class Bucket {
   private delay(): number {
     const t = this.now();
     if (t < this.pausedUntil) return this.pausedUntil - t;
-    if (!this.heard && this.inFlight >= SLOW_START_IN_FLIGHT) return Infinity; // woken by a response
+    if (this.answers < DEFICIT_WINDOW && this.inFlight >= SLOW_START_IN_FLIGHT) return Infinity; // woken by a response
     this.refill();
     const need = 1 + this.reserve - this.tokens;
     if (need <= 0) return 0;
@@ -148,7 +156,8 @@ class Bucket {
   private take(): Ticket {
     this.tokens -= 1;
     this.inFlight++;
-    return { mirror: this.tokens, corrections: this.corrections };
+    this.takes++;
+    return { mirror: this.tokens, corrections: this.corrections, takes: this.takes };
   }
 
   private pump(): void {
@@ -202,6 +211,7 @@ class Bucket {
    */
   settle(ticket: Ticket | undefined, remaining: number | undefined, retryAfterMs: number | undefined): boolean {
     this.inFlight = Math.max(0, this.inFlight - 1);
+    this.answers++;
     let lowered = false;
     this.refill();
     if (retryAfterMs !== undefined) {
@@ -212,9 +222,18 @@ class Bucket {
     } else if (remaining !== undefined && ticket) {
       // a request overtaken by later ones shows a deficit of its own for a moment; only a deficit
       // every recent answer shows is someone else drawing
-      this.deficits.push(ticket.mirror - remaining - (this.corrections - ticket.corrections));
+      // (requests taken after this one may have been counted before it: they do not count as a deficit)
+      this.deficits.push(ticket.mirror - remaining - (this.corrections - ticket.corrections) - (this.takes - ticket.takes));
       if (this.deficits.length > DEFICIT_WINDOW) this.deficits.shift();
-      if (this.deficits.length === DEFICIT_WINDOW) {
+      if (this.answers <= DEFICIT_WINDOW) {
+        // the first answers tell how full ARM's bucket really was when we started (another process may have used it)
+        const deficit = this.deficits[this.deficits.length - 1] as number;
+        if (deficit > this.tolerance) {
+          this.correct(deficit);
+          this.deficits.length = 0;
+          lowered = true;
+        }
+      } else if (this.deficits.length === DEFICIT_WINDOW) {
         const least = Math.min(...this.deficits);
         if (least > this.tolerance) {
           this.correct(least);
@@ -224,7 +243,6 @@ class Bucket {
         }
       }
     }
-    if (remaining !== undefined || retryAfterMs !== undefined) this.heard = true;
     this.pump();
     return lowered;
   }
