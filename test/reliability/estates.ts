@@ -64,9 +64,15 @@ export function secretValue(rng: Rng, label: string): string {
 const props = (r: Res) => ((r["properties"] ??= {}) as Res);
 const isType = (r: Res, t: string) => String(r["type"]).toLowerCase() === t.toLowerCase();
 
-/** The demo estate with every secret value replaced by a unique seeded one. */
-export function demoEstate(rng: Rng): EstateSpec {
-  const resources = demoResources();
+/**
+ * The demo estate with every secret value replaced by a unique seeded one; with
+ * `breakReference`, the production service's identity cannot read its Key Vault
+ * reference (its role assignment on the vault is gone).
+ */
+export function demoEstate(rng: Rng, options: { breakReference?: boolean } = {}): EstateSpec {
+  let resources = demoResources();
+  const prodPrincipal = "6a1f7c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+  if (options.breakReference) resources = resources.filter((r) => !(isType(r, "Microsoft.Authorization/roleAssignments") && props(r)["principalId"] === prodPrincipal));
   const seeded: string[] = [];
   const vaultSecrets = new Map<string, string>();
   for (const r of resources) {
@@ -83,7 +89,7 @@ export function demoEstate(rng: Rng): EstateSpec {
     const kv = props(r)["keyVault"] as { secretIdentifier?: string } | undefined;
     if (kv?.secretIdentifier) {
       const name = /\/secrets\/([^/]+)/.exec(kv.secretIdentifier)?.[1]?.toLowerCase() ?? "";
-      secrets.push({ id: String(r["id"]), value: vaultSecrets.get(name) ?? "" });
+      secrets.push({ id: String(r["id"]), value: vaultSecrets.get(name) ?? "", ...(options.breakReference ? { unresolvedAtStart: true } : {}) });
     } else {
       const v = secretValue(rng, "nv");
       props(r)["value"] = v;

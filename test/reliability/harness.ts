@@ -406,7 +406,7 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
     lastMark = now;
   };
   const rng = new Rng(s.seed).fork("run");
-  const spec = s.estate === "demo" ? demoEstate(new Rng(s.seed).fork("estate")) : generatedEstate(new Rng(s.seed).fork("estate"), { services: s.generatedServices });
+  const spec = s.estate === "demo" ? demoEstate(new Rng(s.seed).fork("estate"), { breakReference: s.breakReference }) : generatedEstate(new Rng(s.seed).fork("estate"), { services: s.generatedServices });
   world.emu.reset(spec.resources);
   world.emu.reseed(s.seed);
   world.runs++;

@@ -135,32 +135,49 @@ export interface Schedule {
   ticketOutage: number;
   /** Demo estate only: discover subscriptions instead of configuring them. */
   discoverSubscriptions: boolean;
+  /** Demo estate only: the production service's identity loses read access to its Key Vault reference (a repair: grant, refresh). */
+  breakReference?: boolean;
 }
 
 export function makeSchedule(seed: number): Schedule {
   const rng = new Rng(seed);
   const estate = rng.chance(0.5) ? "demo" : "generated";
-  const mode = rng.chance(0.12) ? "dry-run" : "enforce";
   const faults: PlannedFault[] = [];
   const nFaults = rng.int(1, 4);
+  // the first fault goes to each call site in turn (every site is covered in every run of 35 seeds); the others are drawn
+  const forced = CALL_SITES[seed % CALL_SITES.length] as CallSite;
+  // two sites are only reached on a repair path: `refreshSecret` repairs a Key Vault reference that does not resolve,
+  // the named value PUT restores an inline value when a migration fails after its PATCH (here: the confirming listValue fails)
+  const repairPath = forced.name === "namedValue.refreshSecret" || forced.name === "namedValue.put";
+  const mode = rng.chance(0.12) && !repairPath ? "dry-run" : "enforce";
   for (let i = 0; i < nFaults; i++) {
     // writes are where most of the interesting failures are: favour them
     const pool = rng.chance(0.55) ? CALL_SITES.filter((s) => s.write) : CALL_SITES.filter((s) => !s.write);
-    const site = rng.pick(pool);
+    const site = i === 0 ? forced : rng.pick(pool);
     const kind = rng.pick(site.write ? (site.vault ? VAULT_WRITE_KINDS : site.method === "POST" && /listValue/.test(site.pathRegex) ? READ_KINDS.concat(["409-updating"]) : ARM_WRITE_KINDS) : READ_KINDS);
-    faults.push({ site: site.name, kind, rule: faultRule(kind, site, rng, `f${i}-${site.name}-${kind}`) });
+    const rule = faultRule(kind, site, rng, `f${i}-${site.name}-${kind}`);
+    // a repair path is reached once or twice per schedule: its fault fires on the first call
+    if (i === 0 && repairPath) {
+      delete rule.after;
+      delete rule.probability;
+    }
+    faults.push({ site: site.name, kind, rule });
   }
+  if (forced.name === "namedValue.put") faults.push({ site: "namedValue.listValue", kind: "500", rule: { id: "confirm-listValue-500", method: "POST", pathRegex: `/listValue${Q}`, status: 500, code: "InternalServerError", after: 1, count: 1 } });
   const crashAfter = rng.chance(0.25) ? rng.int(3, 120) : undefined;
-  const writeBudget = !crashAfter && mode === "enforce" && rng.chance(0.2) ? rng.int(0, 4) : undefined;
+  const writeBudget = !crashAfter && mode === "enforce" && !repairPath && rng.chance(0.2) ? rng.int(0, 4) : undefined;
   const wipeRoll = rng.next();
   const wipe = wipeRoll < 0.08 ? "mid-run" : wipeRoll < 0.16 ? "at-restart" : undefined;
+  const repair = forced.name === "namedValue.refreshSecret" || (estate === "demo" && rng.chance(0.1));
+  // retries cost real time (SDK backoff): most schedules let the queue do the retrying (none on a repair path: the fault must reach it)
+  const retries = crashAfter ? rng.pick([0, 0, 1]) : rng.pick([0, 0, 1, 1, 2]);
   return {
     seed,
-    estate,
+    estate: repairPath ? "demo" : estate,
+    breakReference: repair,
     generatedServices: rng.int(3, 5),
     mode,
-    // retries cost real time (SDK backoff); most schedules let the queue do the retrying
-    armMaxRetries: crashAfter ? rng.pick([0, 0, 1]) : rng.pick([0, 0, 1, 1, 2]),
+    armMaxRetries: repairPath ? 0 : retries,
     faults,
     crashAfter,
     writeBudget,
@@ -187,5 +204,6 @@ export function describeSchedule(s: Schedule): string {
   if (s.events) parts.push("events");
   if (s.ticketOutage) parts.push(`ticket outage ${s.ticketOutage}`);
   if (s.discoverSubscriptions) parts.push("discover subscriptions");
+  if (s.breakReference && s.estate === "demo") parts.push("unreadable Key Vault reference");
   return parts.join(", ");
 }
