@@ -8,6 +8,7 @@
  * service's call shape for the collector's exact call count.
  */
 import type { CallShape } from "../src/core/collector.js";
+import { seededRandom } from "../emulator/control.js";
 
 export const BENCH_SUB = "5e1f0000-0000-4000-8000-00000000b0b0";
 export const BENCH_RG = "rg-bench";
@@ -33,17 +34,8 @@ export interface ServiceShape {
   items: number;
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The emulator's seeded generator: the same seed gives the same estate the emulator's faults use. */
+const rng = seededRandom;
 
 export const serviceName = (i: number) => `apim-bench-${String(i).padStart(4, "0")}`;
 export const serviceIdOf = (name: string) => `/subscriptions/${BENCH_SUB}/resourceGroups/${BENCH_RG}/providers/Microsoft.ApiManagement/service/${name}`;
