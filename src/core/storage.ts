@@ -10,7 +10,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
-import { TableClient, TableServiceClient, type TableEntityResult } from "@azure/data-tables";
+import { TableClient, TableServiceClient, type TableEntity, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from "@azure/storage-queue";
 import type { Finding } from "../remediations/index.js";
@@ -127,19 +127,56 @@ export interface ComplianceRow extends Finding {
 export class ComplianceStore {
   constructor(private readonly table: TableClient) {}
 
-  /** Replaces the verdicts of the evaluated rules for one service. */
+  /** Entity group transactions: at most 100 operations and 4 MiB per batch, one partition. */
+  static readonly BATCH_OPERATIONS = 100;
+  static readonly BATCH_BYTES = 3_000_000;
+
+  /**
+   * Replaces the verdicts of the evaluated rules for one service: one partition
+   * read, then the upserts and the removals of verdicts that no longer exist in
+   * entity group transactions (100 operations each), not one request per row.
+   */
   async record(serviceId: string, rulesEvaluated: string[], findings: Finding[], correlationId: string): Promise<void> {
     const pk = keyOf(serviceId);
     const now = new Date().toISOString();
-    const seen = new Set<string>();
+    const evaluated = new Set(rulesEvaluated);
+    // one row per rule and resource: a later finding for the same pair replaces an earlier one
+    const rows = new Map<string, TableEntity<Record<string, unknown>>>();
     for (const f of findings) {
       const rk = keyOf(`${f.ruleId}|${f.resourceId}`);
-      seen.add(rk);
-      await this.table.upsertEntity({ partitionKey: pk, rowKey: rk, serviceId, ruleId: f.ruleId, resourceId: f.resourceId, status: f.status, severity: f.severity, action: f.action, message: clip(f.message), evaluatedAt: now, correlationId }, "Replace");
+      rows.set(rk, { partitionKey: pk, rowKey: rk, serviceId, ruleId: f.ruleId, resourceId: f.resourceId, status: f.status, severity: f.severity, action: f.action, message: clip(f.message), evaluatedAt: now, correlationId });
     }
-    const evaluated = new Set(rulesEvaluated);
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) {
-      if (evaluated.has(String(e["ruleId"])) && !seen.has(String(e.rowKey))) await this.table.deleteEntity(pk, String(e.rowKey));
+    const actions: TransactionAction[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${pk}'`, select: ["RowKey", "ruleId"] } })) {
+      const rk = String(e.rowKey);
+      if (evaluated.has(String(e["ruleId"])) && !rows.has(rk)) actions.push(["delete", { partitionKey: pk, rowKey: rk }]);
+    }
+    for (const row of rows.values()) actions.push(["upsert", row, "Replace"]);
+    let batch: TransactionAction[] = [];
+    let bytes = 0;
+    for (const a of actions) {
+      const size = a[0] === "delete" ? 200 : 1_000 + Buffer.byteLength(JSON.stringify(a[1]), "utf8");
+      if (batch.length > 0 && (batch.length >= ComplianceStore.BATCH_OPERATIONS || bytes + size > ComplianceStore.BATCH_BYTES)) {
+        await this.submit(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(a);
+      bytes += size;
+    }
+    if (batch.length > 0) await this.submit(batch);
+  }
+
+  private async submit(batch: TransactionAction[]): Promise<void> {
+    try {
+      await this.table.submitTransaction(batch);
+    } catch (e) {
+      // a row removed meanwhile (by a previous attempt of this evaluation): the batch fails as a whole; do it row by row
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+      for (const a of batch) {
+        if (a[0] === "delete") await this.table.deleteEntity(a[1].partitionKey, a[1].rowKey).catch((err: { statusCode?: number }) => { if (err.statusCode !== 404) throw err; });
+        else await this.table.upsertEntity(a[1], "Replace");
+      }
     }
   }
 
