@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { EventGridDeserializer } from "@azure/eventgrid";
 import { parseServiceId } from "../model/arm.js";
-import type { DataNeed } from "../model/snapshot.js";
+import type { DataNeed, EvaluationScope } from "../model/snapshot.js";
 import { RULES, type Rule } from "../remediations/index.js";
 import type { AzureClients } from "./clients.js";
 import type { Config } from "./config.js";
@@ -128,6 +128,33 @@ export function rulesForChanges(serviceId: string, changed: string[] | "all"): R
   return RULES.filter((r) => r.meta.needs.some((n) => needs.has(n)));
 }
 
+/** At most this many APIs are read one by one in a scoped evaluation; more changes read the whole list. */
+export const MAX_SCOPED_APIS = 10;
+
+/**
+ * When every change is an API (or something under one: a revision, an
+ * operation, a policy), the evaluation reads and judges only those APIs.
+ * Anything else (and sweeps) evaluates the whole service.
+ */
+export function scopeForChanges(serviceId: string, changed: string[] | "all"): EvaluationScope | undefined {
+  if (changed === "all" || changed.length === 0) return undefined;
+  const apis = new Set<string>();
+  for (const c of changed) {
+    if (!c.toLowerCase().startsWith(serviceId.toLowerCase() + "/")) return undefined;
+    const rest = c.slice(serviceId.length).split("/").filter((x) => x.length > 0);
+    if (rest.length < 2 || rest[0]?.toLowerCase() !== "apis") return undefined;
+    const name = (rest[1] ?? "").split(";")[0]?.toLowerCase() ?? "";
+    if (name === "") return undefined;
+    apis.add(name);
+  }
+  return apis.size > MAX_SCOPED_APIS ? undefined : { apis: [...apis].sort() };
+}
+
+/** True when a change names the service resource itself (its properties, tags, or an action on it). */
+export function namesService(serviceId: string, changed: string[] | "all"): boolean {
+  return changed !== "all" && changed.some((c) => c.replace(/\/+$/, "").toLowerCase() === serviceId.toLowerCase());
+}
+
 /** onResourceEvent: validate, filter, scope-check, map, coalesce, enqueue. Never throws for bad input. */
 export async function handleEvents(input: unknown, deps: AppDeps): Promise<EventDecision[]> {
   let events: NormalizedEvent[];
@@ -198,13 +225,17 @@ async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
 export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<EvaluateOutcome> {
   const msg = parseMessage(payload);
   try {
+    // the pending marker is read while the lease is being taken (reading is harmless without it); it is removed only under the lease
+    const peeked = msg.reason === "event" ? deps.storage.pending.peek(msg.serviceId) : undefined;
+    peeked?.catch(() => undefined);
     return await deps.storage.leases.withLease(msg.serviceId, async () => {
-      const pending = await deps.storage.pending.take(msg.serviceId);
+      const pending = await deps.storage.pending.take(msg.serviceId, peeked);
       const changed: string[] | "all" = msg.reason === "event" ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
       const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
+      const scope = scopeForChanges(msg.serviceId, changed);
       let result: EvaluationResult;
       try {
-        result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules });
+        result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed) });
       } catch (e) {
         if ((e as { statusCode?: number }).statusCode === 404 && (await serviceGone(deps, msg.serviceId))) {
           // a deleted service (its delete event, or a message older than the delete) is not a failure to retry into the poison queue:
@@ -222,7 +253,7 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
       const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
       const verdicts = result.findings.map((f) => (f.status === "fail" && fixed.has(`${f.ruleId}|${f.resourceId.toLowerCase()}`) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f));
-      await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId);
+      await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
         const t = await deps.tickets.sync({
@@ -232,11 +263,12 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
           findings: result.findings,
           drifts: driftsToTicket(rules, result.findings, result.actions),
           leaveAlone: exemptedFingerprints(result.findings, result.actions),
+          scope,
         });
         if (t.errors.length > 0) deps.log.warn({ serviceId: result.serviceId, pending: t.pending.length }, "some tickets were not delivered; retried at the next evaluation");
         result.tickets = t;
       }
-      deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
+      deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.apis, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
       return { kind: "evaluated" as const, result };
     });
   } catch (e) {

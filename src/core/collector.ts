@@ -6,7 +6,7 @@
  */
 import type { FullOperationResponse, OperationOptions } from "@azure/core-client";
 import { bool, pick, str, type ArmResource } from "../model/arm.js";
-import type { DataNeed, ServiceSnapshot } from "../model/snapshot.js";
+import type { DataNeed, EvaluationScope, ServiceSnapshot } from "../model/snapshot.js";
 import { emptySnapshot } from "../model/snapshot.js";
 import type { AzureClients } from "./clients.js";
 import { parseServiceId } from "./discovery.js";
@@ -63,6 +63,10 @@ export interface CollectOptions {
   concurrency?: number;
   /** Look-back window for request metrics. */
   unusedDays?: number;
+  /** Read only these APIs (an event named them); see EvaluationScope. */
+  scope?: EvaluationScope;
+  /** The service's body, read a moment ago by the caller: not read again. */
+  service?: ArmResource;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
@@ -151,7 +155,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   const svc = ref.name;
 
   // the service and every collection under it are read at once (none needs the service's body): one round trip less
-  const serviceReady = rawGet((o) => apim.apiManagementService.get(rg, svc, o));
+  const serviceReady = options.service ? Promise.resolve(options.service) : rawGet((o) => apim.apiManagementService.get(rg, svc, o));
   const snap = emptySnapshot({ id: ref.id, name: svc, type: "Microsoft.ApiManagement/service", properties: {} }, []);
   const collected = new Set<DataNeed>(["service"]);
   const tasks: Array<Promise<void>> = [];
@@ -176,9 +180,14 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   };
 
   // independent collections, in parallel
+  const scoped = options.scope?.apis;
+  // a scoped evaluation reads the named APIs (a deleted one is simply absent), not the whole list
+  const absentIfGone = <T>(p: Promise<T>, empty: T): Promise<T> => (scoped ? p.catch((e: unknown) => (isNotFound(e) ? empty : Promise.reject(e))) : p);
   let apisReady: Promise<ArmResource[]> = Promise.resolve([]);
   if (needs.has("apis")) {
-    apisReady = rawList((o) => apim.api.listByService(rg, svc, o));
+    apisReady = scoped
+      ? Promise.all(scoped.map((name) => absentIfGone(rawGet((o) => apim.api.get(rg, svc, name, o)) as Promise<ArmResource | undefined>, undefined))).then((xs) => xs.filter((x): x is ArmResource => x !== undefined))
+      : rawList((o) => apim.api.listByService(rg, svc, o));
     track(apisReady.then(() => void collected.add("apis")));
   }
   let productsReady: Promise<ArmResource[]> = Promise.resolve([]);
@@ -198,36 +207,47 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     snap.globalPolicy = list[0];
   });
 
-  // per-API reads once the API list is in
-  const apis = await apisReady.catch(settleThenThrow);
-  const current = apis.filter((a) => !a.name.includes(";rev=") && bool(pick(a, "properties.isCurrent")) !== false);
-  snap.apis = [...apis];
+  // per-API reads: once the API list is in, or at once for the APIs a scoped evaluation names
+  const currentReady = apisReady.then((apis) => {
+    snap.apis = [...apis];
+    return apis.filter((a) => !a.name.includes(";rev=") && bool(pick(a, "properties.isCurrent")) !== false);
+  });
+  const namesReady = scoped ? Promise.resolve(scoped) : currentReady.then((c) => c.map((a) => a.name));
+  currentReady.catch(() => undefined);
+  namesReady.catch(() => undefined);
   run("apiRevisions", async () => {
-    const extra = await mapLimit(current, limit, async (api) => {
-      const revisions = await rawList((o) => apim.apiRevision.listByService(rg, svc, api.name, o));
+    const names = await namesReady;
+    const extra = await mapLimit(names, limit, async (name) => {
+      const [revisions, current] = await Promise.all([absentIfGone(rawList((o) => apim.apiRevision.listByService(rg, svc, name, o)), []), currentReady]);
+      const api = current.find((a) => a.name.toLowerCase() === name.toLowerCase());
+      if (!api) return [];
       const others = revisions.filter((r) => r["isCurrent"] !== true && str(r["apiRevision"]) !== str(pick(api, "properties.apiRevision")));
       return mapLimit(others, limit, (r) => rawGet((o) => apim.api.get(rg, svc, `${api.name};rev=${String(r["apiRevision"])}`, o)));
     });
+    await currentReady;
     snap.apis.push(...extra.flat());
   });
   run("apiPolicies", async () => {
-    const lists = await mapLimit(current, limit, (api) => rawCollection((o) => apim.apiPolicy.listByApi(rg, svc, api.name, o)));
-    current.forEach((api, i) => {
+    const names = await namesReady;
+    const lists = await mapLimit(names, limit, (name) => absentIfGone(rawCollection((o) => apim.apiPolicy.listByApi(rg, svc, name, o)), []));
+    names.forEach((name, i) => {
       const p = lists[i]?.[0];
-      if (p) snap.apiPolicies[api.name.toLowerCase()] = p;
+      if (p) snap.apiPolicies[name.toLowerCase()] = p;
     });
   });
   run("operationPolicies", async () => {
-    await mapLimit(current, limit, async (api) => {
-      const ops = await rawList((o) => apim.apiOperation.listByApi(rg, svc, api.name, o));
+    const names = await namesReady;
+    await mapLimit(names, limit, async (name) => {
+      const ops = await absentIfGone(rawList((o) => apim.apiOperation.listByApi(rg, svc, name, o)), []);
       await mapLimit(ops, limit, async (op) => {
-        const list = await rawCollection((o) => apim.apiOperationPolicy.listByOperation(rg, svc, api.name, op.name, o));
-        if (list[0]) snap.operationPolicies[`${api.name}/${op.name}`.toLowerCase()] = list[0];
+        const list = await absentIfGone(rawCollection((o) => apim.apiOperationPolicy.listByOperation(rg, svc, name, op.name, o)), []);
+        if (list[0]) snap.operationPolicies[`${name}/${op.name}`.toLowerCase()] = list[0];
       });
     });
   });
   run("defender", async () => {
     const resources = clients.resources(ref.subscriptionId);
+    const current = await currentReady;
     let planEnabled: boolean | undefined;
     try {
       const pricing = await resources.resources.getById(`/subscriptions/${ref.subscriptionId}/providers/Microsoft.Security/pricings/Api`, DEFENDER_PRICING_API_VERSION);

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { pick } from "../model/arm.js";
-import type { ServiceSnapshot } from "../model/snapshot.js";
+import { inScope, type EvaluationScope, type ServiceSnapshot } from "../model/snapshot.js";
 import { RULES, type Finding, type Rule, type RuleOptions } from "../remediations/index.js";
 import { BlockedError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
 import { isBusy, isPreconditionFailed, isScopeLocked } from "../remediations/_write.js";
@@ -69,6 +69,8 @@ export interface EvaluationResult {
   writes: number;
   /** Exemptions whose expiry date has passed (ignored, reported). */
   expiredExemptions: string[];
+  /** Set when only some APIs were evaluated. */
+  scope?: EvaluationScope;
   /** What ticketing did with this evaluation's drifts (set by the app when a provider is configured). */
   tickets?: import("../tickets/manager.js").SyncReport;
 }
@@ -81,6 +83,19 @@ export interface EvaluateOptions {
   dryRun?: boolean;
   /** Shared per-sweep budget. */
   sweepBudget?: WriteBudget;
+  /** Read and judge only these APIs (an event named them); findings elsewhere are left out. */
+  scope?: EvaluationScope;
+  /** Run the rules that read only the service resource first (an event named the service). */
+  serviceFirst?: boolean;
+}
+
+interface PassState {
+  serviceId?: string;
+  serviceBudget: WriteBudget;
+  findings: Finding[];
+  actions: ActionResult[];
+  expired: string[];
+  pretendIdentity?: Record<string, unknown>;
 }
 
 /** Fix order: the identity first (Key Vault migration needs it), then everything else in catalog order, locks last (a ReadOnly lock would block every later fix). */
@@ -159,8 +174,8 @@ export class Engine {
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  private async snapshot(serviceId: string, rules: Rule[]): Promise<ServiceSnapshot> {
-    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30 });
+  private async snapshot(serviceId: string, rules: Rule[], scope?: EvaluationScope, service?: ServiceSnapshot["service"]): Promise<ServiceSnapshot> {
+    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30, scope, service });
     if (snap.collected.has("locks")) {
       await this.deps.inventory.remember(serviceId, ownLocks(snap.service.id, snap.locks));
       snap.lockInventory = await this.deps.inventory.get(serviceId);
@@ -168,39 +183,61 @@ export class Engine {
     return snap;
   }
 
-  /** Evaluates one service: detect, then remediate or report each drift. */
+  /**
+   * Evaluates one service: detect, then remediate or report each drift.
+   *
+   * With `serviceFirst` (an event named the service itself) the rules that
+   * read nothing but the service resource run first, on a snapshot of that one
+   * resource, so their fixes do not wait for every collection of the service;
+   * the other rules follow on a full snapshot (reusing the service body when
+   * the first pass changed nothing).
+   */
   async evaluate(serviceId: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
     const correlationId = options.correlationId ?? randomUUID();
+    const rules = (options.rules ?? [...RULES]).filter((r) => ruleMode(this.deps.config, r) !== "off");
+    const state: PassState = { serviceBudget: new WriteBudget(this.deps.config.maxWritesPerService), findings: [], actions: [], expired: [] };
+    const first = options.serviceFirst ? rules.filter((r) => r.meta.needs.every((n) => n === "service")) : [];
+    if (first.length > 0 && first.length < rules.length) {
+      const snap = await this.pass(serviceId, first, options, correlationId, state);
+      const changed = state.actions.some((a) => a.outcome === "applied");
+      await this.pass(serviceId, rules.filter((r) => !first.includes(r)), options, correlationId, state, changed ? undefined : snap.service);
+    } else {
+      await this.pass(serviceId, rules, options, correlationId, state);
+    }
+    return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope };
+  }
+
+  private async pass(serviceId: string, rules: Rule[], options: EvaluateOptions, correlationId: string, state: PassState, knownService?: ServiceSnapshot["service"]): Promise<ServiceSnapshot> {
     const { config } = this.deps;
-    const rules = (options.rules ?? [...RULES]).filter((r) => ruleMode(config, r) !== "off");
     const ropts = ruleOptions(config);
-    let snap = await this.snapshot(serviceId, rules);
-    const findings = detect([snap], rules, ropts);
+    let snap = await this.snapshot(serviceId, rules, options.scope, knownService);
+    // a scoped evaluation saw only some APIs: what rules say about anything else is not a verdict
+    const findings = detect([snap], rules, ropts).filter((f) => inScope(serviceId, options.scope, f.resourceId));
+    state.findings.push(...findings);
     const now = (this.deps.now ?? (() => new Date()))();
     const exemptions = parseExemptions(pick(snap.service, `tags.${config.exemptTag}`) ?? (snap.service.tags as Record<string, unknown> | undefined)?.[config.exemptTag], now);
-    const serviceBudget = new WriteBudget(config.maxWritesPerService);
-    const actions: ActionResult[] = [];
+    state.expired = [...new Set([...state.expired, ...exemptions.expired])];
     const failing = findings
       .filter((f) => f.status === "fail")
       .sort((a, b) => rank(a.ruleId) - rank(b.ruleId));
-    // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
-    let pretendIdentity: Record<string, unknown> | undefined;
     for (const finding of failing) {
       const rule = rules.find((r) => r.meta.id === finding.ruleId) as Rule;
       const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
-      const view = pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: pretendIdentity } } : snap;
-      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, serviceBudget, options.sweepBudget);
-      actions.push(result);
+      // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
+      const view = state.pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: state.pretendIdentity } } : snap;
+      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget);
+      state.actions.push(result);
       if (result.outcome === "planned" && rule.meta.id === "managed-identity") {
         // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
-        pretendIdentity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
+        state.pretendIdentity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
       }
       if (result.outcome === "applied" && rule.meta.target === "service") {
         // service-level fixes (e.g. the identity) change what later plans depend on
-        snap = await this.snapshot(serviceId, rules);
+        snap = await this.snapshot(serviceId, rules, options.scope);
       }
     }
-    return { serviceId: snap.service.id, correlationId, findings, actions, writes: serviceBudget.used, expiredExemptions: exemptions.expired };
+    state.serviceId = snap.service.id;
+    return snap;
   }
 
   private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget): Promise<ActionResult> {

@@ -13,6 +13,7 @@ import type { TokenCredential } from "@azure/core-auth";
 import { TableClient, TableServiceClient, type TableEntity, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { QueueClient, QueueServiceClient, type StoragePipelineOptions } from "@azure/storage-queue";
+import { inScope, type EvaluationScope } from "../model/snapshot.js";
 import type { Finding } from "../remediations/index.js";
 import type { AuditRecord, AuditSink } from "./audit.js";
 import type { Env } from "./config.js";
@@ -136,20 +137,22 @@ export class ComplianceStore {
    * read, then the upserts and the removals of verdicts that no longer exist in
    * entity group transactions (100 operations each), not one request per row.
    */
-  async record(serviceId: string, rulesEvaluated: string[], findings: Finding[], correlationId: string): Promise<void> {
+  async record(serviceId: string, rulesEvaluated: string[], findings: Finding[], correlationId: string, scope?: EvaluationScope): Promise<void> {
     const pk = keyOf(serviceId);
     const now = new Date().toISOString();
     const evaluated = new Set(rulesEvaluated);
     // one row per rule and resource: a later finding for the same pair replaces an earlier one
     const rows = new Map<string, TableEntity<Record<string, unknown>>>();
     for (const f of findings) {
+      if (!inScope(serviceId, scope, f.resourceId)) continue;
       const rk = keyOf(`${f.ruleId}|${f.resourceId}`);
       rows.set(rk, { partitionKey: pk, rowKey: rk, serviceId, ruleId: f.ruleId, resourceId: f.resourceId, status: f.status, severity: f.severity, action: f.action, message: clip(f.message), evaluatedAt: now, correlationId });
     }
     const actions: TransactionAction[] = [];
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${pk}'`, select: ["RowKey", "ruleId"] } })) {
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${pk}'`, select: ["RowKey", "ruleId", "resourceId"] } })) {
       const rk = String(e.rowKey);
-      if (evaluated.has(String(e["ruleId"])) && !rows.has(rk)) actions.push(["delete", { partitionKey: pk, rowKey: rk }]);
+      // a scoped evaluation (some APIs) replaces only the verdicts on those APIs
+      if (evaluated.has(String(e["ruleId"])) && !rows.has(rk) && inScope(serviceId, scope, String(e["resourceId"] ?? ""))) actions.push(["delete", { partitionKey: pk, rowKey: rk }]);
     }
     for (const row of rows.values()) actions.push(["upsert", row, "Replace"]);
     let batch: TransactionAction[] = [];
@@ -269,18 +272,31 @@ export class PendingMarkers {
     throw new Error(`could not record a pending change for ${serviceId} (too much contention)`);
   }
 
-  /** Removes the marker and returns the changes it gathered (`"all"` when too many). */
-  async take(serviceId: string): Promise<string[] | "all" | undefined> {
+  /** Reads the marker without taking it (undefined when there is none). */
+  async peek(serviceId: string): Promise<TableEntityResult<{ changes: string }> | undefined> {
+    try {
+      return await this.table.getEntity<TableEntityResult<{ changes: string }>>("pending", keyOf(serviceId));
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Removes the marker and returns the changes it gathered (`"all"` when too
+   * many). `peeked`: the marker as `peek` read it a moment ago, to save a read
+   * (when it has changed since, the removal fails on its ETag and it is read
+   * again; when there was none, a marker made since has its own message).
+   */
+  async take(serviceId: string, peeked?: Promise<TableEntityResult<{ changes: string }> | undefined>): Promise<string[] | "all" | undefined> {
     const pk = "pending";
     const rk = keyOf(serviceId);
     for (let attempt = 0; attempt < 8; attempt++) {
-      let existing: TableEntityResult<{ changes: string }>;
-      try {
-        existing = await this.table.getEntity<TableEntityResult<{ changes: string }>>(pk, rk);
-      } catch (e) {
-        if ((e as { statusCode?: number }).statusCode === 404) return undefined;
-        throw e;
-      }
+      let existing: TableEntityResult<{ changes: string }> | undefined;
+      const early = attempt === 0 && peeked ? await peeked.then((x) => ({ x }), () => undefined) : undefined;
+      if (early) existing = early.x;
+      else existing = await this.peek(serviceId);
+      if (!existing) return undefined;
       try {
         await this.table.deleteEntity(pk, rk, { etag: existing.etag });
       } catch (e) {
@@ -312,18 +328,23 @@ export class ServiceLeases {
   /** Runs `fn` holding the service's lease; throws LeaseBusyError when another worker holds it. */
   async withLease<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
     const blob = this.container.getBlockBlobClient(`${keyOf(serviceId)}.lease`);
-    try {
-      await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
-    } catch (e) {
-      const s = (e as { statusCode?: number }).statusCode;
-      if (s !== 409 && s !== 412) throw e;
-    }
     const lease = blob.getBlobLeaseClient();
-    try {
-      await lease.acquireLease(this.durationSeconds);
-    } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 409) throw new LeaseBusyError(`another worker is evaluating ${serviceId}`);
-      throw e;
+    // the blob exists after a service's first evaluation: lease it at once, create it only when it is missing
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await lease.acquireLease(this.durationSeconds);
+        break;
+      } catch (e) {
+        const status = (e as { statusCode?: number }).statusCode;
+        if (status === 409) throw new LeaseBusyError(`another worker is evaluating ${serviceId}`);
+        if (status !== 404 || attempt > 0) throw e;
+      }
+      try {
+        await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
+      } catch (e) {
+        const s = (e as { statusCode?: number }).statusCode;
+        if (s !== 409 && s !== 412) throw e;
+      }
     }
     const renew = setInterval(() => void lease.renewLease().catch(() => undefined), (this.durationSeconds * 1000) / 3);
     renew.unref?.();

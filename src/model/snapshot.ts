@@ -85,3 +85,24 @@ export function emptySnapshot(service: ArmResource, collected: Iterable<DataNeed
     collected: new Set(["service", ...collected]),
   };
 }
+
+/**
+ * A narrowed evaluation: an event named some APIs, so only they (every
+ * revision, their policies and operations) are read and judged. Other
+ * collections the rules need are read whole; findings outside the scope are
+ * dropped, and stored verdicts and tickets outside it are left as they are.
+ */
+export interface EvaluationScope {
+  /** API names (lowercase, without `;rev=`). */
+  apis: string[];
+}
+
+/** True when `resourceId` is one of the scoped APIs or lies under one (revisions included). */
+export function inScope(serviceId: string, scope: EvaluationScope | undefined, resourceId: string): boolean {
+  if (!scope) return true;
+  const id = resourceId.toLowerCase();
+  const base = `${serviceId.toLowerCase()}/apis/`;
+  if (!id.startsWith(base)) return false;
+  const name = (id.slice(base.length).split("/")[0] ?? "").split(";")[0] ?? "";
+  return scope.apis.includes(name);
+}

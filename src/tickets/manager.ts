@@ -12,6 +12,7 @@
  * - provider failures never block remediation: the ticket is marked pending and
  *   retried at the next evaluation; creations are rate-limited.
  */
+import { inScope, type EvaluationScope } from "../model/snapshot.js";
 import type { Finding, Rule } from "../remediations/types.js";
 import { buildTicket, contentHash, fingerprintOf } from "./content.js";
 import { TicketHttpError, type TicketProvider, type TicketRef } from "./types.js";
@@ -71,6 +72,8 @@ export interface SyncInput {
   drifts: Drift[];
   /** Fingerprints whose tickets are left as they are (e.g. exempted drifts). */
   leaveAlone?: string[];
+  /** Set when only some APIs were evaluated: tickets on other resources are left as they are. */
+  scope?: EvaluationScope;
 }
 
 export interface SyncReport {
@@ -193,6 +196,7 @@ export class TicketManager {
     }
     for (const t of known) {
       if (!evaluated.has(t.ruleId) || driftFps.has(t.fingerprint) || present.has(t.fingerprint)) continue;
+      if (!inScope(input.serviceId, input.scope, t.resourceId)) continue;
       if (t.state === "closed") continue;
       try {
         if (t.ticketId && t.state === "open") {

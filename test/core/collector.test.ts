@@ -121,4 +121,32 @@ describe("snapshot collector", () => {
       env.emu.reset();
     }
   });
+
+  it("a scoped snapshot holds exactly what the full one holds for those APIs, and reads no other API", async () => {
+    const needs = RULES.flatMap((r) => r.meta.needs);
+    const full = await collectSnapshot(env.clients, sid, needs, { concurrency: 4 });
+    env.emu.log.clear();
+    const scoped = await collectSnapshot(env.clients, sid, needs, { concurrency: 4, scope: { apis: ["api0", "api1"] } });
+    const mine = (id: string) => /\/apis\/api[01](;|$)/i.test(id);
+    expect(scoped.apis.map((a) => a.id).sort()).toEqual(full.apis.map((a) => a.id).filter(mine).sort());
+    expect(scoped.apis).toHaveLength(1 + 11 + 1 + 1); // api0 with 11 other revisions, api1 with 1
+    expect(Object.keys(scoped.apiPolicies).sort()).toEqual(Object.keys(full.apiPolicies).filter((k) => k === "api0" || k === "api1").sort());
+    expect(Object.keys(scoped.operationPolicies).sort()).toEqual(Object.keys(full.operationPolicies).filter((k) => /^api[01]\//.test(k)).sort());
+    expect(scoped.defender?.onboardedApis).toEqual(["api0"]);
+    // collections that are not per API are read whole
+    expect(scoped.products).toEqual(full.products);
+    expect(scoped.productApis).toEqual(full.productApis);
+    expect(scoped.backends).toEqual(full.backends);
+    const paths = armCalls().map((c) => (c.path.split("?")[0] ?? "").toLowerCase());
+    expect(paths).not.toContain(`${sid}/apis`.toLowerCase());
+    expect(paths.filter((p) => /\/apis\/api([2-9]|1\d|2\d)(\/|;|$)/.test(p) && !p.includes("/products/"))).toEqual([]);
+    expect(paths.length).toBeLessThan(expectedCalls(needs, SHAPE) / 2);
+  });
+
+  it("a scoped snapshot of an API that no longer exists is empty, not an error", async () => {
+    const scoped = await collectSnapshot(env.clients, sid, ["apis", "apiRevisions", "apiPolicies", "operationPolicies", "defender"], { scope: { apis: ["gone"] } });
+    expect(scoped.apis).toEqual([]);
+    expect(scoped.apiPolicies).toEqual({});
+    expect(scoped.operationPolicies).toEqual({});
+  });
 });
