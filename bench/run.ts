@@ -437,9 +437,8 @@ type Step = [kind: keyof LatencyModel | "lro", what: string];
  */
 export const MINIMAL: Record<Fix, Step[]> = {
   "api-https-only": [
-    ["read", "snapshot: API list"],
-    ["read", "snapshot: operations of each API (and revisions, Defender plan)"],
-    ["read", "snapshot: operation policies (and extra revisions, API collections)"],
+    ["read", "snapshot of that API only: the API, its revisions, operations and policy, with the products, backends and global policy (in parallel)"],
+    ["read", "snapshot: operation policies, other revisions, API collection, product APIs and policies"],
     ["read", "fix: GET the API (ETag)"],
     ["write", "fix: PATCH protocols (If-Match)"],
   ],
@@ -466,9 +465,7 @@ export const MINIMAL: Record<Fix, Step[]> = {
     ["write", "fix: PUT the lock as it was"],
   ],
   "min-api-version": [
-    ["read", "snapshot (every rule): API list"],
-    ["read", "snapshot: operations of each API"],
-    ["read", "snapshot: operation policies"],
+    ["read", "snapshot for the service's own rules (run first on a service event): the service"],
     ["read", "fix: GET the service (not Updating)"],
     ["write", "fix: PATCH apiVersionConstraint (202)"],
     ["lro", "ARM completes the PATCH"],

@@ -3,7 +3,9 @@
  * configuration schema (src/core/config.ts SETTINGS, src/tickets/config.ts), how identity values flow
  * from the identity module into the settings, and host.json / function registrations against both.
  */
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { loadConfig, SETTINGS } from "../../src/core/config.js";
@@ -272,15 +274,45 @@ describe("infra: host.json and the function registrations", () => {
     expect(byName.get("health")?.options["authLevel"]).toBe("anonymous");
   });
 
-  it("ships what the host loads: package main, host.json and the rule pages; builds remotely from the sources", () => {
+  it("azd deploys the bundle: dist/deploy, nothing installed or built on Azure", () => {
+    const yaml = readFileSync(join(process.cwd(), "azure.yaml"), "utf8");
+    expect(yaml).toMatch(/^\s+dist: dist\/deploy$/m);
+    expect(yaml).toMatch(/^\s+remoteBuild: false$/m);
     const pkg = JSON.parse(readFileSync(join(process.cwd(), "package.json"), "utf8")) as { main: string; scripts: Record<string, string> };
+    // azd runs `npm run build`: it must write the bundle
+    expect(pkg.scripts["build"]).toMatch(/scripts\/bundle\.mjs|npm run bundle/);
+    // `func start` in the repository still loads the tsc output
     expect(pkg.main).toBe("dist/src/functions/*.js");
-    expect(pkg.scripts["build"]).toBeDefined();
+    // `func azure functionapp publish` from the root (a remote build of the sources) keeps what that build needs
     const ignore = readFileSync(join(process.cwd(), ".funcignore"), "utf8").split("\n").map((l) => l.trim());
     expect(ignore).toContain("node_modules");
     for (const kept of ["src", "host.json", "package.json", "tsconfig.json", "emulator", "docs"]) expect(ignore, kept).not.toContain(kept);
     expect(ignore).toContain("!/docs/rules/");
-    expect(readFileSync(join(process.cwd(), "azure.yaml"), "utf8")).toMatch(/remoteBuild: true/);
     expect(INFRA).toBe(join(process.cwd(), "infra"));
+  });
+
+  it("the bundle is a complete package: main, host.json, rule pages, every function, no dependencies", () => {
+    const deploy = join(process.cwd(), "dist", "deploy");
+    if (!existsSync(join(deploy, "app.js"))) execFileSync(process.execPath, [join(process.cwd(), "scripts", "bundle.mjs")], { stdio: "ignore" });
+    const pkg = JSON.parse(readFileSync(join(deploy, "package.json"), "utf8")) as { main: string; dependencies?: unknown; type: string };
+    expect(pkg.main).toBe("functions.js");
+    expect(pkg.dependencies).toBeUndefined();
+    expect(pkg.type).toBe("commonjs");
+    expect(readFileSync(join(deploy, "host.json"), "utf8")).toBe(readFileSync(join(process.cwd(), "host.json"), "utf8"));
+    expect(readdirSync(join(deploy, "docs", "rules")).sort()).toEqual(readdirSync(join(process.cwd(), "docs", "rules")).sort());
+    const bundle = readFileSync(join(deploy, "app.js"), "utf8");
+    // every function the sources register is in the bundle under the same name
+    let registered = 0;
+    for (const f of readdirSync(join(process.cwd(), "src", "functions")).filter((x) => x.endsWith(".ts"))) {
+      const src = readFileSync(join(process.cwd(), "src", "functions", f), "utf8");
+      for (const m of src.matchAll(/app\.(?:http|timer|storageQueue|eventGrid|generic)\(\s*"([^"]+)"/g)) {
+        expect(bundle, `${f}: ${m[1]}`).toContain(`"${m[1]}"`);
+        registered++;
+      }
+    }
+    expect(registered).toBe(7);
+    // the host provides @azure/functions-core; nothing else is left to resolve at run time
+    const requires = new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1] as string));
+    for (const r of requires) expect(r === "@azure/functions-core" || builtinModules.includes(r.replace(/^node:/, "")), r).toBe(true);
   });
 });
