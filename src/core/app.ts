@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { EventGridDeserializer } from "@azure/eventgrid";
 import { parseServiceId } from "../model/arm.js";
-import type { DataNeed, EvaluationScope } from "../model/snapshot.js";
+import { apiScopeOf, type DataNeed, type EvaluationScope } from "../model/snapshot.js";
 import { RULES, type Rule } from "../remediations/index.js";
 import type { AzureClients } from "./clients.js";
 import type { Config } from "./config.js";
@@ -140,12 +140,9 @@ export function scopeForChanges(serviceId: string, changed: string[] | "all"): E
   if (changed === "all" || changed.length === 0) return undefined;
   const apis = new Set<string>();
   for (const c of changed) {
-    if (!c.toLowerCase().startsWith(serviceId.toLowerCase() + "/")) return undefined;
-    const rest = c.slice(serviceId.length).split("/").filter((x) => x.length > 0);
-    if (rest.length < 2 || rest[0]?.toLowerCase() !== "apis") return undefined;
-    const name = (rest[1] ?? "").split(";")[0]?.toLowerCase() ?? "";
-    if (name === "") return undefined;
-    apis.add(name);
+    const own = apiScopeOf(serviceId, c);
+    if (!own) return undefined;
+    apis.add(own.apis[0] as string);
   }
   return apis.size > MAX_SCOPED_APIS ? undefined : { apis: [...apis].sort() };
 }

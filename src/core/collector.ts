@@ -247,7 +247,6 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   });
   run("defender", async () => {
     const resources = clients.resources(ref.subscriptionId);
-    const current = await currentReady;
     let planEnabled: boolean | undefined;
     try {
       const pricing = await resources.resources.getById(`/subscriptions/${ref.subscriptionId}/providers/Microsoft.Security/pricings/Api`, DEFENDER_PRICING_API_VERSION);
@@ -258,6 +257,8 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
       else throw e;
     }
     const onboarded: string[] = [];
+    // the plan is read alongside the API list (or the scoped APIs), not after it
+    const current = await currentReady;
     if (planEnabled) {
       const http = current.filter((a) => /^(http|soap)?$/i.test(str(pick(a, "properties.type")) ?? str(pick(a, "properties.apiType")) ?? ""));
       await mapLimit(http, limit, async (api) => {

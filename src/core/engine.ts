@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { pick } from "../model/arm.js";
-import { inScope, type EvaluationScope, type ServiceSnapshot } from "../model/snapshot.js";
+import { apiScopeOf, inScope, type EvaluationScope, type ServiceSnapshot } from "../model/snapshot.js";
 import { RULES, type Finding, type Rule, type RuleOptions } from "../remediations/index.js";
 import { BlockedError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
 import { isBusy, isPreconditionFailed, isScopeLocked } from "../remediations/_write.js";
@@ -220,7 +220,13 @@ export class Engine {
     const failing = findings
       .filter((f) => f.status === "fail")
       .sort((a, b) => rank(a.ruleId) - rank(b.ruleId));
+    let stale = false;
     for (const finding of failing) {
+      if (stale) {
+        // service-level fixes (e.g. the identity) change what later plans depend on: read again before the next one
+        snap = await this.snapshot(serviceId, rules, options.scope);
+        stale = false;
+      }
       const rule = rules.find((r) => r.meta.id === finding.ruleId) as Rule;
       const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
       // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
@@ -231,10 +237,7 @@ export class Engine {
         // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
         state.pretendIdentity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
       }
-      if (result.outcome === "applied" && rule.meta.target === "service") {
-        // service-level fixes (e.g. the identity) change what later plans depend on
-        snap = await this.snapshot(serviceId, rules, options.scope);
-      }
+      if (result.outcome === "applied" && rule.meta.target === "service") stale = true;
     }
     state.serviceId = snap.service.id;
     return snap;
@@ -331,11 +334,11 @@ export class Engine {
       }
     }
 
-    // verify: re-read what the rule needs and re-detect this resource
+    // verify: re-read what the rule needs and re-detect this resource (for a finding on an API: that API only)
     let verified = false;
     let verifyReason = "";
     try {
-      const fresh = await this.snapshot(snap.service.id, [rule]);
+      const fresh = await this.snapshot(snap.service.id, [rule], apiScopeOf(snap.service.id, finding.resourceId));
       const after = rule.detect(fresh, ruleOptions(this.deps.config)).find((f) => f.resourceId.toLowerCase() === finding.resourceId.toLowerCase());
       verified = !after || after.status === "pass";
       verifyReason = after?.message ?? "";

@@ -97,12 +97,18 @@ export interface EvaluationScope {
   apis: string[];
 }
 
+/** The scope of one API when `resourceId` is an API of the service or lies under one (a revision, an operation, a policy). */
+export function apiScopeOf(serviceId: string, resourceId: string): EvaluationScope | undefined {
+  const base = `${serviceId.toLowerCase()}/apis/`;
+  const id = resourceId.toLowerCase();
+  if (!id.startsWith(base)) return undefined;
+  const name = (id.slice(base.length).split("/")[0] ?? "").split(";")[0] ?? "";
+  return name === "" ? undefined : { apis: [name] };
+}
+
 /** True when `resourceId` is one of the scoped APIs or lies under one (revisions included). */
 export function inScope(serviceId: string, scope: EvaluationScope | undefined, resourceId: string): boolean {
   if (!scope) return true;
-  const id = resourceId.toLowerCase();
-  const base = `${serviceId.toLowerCase()}/apis/`;
-  if (!id.startsWith(base)) return false;
-  const name = (id.slice(base.length).split("/")[0] ?? "").split(";")[0] ?? "";
-  return scope.apis.includes(name);
+  const own = apiScopeOf(serviceId, resourceId);
+  return own !== undefined && scope.apis.includes(own.apis[0] as string);
 }

@@ -142,6 +142,9 @@ describe("an event on the service itself fixes service settings first", () => {
     const svc = await user.apiManagementService.get(RG, NAME);
     expect(svc.apiVersionConstraint?.minApiVersion).toBeDefined();
     for (const a of ["a1", "a2", "a3"]) expect((await user.api.get(RG, NAME, a)).protocols).toEqual(["https"]);
+    // each fixed API is verified by re-reading that API, not the whole list: the list is read once, for the snapshot
+    expect(own.filter((l) => l.method === "GET" && path(l.path) === `${SVC}/apis`.toLowerCase())).toHaveLength(1);
+    for (const a of ["a1", "a2", "a3"]) expect(own.filter((l) => l.method === "GET" && path(l.path) === `${SVC}/apis/${a}`.toLowerCase()).length).toBeGreaterThanOrEqual(2);
   });
 
   it("an unchanged service is read once for both passes", async () => {
