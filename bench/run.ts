@@ -449,12 +449,9 @@ export const MINIMAL: Record<Fix, Step[]> = {
   ],
   "named-value-secrets-in-key-vault": [
     ["read", "snapshot: named values"],
-    ["read", "fix: GET the named value (ETag)"],
-    ["action", "fix: listValue"],
-    ["keyvault", "fix: get secret (reuse check)"],
+    ["action", "fix, all at once (the slowest is listValue): GET the named value (ETag), listValue, get secret (reuse check), GET the role assignment"],
     ["keyvault", "fix: set secret"],
     ["keyvault", "fix: read back and compare"],
-    ["read", "fix: GET the role assignment"],
     ["write", "fix: PUT Key Vault Secrets User on the secret"],
     ["write", "fix: PATCH the named value to the reference (202)"],
     ["lro", "ARM completes the PATCH"],
@@ -492,6 +489,8 @@ export interface FixLatency {
   /** Event to the end of the evaluation (fix verified, audited, compliance recorded). */
   evaluationEndP50Ms: number | null;
   remediatorRequestsP50: number | null;
+  /** Every sample's overhead over the minimal, in the order taken. */
+  overheadSamplesMs: number[];
 }
 
 export interface LatencyResult {
@@ -681,6 +680,7 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
         overheadServedP99Ms: round(pct(xs, 99) - minServed, 1),
         evaluationEndP50Ms: round(pct(samples[fix].map((s) => s.end), 50), 0),
         remediatorRequestsP50: round(pct(samples[fix].map((s) => s.requests), 50), 0),
+        overheadSamplesMs: xs.map((x) => round(x - min, 1) as number),
       };
       return [fix, out];
     }),

@@ -150,29 +150,41 @@ export const fixKeyVaultMigration: Remediation = {
     const apim = ctx.clients.apim(ref.subscriptionId);
     const name = childName(plan.targetId, "namedValues");
     const kv = ctx.clients.secrets(p.vaultUrl);
-    const current = await apim.namedValue.get(ref.resourceGroup, ref.name, name);
-
-    if (p.kind === "repair" || current.keyVault?.secretIdentifier) {
+    if (p.kind === "repair") {
+      const current = await apim.namedValue.get(ref.resourceGroup, ref.name, name);
       await ensureAccess(p, ctx);
       await waitResolved(plan, ctx, current);
       return;
     }
 
-    // 1. the value, registered at once so nothing can print it
-    const { value } = await apim.namedValue.listValue(ref.resourceGroup, ref.name, name);
+    // 1. every read the migration needs, at once (nothing changes before all of them succeed): the named
+    //    value (its ETag), its value, the secret Key Vault may already hold, and the identity's access
+    const [currentRead, valueRead, existingRead, accessRead] = await Promise.allSettled([
+      apim.namedValue.get(ref.resourceGroup, ref.name, name),
+      apim.namedValue.listValue(ref.resourceGroup, ref.name, name),
+      kv.getSecret(p.secretName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e))),
+      checkAccess(p, ctx),
+    ]);
+    // values are registered before anything else, so nothing can print them
+    if (valueRead.status === "fulfilled" && typeof valueRead.value.value === "string") ctx.secret(valueRead.value.value);
+    if (existingRead.status === "fulfilled" && typeof existingRead.value?.value === "string") ctx.secret(existingRead.value.value);
+    if (currentRead.status === "rejected") throw currentRead.reason;
+    const current = currentRead.value;
+    if (current.keyVault?.secretIdentifier) {
+      // migrated meanwhile (another worker, or a person): make sure it resolves
+      await ensureAccess(p, ctx);
+      await waitResolved(plan, ctx, current);
+      return;
+    }
+    if (valueRead.status === "rejected") throw valueRead.reason;
+    const value = valueRead.value.value;
     if (typeof value !== "string") throw new BlockedError(`named value '${name}' returned no value`);
-    ctx.secret(value);
-    // access check before any change when we may not grant
-    if (!p.grant) await ensureAccess(p, ctx);
+    // the access check fails before any change when we may not grant
+    if (accessRead.status === "rejected") throw accessRead.reason;
+    if (existingRead.status === "rejected") throw existingRead.reason;
 
     // 2. write (or reuse) the Key Vault secret
-    let version: string | undefined;
-    try {
-      const existing = await kv.getSecret(p.secretName);
-      if (existing.value === value) version = existing.properties.version;
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
+    let version: string | undefined = existingRead.value?.value === value ? existingRead.value.properties.version : undefined;
     if (!version) {
       ctx.write(`set Key Vault secret ${p.secretName}`);
       const set = await kv.setSecret(p.secretName, value, { contentType: "text/plain", tags: { [TAG_SERVICE]: ref.id, [TAG_NAMED_VALUE]: name } });
@@ -182,8 +194,8 @@ export const fixKeyVaultMigration: Remediation = {
     const back = await kv.getSecret(p.secretName, { version });
     if (back.value !== value) throw new Error(`Key Vault read-back of '${p.secretName}' does not match; the named value was not changed`);
 
-    // 4. access for the service identity
-    if (p.grant) await ensureAccess(p, ctx);
+    // 4. access for the service identity (when step 1 found none)
+    if (p.grant && !accessRead.value) await grantAccess(p, ctx);
 
     // 5. point the named value at Key Vault (If-Match on the ETag read in step 1)
     ctx.write(`PATCH ${plan.targetId} keyVault`);
@@ -229,9 +241,19 @@ export const fixKeyVaultMigration: Remediation = {
 
 /** Grants `Key Vault Secrets User` on the one secret (idempotent), or, when granting is off, checks some read role exists. */
 async function ensureAccess(p: Payload, ctx: ApplyContext): Promise<void> {
+  if (!(await checkAccess(p, ctx))) await grantAccess(p, ctx);
+}
+
+/**
+ * Reads only. With grants on: true when the service identity already holds
+ * `Key Vault Secrets User` on the secret (false: `grantAccess` must add it).
+ * With grants off: true when some read role covers the secret; throws
+ * BlockedError when none does.
+ */
+async function checkAccess(p: Payload, ctx: ApplyContext): Promise<boolean> {
   if (!p.vaultResourceId) {
     if (p.grant) throw new BlockedError("KEY_VAULT_RESOURCE_ID is not set: cannot grant the service identity access");
-    return; // cannot check without the vault's ARM id; the reference status will tell
+    return true; // cannot check without the vault's ARM id; the reference status will tell
   }
   const auth = ctx.clients.authorization(vaultSubscription(p.vaultResourceId));
   const secretScope = `${p.vaultResourceId}/secrets/${p.secretName}`;
@@ -243,17 +265,25 @@ async function ensureAccess(p: Payload, ctx: ApplyContext): Promise<void> {
       return s === "" || secretScope.toLowerCase() === s || secretScope.toLowerCase().startsWith(`${s}/`);
     };
     for await (const ra of auth.roleAssignments.listForScope(p.vaultResourceId, { filter: `principalId eq '${p.principalId}'` })) {
-      if (covers(ra.scope) && READER_ROLES.includes((ra.roleDefinitionId ?? "").split("/").pop()?.toLowerCase() ?? "")) return;
+      if (covers(ra.scope) && READER_ROLES.includes((ra.roleDefinitionId ?? "").split("/").pop()?.toLowerCase() ?? "")) return true;
     }
     throw new BlockedError(`grant access: the service identity ${p.principalId} cannot read Key Vault secrets (automatic grants are off)`);
   }
-  const name = assignmentName(secretScope, p.principalId, SECRETS_USER_ROLE);
   try {
-    await auth.roleAssignments.get(secretScope, name);
-    return;
+    await auth.roleAssignments.get(secretScope, assignmentName(secretScope, p.principalId, SECRETS_USER_ROLE));
+    return true;
   } catch (e) {
     if (!isNotFound(e)) throw e;
+    return false;
   }
+}
+
+/** Creates the `Key Vault Secrets User` assignment on the one secret (a deterministic name: idempotent). */
+async function grantAccess(p: Payload, ctx: ApplyContext): Promise<void> {
+  if (!p.vaultResourceId) throw new BlockedError("KEY_VAULT_RESOURCE_ID is not set: cannot grant the service identity access");
+  const auth = ctx.clients.authorization(vaultSubscription(p.vaultResourceId));
+  const secretScope = `${p.vaultResourceId}/secrets/${p.secretName}`;
+  const name = assignmentName(secretScope, p.principalId, SECRETS_USER_ROLE);
   ctx.write(`grant Key Vault Secrets User on ${p.secretName} to ${p.principalId}`);
   try {
     await auth.roleAssignments.create(secretScope, name, {
