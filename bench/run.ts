@@ -4,7 +4,7 @@
  * RESULTS.md (see "Performance" in README.md).
  *
  *   tsx bench/run.ts [--sizes 10,100,1000] [--speed 12] [--read-ms 60] [--write-ms 150]
- *                    [--action-ms 150] [--keyvault-ms 40] [--lro-ms 1000] [--samples 40]
+ *                    [--action-ms 150] [--keyvault-ms 40] [--lro-ms 1000] [--samples 100]
  *                    [--drift 0.1] [--seed 1] [--out bench] [--no-sweep] [--no-latency] [--no-cold-start] [--no-pin] [--app-heap-mb 192] [--smoke]
  *
  * Time scaling (`--speed S`): the emulator's refill rates are multiplied by S
@@ -80,7 +80,7 @@ export const DEFAULTS: BenchOptions = {
   speed: 12,
   latency: { read: 60, write: 150, delete: 150, action: 150, keyvault: 40 },
   lroMs: 1000,
-  samples: 40,
+  samples: 100,
   latencyServices: 10,
   drift: 0.1,
   seed: 1,
