@@ -190,12 +190,14 @@ export const fixKeyVaultMigration: Remediation = {
       const set = await kv.setSecret(p.secretName, value, { contentType: "text/plain", tags: { [TAG_SERVICE]: ref.id, [TAG_NAMED_VALUE]: name } });
       version = set.properties.version;
     }
-    // 3. read back and compare: until this holds, APIM keeps the only copy and nothing else changes
-    const back = await kv.getSecret(p.secretName, { version });
-    if (back.value !== value) throw new Error(`Key Vault read-back of '${p.secretName}' does not match; the named value was not changed`);
-
-    // 4. access for the service identity (when step 1 found none)
-    if (p.grant && !accessRead.value) await grantAccess(p, ctx);
+    // 3. read back and compare: until this holds, APIM keeps the only copy and the named value is not touched;
+    // 4. alongside it, access for the service identity when step 1 found none (reading a secret that holds
+    //    what API Management already holds; nothing in API Management changes)
+    const [backRead, granted] = await Promise.allSettled([kv.getSecret(p.secretName, { version }), p.grant && !accessRead.value ? grantAccess(p, ctx) : Promise.resolve()]);
+    if (backRead.status === "fulfilled" && typeof backRead.value.value === "string") ctx.secret(backRead.value.value);
+    if (backRead.status === "rejected") throw backRead.reason;
+    if (backRead.value.value !== value) throw new Error(`Key Vault read-back of '${p.secretName}' does not match; the named value was not changed`);
+    if (granted.status === "rejected") throw granted.reason;
 
     // 5. point the named value at Key Vault (If-Match on the ETag read in step 1)
     ctx.write(`PATCH ${plan.targetId} keyVault`);
