@@ -143,6 +143,13 @@ async function userEdits(t: Team, rng: Rng, until: () => boolean): Promise<Map<s
   return writes;
 }
 
+/** After the users stop: one more sweep, drained, then the invariants. */
+async function settleAndCheck(t: Team, userWrites: Map<string, { field: string; value: unknown }>, correlationId: string): Promise<void> {
+  await sweep(t.workers[0]!.deps, correlationId);
+  await drainTogether(t);
+  await check(t, userWrites);
+}
+
 async function check(t: Team, userWrites: Map<string, { field: string; value: unknown }>): Promise<void> {
   const world = t.world;
   // one evaluation per service at a time
@@ -183,10 +190,7 @@ describe.each([2, 4])("%i workers", (n) => {
     const edits = userEdits(t, rng.fork("user"), () => done);
     await drainTogether(t);
     done = true;
-    const userWrites = await edits;
-    await sweep(t.workers[0]!.deps, `settle-${n}`);
-    await drainTogether(t);
-    await check(t, userWrites);
+    await settleAndCheck(t, await edits, `settle-${n}`);
     expect(t.outcomes.filter((o) => o.kind === "deferred").length + t.outcomes.filter((o) => o.kind === "evaluated").length).toBeGreaterThanOrEqual(3 * n);
   }, 120_000);
 
@@ -198,10 +202,7 @@ describe.each([2, 4])("%i workers", (n) => {
     for (let i = 0; i < 2; i++) await sweep(t.workers[i % n]!.deps, `sweep-${n}-${i}`);
     await drainTogether(t);
     done = true;
-    const userWrites = await edits;
-    await sweep(t.workers[0]!.deps, `settle-${n}`);
-    await drainTogether(t);
-    await check(t, userWrites);
+    await settleAndCheck(t, await edits, `settle-${n}`);
     expect(t.maxOverall, "evaluations of different services overlapped").toBeGreaterThanOrEqual(2);
   }, 120_000);
 });
