@@ -213,13 +213,15 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     return apis.filter((a) => !a.name.includes(";rev=") && bool(pick(a, "properties.isCurrent")) !== false);
   });
   const namesReady = scoped ? Promise.resolve(scoped) : currentReady.then((c) => c.map((a) => a.name));
+  const currentByName = currentReady.then((c) => new Map(c.map((a) => [a.name.toLowerCase(), a])));
   currentReady.catch(() => undefined);
+  currentByName.catch(() => undefined);
   namesReady.catch(() => undefined);
   run("apiRevisions", async () => {
     const names = await namesReady;
     const extra = await mapLimit(names, limit, async (name) => {
-      const [revisions, current] = await Promise.all([absentIfGone(rawList((o) => apim.apiRevision.listByService(rg, svc, name, o)), []), currentReady]);
-      const api = current.find((a) => a.name.toLowerCase() === name.toLowerCase());
+      const [revisions, byName] = await Promise.all([absentIfGone(rawList((o) => apim.apiRevision.listByService(rg, svc, name, o)), []), currentByName]);
+      const api = byName.get(name.toLowerCase());
       if (!api) return [];
       const others = revisions.filter((r) => r["isCurrent"] !== true && str(r["apiRevision"]) !== str(pick(api, "properties.apiRevision")));
       return mapLimit(others, limit, (r) => rawGet((o) => apim.api.get(rg, svc, `${api.name};rev=${String(r["apiRevision"])}`, o)));

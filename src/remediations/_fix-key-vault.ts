@@ -257,8 +257,7 @@ async function checkAccess(p: Payload, ctx: ApplyContext): Promise<boolean> {
     if (p.grant) throw new BlockedError("KEY_VAULT_RESOURCE_ID is not set: cannot grant the service identity access");
     return true; // cannot check without the vault's ARM id; the reference status will tell
   }
-  const auth = ctx.clients.authorization(vaultSubscription(p.vaultResourceId));
-  const secretScope = `${p.vaultResourceId}/secrets/${p.secretName}`;
+  const { auth, secretScope, assignment } = accessTarget(p.vaultResourceId, p, ctx);
   if (!p.grant) {
     // list at the vault (the secret scope does not exist before the secret is written); count only roles at or above the secret
     const covers = (scope: string | undefined) => {
@@ -272,7 +271,7 @@ async function checkAccess(p: Payload, ctx: ApplyContext): Promise<boolean> {
     throw new BlockedError(`grant access: the service identity ${p.principalId} cannot read Key Vault secrets (automatic grants are off)`);
   }
   try {
-    await auth.roleAssignments.get(secretScope, assignmentName(secretScope, p.principalId, SECRETS_USER_ROLE));
+    await auth.roleAssignments.get(secretScope, assignment);
     return true;
   } catch (e) {
     if (!isNotFound(e)) throw e;
@@ -280,15 +279,19 @@ async function checkAccess(p: Payload, ctx: ApplyContext): Promise<boolean> {
   }
 }
 
+/** Where the identity's access to the one secret is checked and granted: the client, the secret's scope and the assignment's deterministic name. */
+function accessTarget(vaultResourceId: string, p: Payload, ctx: ApplyContext) {
+  const secretScope = `${vaultResourceId}/secrets/${p.secretName}`;
+  return { auth: ctx.clients.authorization(vaultSubscription(vaultResourceId)), secretScope, assignment: assignmentName(secretScope, p.principalId, SECRETS_USER_ROLE) };
+}
+
 /** Creates the `Key Vault Secrets User` assignment on the one secret (a deterministic name: idempotent). */
 async function grantAccess(p: Payload, ctx: ApplyContext): Promise<void> {
   if (!p.vaultResourceId) throw new BlockedError("KEY_VAULT_RESOURCE_ID is not set: cannot grant the service identity access");
-  const auth = ctx.clients.authorization(vaultSubscription(p.vaultResourceId));
-  const secretScope = `${p.vaultResourceId}/secrets/${p.secretName}`;
-  const name = assignmentName(secretScope, p.principalId, SECRETS_USER_ROLE);
+  const { auth, secretScope, assignment } = accessTarget(p.vaultResourceId, p, ctx);
   ctx.write(`grant Key Vault Secrets User on ${p.secretName} to ${p.principalId}`);
   try {
-    await auth.roleAssignments.create(secretScope, name, {
+    await auth.roleAssignments.create(secretScope, assignment, {
       roleDefinitionId: `/subscriptions/${vaultSubscription(p.vaultResourceId)}/providers/Microsoft.Authorization/roleDefinitions/${SECRETS_USER_ROLE}`,
       principalId: p.principalId,
       principalType: "ServicePrincipal",
