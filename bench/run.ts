@@ -36,6 +36,7 @@ import { ARM_LIMITS } from "../src/core/pacing.js";
 import { needsOf } from "../src/core/scan.js";
 import { RULES } from "../src/remediations/index.js";
 import { BENCH_RG, BENCH_SUB, generateEstate, KV_ID, KV_NAME, PORTAL_USER, REMEDIATOR, SHAPE, type ServiceShape } from "./estate.js";
+import { watchGc, watchLag } from "./lag.js";
 import { renderMarkdown } from "./report.js";
 import type { ToParent, ToWorker, WorkerResult } from "./worker.js";
 
@@ -71,6 +72,8 @@ export interface BenchOptions {
   azuriteConnectionString?: string;
   /** The latency run's injected latencies (default: `latency`, unscaled). */
   eventLatency?: LatencyModel;
+  /** The fixes the latency run measures (default: all five). */
+  fixes?: Fix[];
   smoke: boolean;
   log: (line: string) => void;
 }
@@ -538,6 +541,7 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
     }),
     (m, at) => {
       if (m.type === "evaluated") for (const w of evaluatedWaiters) w(m, at);
+      if (m.type === "lag") lags.push({ at: m.epochMs - performance.timeOrigin, ms: m.ms, what: m.what });
     },
   );
   const user = createClients(loadConfig({ ARM_ENDPOINT: emu.armEndpoint, ARM_CA_FILE: emu.caFile, ARM_PACING: "false" }), { credential: new LocalTokenCredential(PORTAL_USER) });
@@ -573,6 +577,14 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
       evaluatedWaiters.add(w);
     });
 
+  // BENCH_TRACE=1: every sample is traced; the last one and those over BENCH_TRACE_OVER_MS (default 40) of
+  // overhead are printed with the remediator's requests and any event-loop stall of this process (the emulator)
+  // or the app's
+  const traceOverMs = Number(process.env["BENCH_TRACE_OVER_MS"] ?? 40);
+  const lags: Array<{ at: number; ms: number; what: string }> = [];
+  const stopWatches = process.env["BENCH_TRACE"]
+    ? [watchLag((at, ms) => lags.push({ at, ms, what: "event loop of the emulator blocked" })), watchGc((at, ms, what) => lags.push({ at, ms, what: `emulator ${what}` }))]
+    : [];
   const samples: Record<Fix, Array<{ ms: number; end: number; requests: number }>> = Object.fromEntries(FIXES.map((f) => [f, []])) as never;
   const failures: Record<Fix, number> = Object.fromEntries(FIXES.map((f) => [f, 0])) as never;
   const warmupRounds = 1;
@@ -583,6 +595,7 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
     for (let r = 0; r < o.samples + warmupRounds; r++) {
       for (let f = 0; f < FIXES.length; f++) {
         const fix = FIXES[f] as Fix;
+        if (o.fixes && !o.fixes.includes(fix)) continue;
         const svc = services[(r * FIXES.length + f) % services.length] as ServiceShape;
         const sid = svc.id;
         const name = svc.name;
@@ -629,15 +642,19 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
         const evaluated = waitEvaluated(sid, timeout);
         const callsBefore = tally.calls;
         if (process.env["BENCH_TRACE"]) tally.trace = [];
+        if (lags.length > 1000) lags.splice(0, 500);
         try {
           await change();
           const t0 = await userEvent;
           const t1 = await fixEvent;
           const t2 = await evaluated;
           if (r >= warmupRounds) samples[fix].push({ ms: t1 - t0, end: t2 - t0, requests: tally.calls - callsBefore });
-          if (tally.trace && r === o.samples + warmupRounds - 1) {
-            o.log(`  trace ${fix}: event → fix ${(t1 - t0).toFixed(0)} ms, evaluation end ${(t2 - t0).toFixed(0)} ms`);
-            for (const x of tally.trace) o.log(`    ${(x.at - x.ms - t0).toFixed(0).padStart(6)} → ${(x.at - t0).toFixed(0).padStart(6)}  ${x.what}`);
+          const overhead = t1 - t0 - minimalMs(fix, latency, o.lroMs);
+          if (tally.trace && (r === o.samples + warmupRounds - 1 || overhead > traceOverMs)) {
+            o.log(`  trace ${fix} sample ${r}: event → fix ${(t1 - t0).toFixed(0)} ms (overhead ${overhead.toFixed(1)} ms), evaluation end ${(t2 - t0).toFixed(0)} ms`);
+            const lines = tally.trace.map((x) => ({ at: x.at - x.ms - t0, text: `${(x.at - x.ms - t0).toFixed(0).padStart(6)} → ${(x.at - t0).toFixed(0).padStart(6)}  ${x.what}` }));
+            for (const l of lags) if (l.at >= t0 - 50 && l.at <= t2) lines.push({ at: l.at - l.ms - t0, text: `${(l.at - l.ms - t0).toFixed(0).padStart(6)} → ${(l.at - t0).toFixed(0).padStart(6)}  ${l.what} ${l.ms.toFixed(1)} ms` });
+            for (const l of lines.sort((a, b) => a.at - b.at)) o.log(`    ${l.text}`);
           }
         } catch (e) {
           failures[fix]++;
@@ -654,6 +671,7 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
     worker.send({ type: "stop" });
     workerResult = (await worker.wait("done", 120_000)).result;
   } finally {
+    for (const stop of stopWatches) stop();
     await worker.close();
     await emu.stop();
   }
@@ -932,6 +950,13 @@ function parseArgs(argv: string[]): Partial<BenchOptions> {
       case "--no-cold-start":
         out.coldStart = false;
         break;
+      case "--fixes": {
+        const names = (next() ?? "").split(",").filter(Boolean);
+        const unknown = names.filter((n) => !(FIXES as readonly string[]).includes(n));
+        if (names.length === 0 || unknown.length > 0) throw new Error(`--fixes takes a comma-separated list of ${FIXES.join(", ")}${unknown.length ? ` (not: ${unknown.join(", ")})` : ""}`);
+        out.fixes = names as Fix[];
+        break;
+      }
       default:
         throw new Error(`unknown option ${a}`);
     }

@@ -18,6 +18,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { evaluateQueued, handleEvents, sweep, type AppDeps } from "../src/core/app.js";
 import { buildAppDeps } from "../src/core/runtime.js";
+import { watchGc, watchLag } from "./lag.js";
 
 export type WorkerMode = "sweep" | "events";
 
@@ -44,7 +45,9 @@ export type ToParent =
   | { type: "ready"; webhookUrl?: string }
   | { type: "evaluated"; serviceId: string; reason: string; ms: number; kind: string; actions: string[] }
   | { type: "done"; result: WorkerResult }
-  | { type: "error"; message: string };
+  | { type: "error"; message: string }
+  /** BENCH_TRACE=1: the event loop was blocked `ms` until `epochMs` (performance.timeOrigin + now). */
+  | { type: "lag"; epochMs: number; ms: number; what: string };
 
 export type ToWorker = { type: "start" } | { type: "stop" };
 
@@ -159,6 +162,40 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
   }
 }
 
+const mark = (startMs: number, what: string) => send({ type: "lag", epochMs: performance.timeOrigin + performance.now(), ms: performance.now() - startMs, what });
+
+/** BENCH_TRACE=1: each storage step of the event path is reported to the parent's trace with its duration. */
+function traceStorage(deps: AppDeps): void {
+  const wrap = <O extends object>(obj: O, method: keyof O & string, what: string) => {
+    const f = obj[method] as unknown as (...a: unknown[]) => Promise<unknown>;
+    (obj as Record<string, unknown>)[method] = (...a: unknown[]) => {
+      const t = performance.now();
+      const p = f.apply(obj, a);
+      void p.then(
+        () => mark(t, what),
+        () => mark(t, `${what} (failed)`),
+      );
+      return p;
+    };
+  };
+  const s = deps.storage;
+  wrap(s.pending, "claim", "storage: pending marker claimed");
+  wrap(s.pending, "peek", "storage: pending marker read");
+  wrap(s.pending, "take", "storage: pending marker taken");
+  wrap(s.evaluateQueue, "sendMessage", "storage: message sent");
+  wrap(s.evaluateQueue, "receiveMessages", "storage: messages received");
+  wrap(s.evaluateQueue, "deleteMessage", "storage: message deleted");
+  wrap(s.compliance, "record", "storage: compliance recorded");
+  const withLease = s.leases.withLease.bind(s.leases);
+  s.leases.withLease = <T>(id: string, fn: () => Promise<T>) => {
+    const t = performance.now();
+    return withLease(id, () => {
+      mark(t, "storage: lease acquired");
+      return fn();
+    });
+  };
+}
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
@@ -168,7 +205,12 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 async function main(): Promise<void> {
   const mode = (process.env["BENCH_MODE"] ?? "sweep") as WorkerMode;
   const memory = new Memory();
+  if (process.env["BENCH_TRACE"]) {
+    watchLag((at, ms) => send({ type: "lag", epochMs: performance.timeOrigin + at, ms, what: "event loop of the app blocked" }));
+    watchGc((at, ms, what) => send({ type: "lag", epochMs: performance.timeOrigin + at, ms, what: `app ${what}` }));
+  }
   const deps = await buildAppDeps(process.env, { leaseRetrySeconds: 1 });
+  if (process.env["BENCH_TRACE"]) traceStorage(deps);
   await deps.storage.evaluateQueue.clearMessages();
   const tally: Tally = { evaluated: 0, failed: 0, deferred: 0, writes: 0, durations: [] };
   let stop: () => void = () => undefined;
@@ -221,10 +263,14 @@ async function main(): Promise<void> {
       })().finally(() => (draining = undefined));
     };
     const server = createServer((req, res) => {
+      const arrived = performance.now();
       void readJson(req)
         .then(async (body) => {
           res.writeHead(200).end();
+          if (process.env["BENCH_TRACE"]) mark(arrived, "webhook: delivery read");
+          const t = performance.now();
           const decisions = await handleEvents(body, deps);
+          if (process.env["BENCH_TRACE"]) mark(t, "handleEvents");
           if (decisions.some((d) => d.enqueued)) drain();
         })
         .catch((e: Error) => {

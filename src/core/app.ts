@@ -13,7 +13,7 @@ import type { Config } from "./config.js";
 import { discoverServices } from "./discovery.js";
 import { Engine, type EngineLogger, type EvaluationResult } from "./engine.js";
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
-import { encodeMessage, LeaseBusyError, type AppStorage, type EvaluateMessage } from "./storage.js";
+import { encodeMessage, LeaseBusyError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 
 export interface AppDeps {
   config: Config;
@@ -204,7 +204,7 @@ export function parseMessage(payload: unknown): EvaluateMessage {
   return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString() };
 }
 
-export type EvaluateOutcome = { kind: "evaluated"; result: EvaluationResult } | { kind: "deferred"; reason: string } | { kind: "gone"; reason: string };
+export type EvaluateOutcome = { kind: "evaluated"; result: EvaluationResult } | { kind: "deferred"; reason: string } | { kind: "gone"; reason: string } | { kind: "nothing"; reason: string };
 
 /** True when ARM says the service does not exist (deleted, or never there): a 404 on the service itself. */
 async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
@@ -221,22 +221,38 @@ async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
 /** evaluate: lease the service, take the pending changes, evaluate the rules they touch (all for sweeps), record compliance. */
 export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<EvaluateOutcome> {
   const msg = parseMessage(payload);
+  const fromMarker = msg.reason === "event" || msg.reason === "pending";
+  let followUp = false;
   try {
     // the pending marker is read while the lease is being taken (reading is harmless without it); it is removed only under the lease
-    const peeked = msg.reason === "event" ? deps.storage.pending.peek(msg.serviceId) : undefined;
+    const peeked = fromMarker ? deps.storage.pending.peek(msg.serviceId) : undefined;
     peeked?.catch(() => undefined);
-    return await deps.storage.leases.withLease(msg.serviceId, async () => {
-      const pending = await deps.storage.pending.take(msg.serviceId, peeked);
-      const changed: string[] | "all" = msg.reason === "event" ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
+    const outcome = await deps.storage.leases.withLease(msg.serviceId, async (): Promise<EvaluateOutcome> => {
+      // the marker's removal runs alongside the first reads; it is settled before the lease is released
+      const taken: EarlyTake = peeked ? await deps.storage.pending.takeEarly(msg.serviceId, peeked) : { changes: undefined, removal: Promise.resolve("removed") };
+      const pending = taken.changes;
+      const settled = async (): Promise<void> => {
+        // the marker changed after it was read: an event added a change and, finding the marker, enqueued nothing
+        followUp = (await taken.removal) === "kept";
+      };
+      if (msg.reason === "pending" && pending === undefined) {
+        await settled();
+        return { kind: "nothing", reason: "the pending changes were taken by another evaluation" };
+      }
+      const changed: string[] | "all" = fromMarker ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
       const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
       const scope = scopeForChanges(msg.serviceId, changed);
       let result: EvaluationResult;
       try {
         result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed) });
       } catch (e) {
+        await settled();
         if ((e as { statusCode?: number }).statusCode === 404 && (await serviceGone(deps, msg.serviceId))) {
           // a deleted service (its delete event, or a message older than the delete) is not a failure to retry into the poison queue:
           // nothing to evaluate; its compliance rows and open tickets go with it
+          // changes that arrived meanwhile are for a deleted service too: remove the marker instead of evaluating them
+          if (followUp) await deps.storage.pending.take(msg.serviceId).catch(() => undefined);
+          followUp = false;
           const all = RULES.map((r) => r.meta.id);
           await deps.storage.compliance.record(msg.serviceId, all, [], msg.correlationId);
           if (deps.tickets) await deps.tickets.sync({ serviceId: msg.serviceId, correlationId: msg.correlationId, rulesEvaluated: all, findings: [], drifts: [] });
@@ -244,9 +260,12 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
           return { kind: "gone" as const, reason: "the service no longer exists" };
         }
         // the host retries this message, but the changes taken from the marker are not in it: leave a marker that makes the retry evaluate every rule
+        // (a marker kept by the removal is the retry's too)
+        followUp = false;
         if (pending !== undefined) await deps.storage.pending.claim(msg.serviceId, msg.serviceId, (deps.debounceSeconds + 300) * 1000).catch(() => undefined);
         throw e;
       }
+      await settled();
       // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
       const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
       const verdicts = result.findings.map((f) => (f.status === "fail" && fixed.has(`${f.ruleId}|${f.resourceId.toLowerCase()}`) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f));
@@ -268,10 +287,17 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.apis, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
       return { kind: "evaluated" as const, result };
     });
+    if (followUp) {
+      // after the lease is released, so the follow-up does not meet it
+      const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "pending", correlationId: randomUUID(), enqueuedAt: new Date().toISOString() };
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage(next), { visibilityTimeout: deps.debounceSeconds });
+      deps.log.info({ serviceId: msg.serviceId, correlationId: next.correlationId }, "changes that arrived while the evaluation started: enqueued their own evaluation");
+    }
+    return outcome;
   } catch (e) {
     if (e instanceof LeaseBusyError) {
       // another worker has it: come back later instead of burning a dequeue attempt
-      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: msg.reason === "event" ? "event" : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: fromMarker ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
       return { kind: "deferred", reason: e.message };
     }
     throw e;

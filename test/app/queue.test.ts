@@ -206,6 +206,47 @@ describe("coalescing, leases and poison", () => {
     expect((await apim.api.get("rg-apim", "apim-work", "orders")).protocols).toEqual(["https"]);
   });
 
+  it("an event that adds to the marker just as an evaluation takes it gets its own (follow-up) evaluation", async () => {
+    const racing = await appFor(env.emu, { REMEDIATOR_SUBSCRIPTIONS: SUB });
+    const apim = env.clientsAs(PORTAL_USER).apim(SUB);
+    const since = env.emu.events.list().length;
+    await apim.api.update("rg-apim", "apim-work", "orders", "*", { protocols: ["http", "https"] });
+    await apim.api.update("rg-apim", "apim-work", "echo", "*", { protocols: ["http", "https"] });
+    const [first, second] = env.emu.events.list(since) as EventGridEvent[];
+    expect((await handleEvents(first, racing)).map((d) => d.enqueued)).toEqual([true]);
+    const [msg] = await takeAll(racing);
+    // the second event lands after the worker read the marker and before it removed it: it finds the marker and enqueues nothing
+    const peek = racing.storage.pending.peek.bind(racing.storage.pending);
+    racing.storage.pending.peek = async (id: string) => {
+      const read = await peek(id);
+      expect((await handleEvents(second, racing)).map((d) => d.enqueued)).toEqual([false]);
+      return read;
+    };
+    const fixedApis = (o: EvaluateOutcome) => (o.kind === "evaluated" ? o.result.actions.filter((a) => a.writes > 0).map((a) => `${a.ruleId} ${a.resourceId.slice(SVC.length)}`) : o.kind);
+    try {
+      try {
+        // the evaluation covers what the marker held when read: the orders API
+        expect(fixedApis(await evaluateQueued(encodeMessage(msg as EvaluateMessage), racing))).toEqual(["api-https-only /apis/orders"]);
+      } finally {
+        racing.storage.pending.peek = peek;
+      }
+      // the marker it could not remove (it changed) is left for a follow-up message, enqueued after the lease was released
+      const follow = await takeAll(racing);
+      expect(follow).toEqual([expect.objectContaining({ serviceId: SVC, reason: "pending" })]);
+      expect(fixedApis(await evaluateQueued(encodeMessage(follow[0] as EvaluateMessage), racing))).toEqual(["api-https-only /apis/echo"]);
+      expect(await racing.storage.pending.peek(SVC)).toBeUndefined();
+      expect(await takeAll(racing)).toEqual([]);
+      // a follow-up whose changes another evaluation already took does nothing (no ARM request)
+      env.emu.log.clear();
+      expect(await evaluateQueued(encodeMessage({ ...(follow[0] as EvaluateMessage), correlationId: "late" }), racing)).toMatchObject({ kind: "nothing" });
+      expect(env.emu.log.list()).toHaveLength(0);
+      for (const api of ["orders", "echo"]) expect((await apim.api.get("rg-apim", "apim-work", api)).protocols).toEqual(["https"]);
+    } finally {
+      // a marker left behind would coalesce the next tests' events
+      await racing.storage.pending.take(SVC);
+    }
+  });
+
   it("a failed attempt keeps the coalesced changes: the retry evaluates every rule", async () => {
     const failing = await appFor(env.emu, { REMEDIATOR_SUBSCRIPTIONS: SUB, ARM_MAX_RETRIES: "0" });
     const apim = env.clientsAs(PORTAL_USER).apim(SUB);
