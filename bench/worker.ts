@@ -145,22 +145,38 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
     })().finally(() => running.delete(p));
     running.add(p);
   };
+  // an empty queue is polled again after 20 ms, doubling up to 1 s (the host backs off the same way, up to
+  // maxPollingInterval); a message found, an evaluation finished or a message enqueued here polls at once
+  let idleMs = 20;
   for (;;) {
     if (running.size <= host.newBatchThreshold) {
       const batch = await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: host.batchSize, visibilityTimeout: host.visibilitySeconds });
       for (const m of batch.receivedMessageItems) run(m);
-      if (batch.receivedMessageItems.length > 0) continue;
+      if (batch.receivedMessageItems.length > 0) {
+        idleMs = 20;
+        continue;
+      }
       if (running.size === 0) {
         if (finished()) return;
         await sleep(20);
         continue;
       }
-      await Promise.race([...running, sleep(20)]);
+      await Promise.race([...running, sleep(idleMs), enqueuedHere()]);
+      idleMs = Math.min(idleMs * 2, 1000);
       continue;
     }
     await Promise.race(running);
   }
 }
+
+let notifyEnqueued: () => void = () => undefined;
+let enqueuedSignal = new Promise<void>((r) => (notifyEnqueued = r));
+/** Settles when this process enqueues a message (the host polls at once after its own function wrote to the queue). */
+const enqueuedHere = () => enqueuedSignal;
+const enqueuedNow = () => {
+  notifyEnqueued();
+  enqueuedSignal = new Promise<void>((r) => (notifyEnqueued = r));
+};
 
 const mark = (startMs: number, what: string) => send({ type: "lag", epochMs: performance.timeOrigin + performance.now(), ms: performance.now() - startMs, what });
 
@@ -253,6 +269,7 @@ async function main(): Promise<void> {
     const drain = () => {
       if (draining) {
         again = true;
+        enqueuedNow();
         return;
       }
       draining = (async () => {

@@ -207,4 +207,38 @@ export class RequestLog {
   }
 }
 
+/**
+ * Injected latency per request kind, in ms: the time from the request's arrival to its answer,
+ * the emulator's own processing included (see `LatencyKeeper`).
+ */
 export type Latency = Partial<Record<OpKind | "lro", number>>;
+
+/**
+ * Keeps the emulator's answer times at the injected latency. A request waits
+ * `latency − time already spent − tail`, where the tail is what the emulator
+ * adds after the wait (handling the request, writing the answer, timers firing
+ * late), learned per request kind as a moving average of the overshoot. Without
+ * it every request would take its latency plus 1–2 ms, which a chain of
+ * dependent requests adds up and a benchmark would count as the client's time.
+ */
+export class LatencyKeeper {
+  private readonly tails = new Map<string, number>();
+
+  /** How long to wait now, for a request of this kind that arrived `elapsedMs` ago. */
+  waitMs(kind: string, latencyMs: number, elapsedMs: number): number {
+    return latencyMs - elapsedMs - (this.tails.get(kind) ?? 0);
+  }
+
+  /** Learns from an answered request: it took `tookMs` against `latencyMs`. */
+  observe(kind: string, latencyMs: number, tookMs: number): void {
+    if (latencyMs <= 0) return;
+    const tail = this.tails.get(kind) ?? 0;
+    const next = tail + 0.2 * (tookMs - latencyMs);
+    this.tails.set(kind, Math.min(Math.max(next, 0), Math.min(5, latencyMs / 4)));
+  }
+
+  /** A new latency model starts learning anew (no request answers before its latency at first). */
+  reset(): void {
+    this.tails.clear();
+  }
+}

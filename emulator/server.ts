@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generate } from "selfsigned";
 import { Arm } from "./arm.js";
-import { ARM_THROTTLE_DEFAULTS, Faults, RequestLog, seededRandom, Throttle, type BucketKind, type FaultRule, type Latency, type OpKind, type ThrottleSpec } from "./control.js";
+import { ARM_THROTTLE_DEFAULTS, Faults, LatencyKeeper, RequestLog, seededRandom, Throttle, type BucketKind, type FaultRule, type Latency, type OpKind, type ThrottleSpec } from "./control.js";
 import { EventFeed, type Caller } from "./events.js";
 import { ArmError, bearerToken, decodeJwt, errorReply, parseJsonBody, readBody, send, sleep, type Reply } from "./http.js";
 import { parseId } from "./ids.js";
@@ -137,6 +137,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
   const faults = new Faults(rand);
   const throttle = new Throttle({ ...ARM_THROTTLE_DEFAULTS, ...(options.throttle ?? {}) });
   let latency: Latency = { ...(options.latency ?? {}) };
+  const keeper = new LatencyKeeper();
   let vaults = new Vaults(store);
   let arm = new Arm(store, vaults, events, { pageSize: options.pageSize ?? 100, lroDurationMs: options.lroDurationMs ?? 0 });
 
@@ -176,6 +177,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
     },
     setLatency(l) {
       latency = { ...l };
+      keeper.reset();
     },
     setLroDuration(ms) {
       arm.settings = { ...arm.settings, lroDurationMs: ms };
@@ -198,10 +200,15 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
     },
   };
 
+  const msSince = (started: bigint) => Number(process.hrtime.bigint() - started) / 1e6;
+
   /** Applies latency and faults; returns true when the request was answered (or dropped) by a fault. */
-  async function preamble(hostTag: string, req: IncomingMessage, res: ServerResponse, path: string, kind: OpKind): Promise<{ done: boolean; fault?: string }> {
+  async function preamble(hostTag: string, req: IncomingMessage, res: ServerResponse, path: string, kind: OpKind, started: bigint): Promise<{ done: boolean; fault?: string }> {
     const delay = latency[kind] ?? 0;
-    if (delay > 0) await sleep(delay);
+    if (delay > 0) {
+      const wait = keeper.waitMs(kind, delay, msSince(started));
+      if (wait > 0) await sleep(wait);
+    }
     const rule = faults.match(req.method ?? "GET", path, hostTag);
     if (!rule) return { done: false };
     if (rule.delayMs) await sleep(rule.delayMs);
@@ -255,7 +262,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
     let principal: string | null = null;
     let fault: string | undefined;
     try {
-      const pre = await preamble("arm", req, res, path, kind);
+      const pre = await preamble("arm", req, res, path, kind, started);
       fault = pre.fault;
       if (pre.done) {
         status = res.headersSent ? res.statusCode : 0; // 0: connection dropped, no response
@@ -297,17 +304,9 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       status = err.status;
       if (!res.headersSent) send(res, errorReply(err));
     } finally {
-      log.add({
-        time: new Date().toISOString(),
-        host: "arm",
-        method,
-        path,
-        status,
-        principal,
-        kind,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-        fault,
-      });
+      const durationMs = msSince(started);
+      if (!fault) keeper.observe(kind, latency[kind] ?? 0, durationMs);
+      log.add({ time: new Date().toISOString(), host: "arm", method, path, status, principal, kind, durationMs, fault });
     }
   }
 
@@ -322,7 +321,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       let principal: string | null = null;
       let fault: string | undefined;
       try {
-        const pre = await preamble(`vault:${vaultName}`, req, res, path, "keyvault");
+        const pre = await preamble(`vault:${vaultName}`, req, res, path, "keyvault", started);
         fault = pre.fault;
         if (pre.done) {
           status = res.headersSent ? res.statusCode : 0; // 0: connection dropped, no response
@@ -349,7 +348,9 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
         status = err.status;
         if (!res.headersSent) send(res, errorReply(err));
       } finally {
-        log.add({ time: new Date().toISOString(), host: `vault:${vaultName}`, method, path, status, principal, kind: "keyvault", durationMs: Number(process.hrtime.bigint() - started) / 1e6, fault });
+        const durationMs = msSince(started);
+        if (!fault) keeper.observe("keyvault", latency.keyvault ?? 0, durationMs);
+        log.add({ time: new Date().toISOString(), host: `vault:${vaultName}`, method, path, status, principal, kind: "keyvault", durationMs, fault });
       }
     };
   }

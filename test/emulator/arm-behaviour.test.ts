@@ -459,7 +459,8 @@ describe("emulator ARM behaviour through the real SDK", () => {
         const seq = lastSeq(env);
         await env.clients.apim(SUB).apiManagementService.get(RG, "apim-lro");
         const entry = logSince(env, seq).find((e) => e.method === "GET");
-        expect(entry?.durationMs).toBeGreaterThanOrEqual(50);
+        // answers are aimed at the latency, the emulator's own time included (a timer may fire a millisecond early)
+        expect(entry?.durationMs).toBeGreaterThanOrEqual(45);
       } finally {
         env.emu.setLatency({});
       }
