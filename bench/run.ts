@@ -6,6 +6,7 @@
  *   tsx bench/run.ts [--sizes 10,100,1000] [--speed 12] [--read-ms 60] [--write-ms 150]
  *                    [--action-ms 150] [--keyvault-ms 40] [--lro-ms 1000] [--samples 100]
  *                    [--drift 0.1] [--seed 1] [--out bench] [--no-sweep] [--no-latency] [--no-cold-start] [--no-pin] [--app-heap-mb 192] [--smoke]
+ *                    [--fixes api-https-only,named-value-secrets-in-key-vault,...]
  *
  * Time scaling (`--speed S`): the emulator's refill rates are multiplied by S
  * and its latencies divided by S (bucket capacities unchanged), so a sweep
@@ -15,8 +16,11 @@
  * run keeps the injected latencies unscaled (they are what it is measured
  * against) and scales only the refill rates.
  *
- * Debugging: BENCH_TRACE=1 prints the remediator's requests during the last
- * latency sample of each fix (start → end in ms after the event);
+ * Debugging: BENCH_TRACE=1 prints, for the last latency sample of each fix and
+ * every sample over BENCH_TRACE_OVER_MS (default 40) of overhead, a timeline in
+ * ms after the event: the remediator's requests, the app's storage steps
+ * (webhook, marker, queue, lease), and GC pauses and event-loop stalls of the
+ * app and the emulator. `--fixes` limits the latency run to some fixes.
  * BENCH_CPU_PROFILE_DIR=<dir> writes the app processes' CPU profiles.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
