@@ -91,7 +91,7 @@ export function renderMarkdown(r: BenchResults): string {
     }
     out.push("");
     out.push(
-      `Minimal = the fewest sequential round trips for that evaluation × the injected latency (+ the operation's duration for long-running writes); see \`MINIMAL\` in bench/run.ts for each step. "As served" uses the time the emulator actually took per request (its timers fire late and it does its own work: ${Object.entries(l.servedMs)
+      `Minimal = the fewest sequential round trips for that evaluation × the injected latency (+ the operation's duration for long-running writes); see \`MINIMAL\` in bench/run.ts for each step. "As served" uses the mean time the emulator actually took per request (it aims each answer at the injected latency with its own processing included, so this stays close to the minimal; a late timer or a stalled emulator shows here: ${Object.entries(l.servedMs)
         .map(([k, x]) => `${k} ${x} ms`)
         .join(", ")}), so that overhead is the app's alone. Not included: Event Grid's own delivery delay and the Functions host's queue polling interval (both outside the app).`,
     );
