@@ -1,4 +1,4 @@
-import { PerformanceObserver } from "node:perf_hooks";
+import { PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 
 /**
  * Event-loop stall watch for the bench's traces: a 2 ms interval timer that
