@@ -122,6 +122,18 @@ async function drainTogether(t: Team): Promise<void> {
 }
 
 /** A portal user edits API descriptions and named value tags while the workers run: none of it may be lost. */
+/** A user's write: while a fix's long-running operation on the service is in progress ARM refuses it (409), and the user tries again. */
+async function asUser<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (e) {
+      if ((e as { code?: string }).code !== "PessimisticConcurrencyConflict" || attempt >= 200) throw e;
+      await sleep(20);
+    }
+  }
+}
+
 async function userEdits(t: Team, rng: Rng, until: () => boolean): Promise<Map<string, { field: string; value: unknown }>> {
   const writes = new Map<string, { field: string; value: unknown }>();
   const targets = t.spec.resources.filter((r) => /\/service\/[^/]+\/(apis|namedValues)\/[^/;]+$/i.test(String(r["id"])) && t.spec.scope.subscriptions.some((s) => String(r["id"]).includes(s)));
@@ -133,10 +145,10 @@ async function userEdits(t: Team, rng: Rng, until: () => boolean): Promise<Map<s
     const [sub, rg, svc, kind, name] = m.slice(1) as [string, string, string, string, string];
     const mark = `user-${i}-${rng.hex(4)}`;
     if (kind === "apis") {
-      await t.user.apim(sub).api.update(rg, svc, name, "*", { description: mark });
+      await asUser(() => t.user.apim(sub).api.update(rg, svc, name, "*", { description: mark }));
       writes.set(id.toLowerCase(), { field: "description", value: mark });
     } else {
-      await t.user.apim(sub).namedValue.beginUpdateAndWait(rg, svc, name, "*", { tags: ["rel", mark] }, { updateIntervalInMs: 5 });
+      await asUser(() => t.user.apim(sub).namedValue.beginUpdateAndWait(rg, svc, name, "*", { tags: ["rel", mark] }, { updateIntervalInMs: 5 }));
       writes.set(id.toLowerCase(), { field: "tags", value: ["rel", mark] });
     }
   }
