@@ -545,7 +545,7 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
     }),
     (m, at) => {
       if (m.type === "evaluated") for (const w of evaluatedWaiters) w(m, at);
-      if (m.type === "lag") lags.push({ at: m.epochMs - performance.timeOrigin, ms: m.ms, what: m.what });
+      if (m.type === "trace") lags.push({ at: m.epochMs - performance.timeOrigin, ms: m.ms, what: m.what });
     },
   );
   const user = createClients(loadConfig({ ARM_ENDPOINT: emu.armEndpoint, ARM_CA_FILE: emu.caFile, ARM_PACING: "false" }), { credential: new LocalTokenCredential(PORTAL_USER) });

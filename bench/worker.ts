@@ -46,8 +46,8 @@ export type ToParent =
   | { type: "evaluated"; serviceId: string; reason: string; ms: number; kind: string; actions: string[] }
   | { type: "done"; result: WorkerResult }
   | { type: "error"; message: string }
-  /** BENCH_TRACE=1: the event loop was blocked `ms` until `epochMs` (performance.timeOrigin + now). */
-  | { type: "lag"; epochMs: number; ms: number; what: string };
+  /** BENCH_TRACE=1: one entry of the sample's timeline: `what`, lasting `ms`, ended at `epochMs` (performance.timeOrigin + now). */
+  | { type: "trace"; epochMs: number; ms: number; what: string };
 
 export type ToWorker = { type: "start" } | { type: "stop" };
 
@@ -178,7 +178,7 @@ const enqueuedNow = () => {
   enqueuedSignal = new Promise<void>((r) => (notifyEnqueued = r));
 };
 
-const mark = (startMs: number, what: string) => send({ type: "lag", epochMs: performance.timeOrigin + performance.now(), ms: performance.now() - startMs, what });
+const mark = (startMs: number, what: string) => send({ type: "trace", epochMs: performance.timeOrigin + performance.now(), ms: performance.now() - startMs, what });
 
 /** BENCH_TRACE=1: each storage step of the event path is reported to the parent's trace with its duration. */
 function traceStorage(deps: AppDeps): void {
@@ -222,8 +222,8 @@ async function main(): Promise<void> {
   const mode = (process.env["BENCH_MODE"] ?? "sweep") as WorkerMode;
   const memory = new Memory();
   if (process.env["BENCH_TRACE"]) {
-    watchLag((at, ms) => send({ type: "lag", epochMs: performance.timeOrigin + at, ms, what: "event loop of the app blocked" }));
-    watchGc((at, ms, what) => send({ type: "lag", epochMs: performance.timeOrigin + at, ms, what: `app ${what}` }));
+    watchLag((at, ms) => send({ type: "trace", epochMs: performance.timeOrigin + at, ms, what: "event loop of the app blocked" }));
+    watchGc((at, ms, what) => send({ type: "trace", epochMs: performance.timeOrigin + at, ms, what: `app ${what}` }));
   }
   const deps = await buildAppDeps(process.env, { leaseRetrySeconds: 1 });
   if (process.env["BENCH_TRACE"]) traceStorage(deps);
