@@ -656,9 +656,8 @@ async function runLatency(o: BenchOptions, azurite: string): Promise<LatencyResu
           const overhead = t1 - t0 - minimalMs(fix, latency, o.lroMs);
           if (tally.trace && (r === o.samples + warmupRounds - 1 || overhead > traceOverMs)) {
             o.log(`  trace ${fix} sample ${r}: event → fix ${(t1 - t0).toFixed(0)} ms (overhead ${overhead.toFixed(1)} ms), evaluation end ${(t2 - t0).toFixed(0)} ms`);
-            const lines = tally.trace.map((x) => ({ at: x.at - x.ms - t0, text: `${(x.at - x.ms - t0).toFixed(0).padStart(6)} → ${(x.at - t0).toFixed(0).padStart(6)}  ${x.what}` }));
-            for (const l of lags) if (l.at >= t0 - 50 && l.at <= t2) lines.push({ at: l.at - l.ms - t0, text: `${(l.at - l.ms - t0).toFixed(0).padStart(6)} → ${(l.at - t0).toFixed(0).padStart(6)}  ${l.what} ${l.ms.toFixed(1)} ms` });
-            for (const l of lines.sort((a, b) => a.at - b.at)) o.log(`    ${l.text}`);
+            const entries = [...tally.trace, ...lags.filter((l) => l.at >= t0 - 50 && l.at <= t2).map((l) => ({ ...l, what: `${l.what} ${l.ms.toFixed(1)} ms` }))];
+            for (const x of entries.sort((a, b) => a.at - a.ms - (b.at - b.ms))) o.log(`    ${(x.at - x.ms - t0).toFixed(0).padStart(6)} → ${(x.at - t0).toFixed(0).padStart(6)}  ${x.what}`);
           }
         } catch (e) {
           failures[fix]++;

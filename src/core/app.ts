@@ -231,28 +231,23 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       // the marker's removal runs alongside the first reads; it is settled before the lease is released
       const taken: EarlyTake = peeked ? await deps.storage.pending.takeEarly(msg.serviceId, peeked) : { changes: undefined, removal: Promise.resolve("removed") };
       const pending = taken.changes;
-      const settled = async (): Promise<void> => {
-        // the marker changed after it was read: an event added a change and, finding the marker, enqueued nothing
-        followUp = (await taken.removal) === "kept";
-      };
-      if (msg.reason === "pending" && pending === undefined) {
-        await settled();
-        return { kind: "nothing", reason: "the pending changes were taken by another evaluation" };
-      }
+      // no marker means the removal has nothing to settle
+      if (msg.reason === "pending" && pending === undefined) return { kind: "nothing", reason: "the pending changes were taken by another evaluation" };
       const changed: string[] | "all" = fromMarker ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
       const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
       const scope = scopeForChanges(msg.serviceId, changed);
-      let result: EvaluationResult;
-      try {
-        result = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed) });
-      } catch (e) {
-        await settled();
+      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed) }).then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+      // kept: the marker changed after it was read (an event added a change and, finding the marker, enqueued nothing)
+      const kept = (await taken.removal) === "kept";
+      if ("error" in evaluation) {
+        const e = evaluation.error;
         if ((e as { statusCode?: number }).statusCode === 404 && (await serviceGone(deps, msg.serviceId))) {
           // a deleted service (its delete event, or a message older than the delete) is not a failure to retry into the poison queue:
-          // nothing to evaluate; its compliance rows and open tickets go with it
-          // changes that arrived meanwhile are for a deleted service too: remove the marker instead of evaluating them
-          if (followUp) await deps.storage.pending.take(msg.serviceId).catch(() => undefined);
-          followUp = false;
+          // nothing to evaluate; its compliance rows and open tickets go with it, and so do changes that arrived meanwhile
+          if (kept) await deps.storage.pending.take(msg.serviceId).catch(() => undefined);
           const all = RULES.map((r) => r.meta.id);
           await deps.storage.compliance.record(msg.serviceId, all, [], msg.correlationId);
           if (deps.tickets) await deps.tickets.sync({ serviceId: msg.serviceId, correlationId: msg.correlationId, rulesEvaluated: all, findings: [], drifts: [] });
@@ -261,11 +256,11 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
         }
         // the host retries this message, but the changes taken from the marker are not in it: leave a marker that makes the retry evaluate every rule
         // (a marker kept by the removal is the retry's too)
-        followUp = false;
         if (pending !== undefined) await deps.storage.pending.claim(msg.serviceId, msg.serviceId, (deps.debounceSeconds + 300) * 1000).catch(() => undefined);
         throw e;
       }
-      await settled();
+      const result = evaluation.result;
+      followUp = kept;
       // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
       const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
       const verdicts = result.findings.map((f) => (f.status === "fail" && fixed.has(`${f.ruleId}|${f.resourceId.toLowerCase()}`) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f));

@@ -286,20 +286,12 @@ export class PendingMarkers {
     }
   }
 
-  /**
-   * Removes the marker and returns the changes it gathered (`"all"` when too
-   * many). `peeked`: the marker as `peek` read it a moment ago, to save a read
-   * (when it has changed since, the removal fails on its ETag and it is read
-   * again; when there was none, a marker made since has its own message).
-   */
-  async take(serviceId: string, peeked?: Promise<TableEntityResult<{ changes: string }> | undefined>): Promise<string[] | "all" | undefined> {
+  /** Removes the marker and returns the changes it gathered (`"all"` when too many). */
+  async take(serviceId: string): Promise<string[] | "all" | undefined> {
     const pk = "pending";
     const rk = keyOf(serviceId);
     for (let attempt = 0; attempt < 8; attempt++) {
-      let existing: TableEntityResult<{ changes: string }> | undefined;
-      const early = attempt === 0 && peeked ? await peeked.then((x) => ({ x }), () => undefined) : undefined;
-      if (early) existing = early.x;
-      else existing = await this.peek(serviceId);
+      const existing = await this.peek(serviceId);
       if (!existing) return undefined;
       try {
         await this.table.deleteEntity(pk, rk, { etag: existing.etag });
@@ -309,8 +301,7 @@ export class PendingMarkers {
         if (st === 412) continue; // an event added a change meanwhile: read again
         throw e;
       }
-      const changes = JSON.parse(String(existing.changes ?? "[]")) as string[];
-      return changes.includes("*") ? "all" : changes;
+      return changesOf(existing);
     }
     // still changing under us: evaluate everything, and remove the marker so later events enqueue again
     await this.table.deleteEntity(pk, rk).catch((e: { statusCode?: number }) => {
@@ -332,13 +323,18 @@ export class PendingMarkers {
     if (!read) return { changes: await this.take(serviceId), removal: Promise.resolve("removed") };
     const existing = read.x;
     if (!existing) return { changes: undefined, removal: Promise.resolve("removed") };
-    const changes = JSON.parse(String(existing.changes ?? "[]")) as string[];
     const removal = this.table.deleteEntity("pending", keyOf(serviceId), { etag: existing.etag }).then(
       () => "removed" as const,
       (e: { statusCode?: number }) => (e.statusCode === 404 ? ("removed" as const) : ("kept" as const)),
     );
-    return { changes: changes.includes("*") ? "all" : changes, removal };
+    return { changes: changesOf(existing), removal };
   }
+}
+
+/** The changes a marker holds: `"all"` once it overflowed (`*`). */
+function changesOf(marker: { changes?: unknown }): string[] | "all" {
+  const changes = JSON.parse(String(marker.changes ?? "[]")) as string[];
+  return changes.includes("*") ? "all" : changes;
 }
 
 /** Where the marker stands after `PendingMarkers.takeEarly`'s removal. */

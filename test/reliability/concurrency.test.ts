@@ -21,6 +21,7 @@ import { auditorFindings, buildWorker, MessageTracker, startWorld, type Worker, 
 import { secretState } from "./invariants.js";
 import { Rng } from "./rng.js";
 import { secretNameFor } from "../../src/remediations/_fix-key-vault.js";
+import { isBusy } from "../../src/remediations/_write.js";
 
 const DEV = `/subscriptions/${DEMO_SUB}/resourceGroups/rg-apim-dev/providers/Microsoft.ApiManagement/service/apim-contoso-dev`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -121,19 +122,19 @@ async function drainTogether(t: Team): Promise<void> {
   );
 }
 
-/** A portal user edits API descriptions and named value tags while the workers run: none of it may be lost. */
 /** A user's write: while a fix's long-running operation on the service is in progress ARM refuses it (409), and the user tries again. */
 async function asUser<T>(write: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await write();
     } catch (e) {
-      if ((e as { code?: string }).code !== "PessimisticConcurrencyConflict" || attempt >= 200) throw e;
+      if (!isBusy(e) || attempt >= 200) throw e;
       await sleep(20);
     }
   }
 }
 
+/** A portal user edits API descriptions and named value tags while the workers run: none of it may be lost. */
 async function userEdits(t: Team, rng: Rng, until: () => boolean): Promise<Map<string, { field: string; value: unknown }>> {
   const writes = new Map<string, { field: string; value: unknown }>();
   const targets = t.spec.resources.filter((r) => /\/service\/[^/]+\/(apis|namedValues)\/[^/;]+$/i.test(String(r["id"])) && t.spec.scope.subscriptions.some((s) => String(r["id"]).includes(s)));
