@@ -1,5 +1,6 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import { layerRules } from "./eslint.layers.mjs";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "coverage/**", "test-results/**", "bench/out/**"] },
@@ -13,11 +14,8 @@ export default tseslint.config(
       "no-console": "error",
     },
   },
-  {
-    // src/ never imports the emulator (the CLI loads it dynamically); the emulator never imports src/
-    files: ["src/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["**/emulator/**"], message: "src/ must not import emulator/ (see DESIGN.md)" }] }] },
-  },
+  // src/: each part imports only the parts below it, never emulator/ (eslint.layers.mjs, src/README.md)
+  ...layerRules(),
   {
     files: ["emulator/**/*.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["**/src/**"], message: "emulator/ must not import src/ (see DESIGN.md)" }] }] },

@@ -7,7 +7,7 @@
  * drifted with a seeded random (same seed, same estate). Also returns each
  * service's call shape for the collector's exact call count.
  */
-import type { CallShape } from "../src/core/collector.js";
+import type { CallShape } from "../src/azure/collector.js";
 import { seededRandom } from "../emulator/control.js";
 
 export const BENCH_SUB = "5e1f0000-0000-4000-8000-00000000b0b0";

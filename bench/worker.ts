@@ -16,8 +16,8 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { evaluateQueued, handleEvents, sweep, type AppDeps } from "../src/core/app.js";
-import { buildAppDeps } from "../src/core/runtime.js";
+import { evaluateQueued, handleEvents, sweep, type AppDeps } from "../src/app/app.js";
+import { buildAppDeps } from "../src/app/runtime.js";
 import { watchGc, watchLag } from "./lag.js";
 
 export type WorkerMode = "sweep" | "events";

@@ -33,7 +33,7 @@ param grantKeyVaultAccess bool
 param ticketProvider string
 param additionalAppSettings object
 
-// Every setting the app reads (src/core/config.ts SETTINGS, src/tickets/config.ts); test/infra checks the names.
+// Every setting the app reads (src/common/config.ts SETTINGS, src/tickets/config.ts); test/infra checks the names.
 var baseAppSettings = {
   // Functions host storage, identity-based (the account has shared keys disabled)
   AzureWebJobsStorage__blobServiceUri: blobEndpoint

@@ -1,5 +1,5 @@
 // The least-privilege custom role: exactly the ARM actions the rules need, from infra/role-actions.json,
-// which `npm run gen:role` generates from src/core/permissions.ts (the tests fail when it is stale).
+// which `npm run gen:role` generates from src/azure/permissions.ts (the tests fail when it is stale).
 // Never locks/delete, never role assignments (Key Vault grants go through key-vault-access.bicep), no wildcards.
 targetScope = 'subscription'
 

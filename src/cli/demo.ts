@@ -9,20 +9,20 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { startAzurite } from "../core/azurite.js";
-import { handleEvents, sweep, type AppDeps } from "../core/app.js";
-import { createClients, LocalTokenCredential } from "../core/clients.js";
-import { loadConfig } from "../core/config.js";
-import { drainQueue } from "../core/driver.js";
-import type { ActionResult } from "../core/engine.js";
-import { buildAppDeps } from "../core/runtime.js";
-import { detect, needsOf } from "../core/scan.js";
-import { collectSnapshot } from "../core/collector.js";
+import { startAzurite } from "../local/azurite.js";
+import { handleEvents, sweep, type AppDeps } from "../app/app.js";
+import { createClients, LocalTokenCredential } from "../azure/clients.js";
+import { loadConfig } from "../common/config.js";
+import { drainQueue } from "../local/driver.js";
+import type { ActionResult } from "../engine/engine.js";
+import { buildAppDeps } from "../app/runtime.js";
+import { detect, needsOf } from "../engine/scan.js";
+import { collectSnapshot } from "../azure/collector.js";
 import { DEFAULT_RULE_OPTIONS, RULES } from "../remediations/index.js";
 import type { Finding } from "../remediations/types.js";
 import { MemoryTicketProvider } from "../tickets/memory.js";
 import { TicketManager } from "../tickets/manager.js";
-import { TableTicketStore } from "../tickets/table-store.js";
+import { TableTicketStore } from "../app/ticket-store.js";
 
 export interface DemoIO {
   out: (s: string) => void;

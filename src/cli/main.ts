@@ -5,20 +5,20 @@
  */
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ConfigError, loadConfig, type Env } from "../core/config.js";
-import { createClients } from "../core/clients.js";
-import { discoverServices } from "../core/discovery.js";
+import { ConfigError, loadConfig, type Env } from "../common/config.js";
+import { createClients } from "../azure/clients.js";
+import { discoverServices } from "../azure/discovery.js";
 import { writeFileSync } from "node:fs";
-import { InputError, snapshotsFromFiles } from "../core/offline.js";
-import { FORMATS, render, renderRules, summary, type Format } from "../core/report.js";
-import { detect, scanLive } from "../core/scan.js";
+import { InputError, snapshotsFromFiles } from "../engine/offline.js";
+import { FORMATS, render, renderRules, summary, type Format } from "../report/report.js";
+import { detect, scanLive } from "../engine/scan.js";
 import { DEFAULT_RULE_OPTIONS, RULES, selectRules } from "../remediations/index.js";
-import { JsonLinesAudit, MemoryAudit, MultiAudit } from "../core/audit.js";
-import { Engine, WriteBudget, type ActionResult } from "../core/engine.js";
-import { FileLockInventory } from "../core/inventory.js";
-import { createLogger, secrets } from "../core/logger.js";
-import { renderActions } from "../core/plan-report.js";
-import { permissionManifest, renderManifestJson, renderRoleActionsBicep, renderRoleActionsJson } from "../core/permissions.js";
+import { JsonLinesAudit, MemoryAudit, MultiAudit } from "../engine/audit.js";
+import { Engine, WriteBudget, type ActionResult } from "../engine/engine.js";
+import { FileLockInventory } from "../engine/inventory.js";
+import { createLogger, secrets } from "../common/logger.js";
+import { renderActions } from "../report/plan-report.js";
+import { permissionManifest, renderManifestJson, renderRoleActionsBicep, renderRoleActionsJson } from "../azure/permissions.js";
 
 export interface CliIO {
   stdout: (s: string) => void;

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { app, type HttpFunctionOptions, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
-import { report as complianceReport } from "../core/app.js";
+import { report as complianceReport } from "../app/app.js";
 import { parseServiceId } from "../model/arm.js";
-import { appDeps } from "../core/runtime.js";
-import { encodeMessage } from "../core/storage.js";
+import { appDeps } from "../app/runtime.js";
+import { encodeMessage } from "../app/storage.js";
 
 /** POST /api/evaluate {"serviceId": "..."} (function key): enqueue one service now. */
 export async function evaluateNow(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {

@@ -1,8 +1,8 @@
 import { app, type InvocationContext, type StorageQueueFunctionOptions } from "@azure/functions";
-import { evaluateQueued, parseMessage, type EvaluateOutcome } from "../core/app.js";
-import { loggerForInvocation } from "../core/logger.js";
-import { appDeps } from "../core/runtime.js";
-import { EVALUATE_QUEUE } from "../core/storage.js";
+import { evaluateQueued, parseMessage, type EvaluateOutcome } from "../app/app.js";
+import { loggerForInvocation } from "../common/logger.js";
+import { appDeps } from "../app/runtime.js";
+import { EVALUATE_QUEUE } from "../app/storage.js";
 
 /**
  * Queue worker: evaluates one service. A transient failure throws, so the host

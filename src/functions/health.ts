@@ -1,6 +1,6 @@
 import { app, type HttpFunctionOptions, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
-import { checkHealth } from "../core/health.js";
-import { loggerForInvocation } from "../core/logger.js";
+import { checkHealth } from "../app/health.js";
+import { loggerForInvocation } from "../common/logger.js";
 
 /** GET /api/health — configuration valid, storage reachable, ARM reachable. Anonymous: it reveals no data. */
 export async function health(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

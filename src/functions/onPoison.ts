@@ -1,8 +1,8 @@
 import { app, type InvocationContext, type StorageQueueFunctionOptions } from "@azure/functions";
-import { recordPoison } from "../core/app.js";
-import { loggerForInvocation } from "../core/logger.js";
-import { appDeps } from "../core/runtime.js";
-import { POISON_QUEUE } from "../core/storage.js";
+import { recordPoison } from "../app/app.js";
+import { loggerForInvocation } from "../common/logger.js";
+import { appDeps } from "../app/runtime.js";
+import { POISON_QUEUE } from "../app/storage.js";
 
 /** Poison queue: audit the failure and log an error an Application Insights alert can target. */
 export async function onPoison(message: unknown, context: InvocationContext): Promise<void> {

@@ -1,7 +1,7 @@
 import { app, type EventGridEvent, type EventGridFunctionOptions, type InvocationContext } from "@azure/functions";
-import { handleEvents, type EventDecision } from "../core/app.js";
-import { loggerForInvocation } from "../core/logger.js";
-import { appDeps } from "../core/runtime.js";
+import { handleEvents, type EventDecision } from "../app/app.js";
+import { loggerForInvocation } from "../common/logger.js";
+import { appDeps } from "../app/runtime.js";
 
 /** Event Grid trigger: resource events from the subscription system topic (Event Grid or CloudEvents schema). */
 export async function onResourceEvent(event: EventGridEvent | unknown, context: InvocationContext): Promise<EventDecision[]> {

@@ -1,7 +1,7 @@
 import { app, type InvocationContext, type Timer, type TimerFunctionOptions } from "@azure/functions";
-import { sweep as sweepServices } from "../core/app.js";
-import { loggerForInvocation } from "../core/logger.js";
-import { appDeps } from "../core/runtime.js";
+import { sweep as sweepServices } from "../app/app.js";
+import { loggerForInvocation } from "../common/logger.js";
+import { appDeps } from "../app/runtime.js";
 
 /** Timer: enqueue one evaluation per APIM service in scope; workers drain the queue in parallel. */
 export async function sweep(_timer: Timer, context: InvocationContext): Promise<string[]> {

@@ -1,6 +1,6 @@
 /**
- * The Azure clients a remediation uses, as an interface: src/core builds them
- * (src/core/clients.ts) and passes them in, so rules never construct clients.
+ * The Azure clients a remediation uses, as an interface: src/azure/clients.ts
+ * builds them and the engine passes them in, so rules never construct clients.
  */
 import type { ApiManagementClient } from "@azure/arm-apimanagement";
 import type { AuthorizationManagementClient } from "@azure/arm-authorization";

@@ -1,5 +1,5 @@
 import { bool, isExpression, pick } from "../model/arm.js";
-import { currentApis, inboundCoverage } from "./_policy.js";
+import { currentApis, inboundCoverage } from "./utils/policy.js";
 import { defineRule } from "./types.js";
 
 export const AUTH_POLICIES = ["validate-jwt", "validate-azure-ad-token", "validate-client-certificate"];

@@ -1,6 +1,6 @@
 import { arr, isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
-import { fixApiProtocols } from "./_fix-api-protocols.js";
+import { fixApiProtocols } from "./fixes/api-protocols.js";
 
 export const rule = defineRule(
   {

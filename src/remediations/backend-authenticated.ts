@@ -1,5 +1,5 @@
 import { isExpression, pick, str } from "../model/arm.js";
-import { credentialsOf, hasValue, isServiceFabric } from "./_backends.js";
+import { credentialsOf, hasValue, isServiceFabric } from "./utils/backends.js";
 import { defineRule } from "./types.js";
 
 export const rule = defineRule(

@@ -1,6 +1,6 @@
 import { bool, isExpression, pick } from "../model/arm.js";
 import { defineRule } from "./types.js";
-import { fixBackendCertificateValidation } from "./_fix-backend-tls.js";
+import { fixBackendCertificateValidation } from "./fixes/backend-tls.js";
 
 export const rule = defineRule(
   {

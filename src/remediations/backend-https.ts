@@ -1,5 +1,5 @@
 import { isExpression, pick, str } from "../model/arm.js";
-import { isServiceFabric } from "./_backends.js";
+import { isServiceFabric } from "./utils/backends.js";
 import { defineRule, type Verdict } from "./types.js";
 
 function verdict(id: string, what: string, url: unknown): Verdict | undefined {

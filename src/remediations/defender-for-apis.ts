@@ -1,5 +1,5 @@
 import { pick, str } from "../model/arm.js";
-import { currentApis } from "./_policy.js";
+import { currentApis } from "./utils/policy.js";
 import { defineRule } from "./types.js";
 
 export const rule = defineRule(

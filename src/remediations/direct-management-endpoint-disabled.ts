@@ -1,6 +1,6 @@
-import { tenantAccessVerdict } from "./_tenant.js";
+import { tenantAccessVerdict } from "./utils/tenant.js";
 import { defineRule } from "./types.js";
-import { fixTenantAccess } from "./_fix-tenant-access.js";
+import { fixTenantAccess } from "./fixes/tenant-access.js";
 
 export const rule = defineRule(
   {

@@ -1,6 +1,6 @@
-import { keyState } from "./_custom-properties.js";
+import { keyState } from "./utils/custom-properties.js";
 import { defineRule } from "./types.js";
-import { fixCustomProperties } from "./_fix-service.js";
+import { fixCustomProperties } from "./fixes/service.js";
 
 export const PROTOCOL_KEYS = ["Protocols.Tls10", "Protocols.Tls11", "Protocols.Ssl30", "Backend.Protocols.Tls10", "Backend.Protocols.Tls11", "Backend.Protocols.Ssl30"];
 

@@ -1,6 +1,6 @@
-import { keyState } from "./_custom-properties.js";
+import { keyState } from "./utils/custom-properties.js";
 import { defineRule } from "./types.js";
-import { fixCustomProperties } from "./_fix-service.js";
+import { fixCustomProperties } from "./fixes/service.js";
 
 /** Default set: 3DES and the CBC / RSA key-exchange suites the baseline asks to disable. */
 export const DEFAULT_WEAK_CIPHERS = [

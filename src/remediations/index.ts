@@ -1,4 +1,5 @@
 /** The rule catalog, in the order reports list it. */
+import { RULE_IDS } from "../model/rule.js";
 import type { Rule, RuleOptions } from "./types.js";
 import { rule as apiHttpsOnly } from "./api-https-only.js";
 import { rule as directManagement } from "./direct-management-endpoint-disabled.js";
@@ -45,6 +46,21 @@ export const RULES: readonly Rule[] = [
   defenderForApis,
   unusedApi,
 ];
+
+/**
+ * The catalog and src/model/rule.ts RULE_IDS (what configuration validates
+ * rule ids against) name the same rules in the same order; adding a rule
+ * means adding its id there too, and forgetting it fails at load.
+ */
+export function catalogMismatch(rules: readonly Rule[], ids: readonly string[]): string | undefined {
+  const got = rules.map((r) => r.meta.id);
+  if (got.length === ids.length && got.every((id, i) => id === ids[i])) return undefined;
+  const missing = got.filter((id) => !ids.includes(id));
+  const extra = ids.filter((id) => !got.includes(id));
+  return `rule catalog and RULE_IDS (src/model/rule.ts) differ: ${[missing.length ? `not in RULE_IDS: ${missing.join(", ")}` : "", extra.length ? `no rule for: ${extra.join(", ")}` : "", !missing.length && !extra.length ? "order differs" : ""].filter(Boolean).join("; ")}`;
+}
+const mismatch = catalogMismatch(RULES, RULE_IDS);
+if (mismatch) throw new Error(mismatch);
 
 export const DEFAULT_RULE_OPTIONS: RuleOptions = {
   minApiVersion: "2019-12-01",

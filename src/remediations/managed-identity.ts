@@ -1,6 +1,6 @@
 import { isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
-import { fixManagedIdentity } from "./_fix-service.js";
+import { fixManagedIdentity } from "./fixes/service.js";
 
 export const rule = defineRule(
   {

@@ -1,6 +1,6 @@
 import { isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
-import { fixMinApiVersion } from "./_fix-service.js";
+import { fixMinApiVersion } from "./fixes/service.js";
 
 /** Orders API versions: dates first, a `-preview` sorts before the GA of the same date. */
 export function compareApiVersions(a: string, b: string): number {

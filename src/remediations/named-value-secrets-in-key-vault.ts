@@ -1,6 +1,6 @@
 import { bool, isExpression, pick, str } from "../model/arm.js";
 import { defineRule, type Verdict } from "./types.js";
-import { fixKeyVaultMigration } from "./_fix-key-vault.js";
+import { fixKeyVaultMigration } from "./fixes/key-vault.js";
 
 export const rule = defineRule(
   {
@@ -49,5 +49,5 @@ export const rule = defineRule(
     }),
 );
 
-/** Remediation: migrates the value into Key Vault step by step, never losing or exposing it (see _fix-key-vault.ts). */
+/** Remediation: migrates the value into Key Vault step by step, never losing or exposing it (see fixes/key-vault.ts). */
 rule.remediation = fixKeyVaultMigration;

@@ -1,5 +1,5 @@
 import type { ArmResource } from "../model/arm.js";
-import { parsePolicy, policyXml, SECTIONS } from "./_policy.js";
+import { parsePolicy, policyXml, SECTIONS } from "./utils/policy.js";
 import { defineRule, type Verdict } from "./types.js";
 
 function verdict(p: ArmResource, where: string): Verdict {

@@ -1,4 +1,4 @@
-import { currentApis, inboundCoverage } from "./_policy.js";
+import { currentApis, inboundCoverage } from "./utils/policy.js";
 import { defineRule } from "./types.js";
 
 export const RATE_POLICIES = ["rate-limit", "rate-limit-by-key", "quota", "quota-by-key", "llm-token-limit", "azure-openai-token-limit"];

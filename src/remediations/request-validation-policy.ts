@@ -1,5 +1,5 @@
 import { pick, str } from "../model/arm.js";
-import { currentApis, inboundCoverage } from "./_policy.js";
+import { currentApis, inboundCoverage } from "./utils/policy.js";
 import { defineRule } from "./types.js";
 
 export const VALIDATION_POLICIES = ["validate-content", "validate-parameters", "validate-headers", "validate-graphql-request", "validate-odata-request"];

@@ -1,7 +1,7 @@
-import { authorizationScope } from "./_scope.js";
+import { authorizationScope } from "./utils/scope.js";
 import { isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
-import { fixResourceLock } from "./_fix-lock.js";
+import { fixResourceLock } from "./fixes/lock.js";
 
 export const rule = defineRule(
   {

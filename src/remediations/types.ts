@@ -4,77 +4,12 @@
  * rule applies to. Auto-fixable rules add `plan`/`apply` (remediations issue).
  */
 import { pick, str } from "../model/arm.js";
-import type { DataNeed, ServiceSnapshot } from "../model/snapshot.js";
+import type { Rule, RuleMeta, RuleOptions, Verdict } from "../model/rule.js";
+import type { ServiceSnapshot } from "../model/snapshot.js";
 
 /** The service's SKU name ("" when unknown). */
 export function skuOf(s: ServiceSnapshot): string {
   return str(pick(s.service, "sku.name")) ?? "";
-}
-
-export type Severity = "critical" | "high" | "medium" | "low";
-export type Action = "auto" | "ticket";
-export type Status = "fail" | "pass" | "unknown";
-
-export interface RuleMeta {
-  id: string;
-  title: string;
-  severity: Severity;
-  description: string;
-  /** Why it matters, for tickets and docs. */
-  rationale: string;
-  defaultAction: Action;
-  references: {
-    /** Azure Policy built-in definition GUID. */
-    azurePolicy?: string;
-    /** Defender for Cloud recommendation name. */
-    defender?: string;
-    /** PSRule for Azure rule name. */
-    psrule?: string;
-    /** Microsoft cloud security benchmark / APIM security baseline control. */
-    baseline?: string;
-    /** Documentation links. */
-    links?: string[];
-  };
-  /** The ARM data detect() reads. */
-  needs: DataNeed[];
-  /** The ARM actions a fix needs (for the least-privilege role). */
-  fixActions: string[];
-  /** What a finding's resource is: the service itself, or its children of one kind. */
-  target: "service" | "apis" | "namedValues" | "backends" | "subscriptions" | "policies";
-  /** Service SKUs the rule does not apply to. */
-  notApplicableSkus?: string[];
-}
-
-export interface Finding {
-  ruleId: string;
-  resourceId: string;
-  status: Status;
-  severity: Severity;
-  message: string;
-  action: Action;
-}
-
-export interface RuleOptions {
-  /** Minimum API version for `min-api-version`. */
-  minApiVersion: string;
-  /** Cipher customProperties suffixes that must be disabled for `gateway-weak-ciphers`. */
-  weakCiphers: string[];
-  /** Look-back window of `unused-api`. */
-  unusedDays: number;
-}
-
-export interface Rule {
-  meta: RuleMeta;
-  detect(snapshot: ServiceSnapshot, options: RuleOptions): Finding[];
-  /** Present for rules that can be fixed automatically. */
-  remediation?: Remediation;
-}
-
-/** What a rule's detect returns before the engine stamps rule id, severity and action. */
-export interface Verdict {
-  resourceId: string;
-  status: Status;
-  message: string;
 }
 
 /** Builds a rule from its meta and a detect that returns verdicts. */
@@ -94,77 +29,8 @@ export function defineRule(meta: RuleMeta, detect: (s: ServiceSnapshot, o: RuleO
   };
 }
 
-// ---- remediation ----------------------------------------------------------------
-
-/** One owned field's change; secret values never appear here (they are described, not copied). */
-export interface Change {
-  path: string;
-  before: unknown;
-  after: unknown;
-}
-
-/** The exact change a remediation will make, as data: what dry-run tickets, `plan` and audit records show. */
-export interface Plan {
-  ruleId: string;
-  /** The resource the finding is about. */
-  resourceId: string;
-  /** The resource written (may differ, e.g. a lock under the service). */
-  targetId: string;
-  /** ARM operation, e.g. `PATCH Microsoft.ApiManagement/service/apis`. */
-  operation: string;
-  summary: string;
-  changes: Change[];
-  /** Ordered steps for multi-step fixes (e.g. a Key Vault migration). */
-  steps?: string[];
-  /** Rule-private inputs for apply (never secret values). */
-  payload: Record<string, unknown>;
-}
-
-export type PlanResult = { kind: "plan"; plan: Plan } | { kind: "blocked"; reason: string };
-
-/** Settings every remediation may read (all from configuration). */
-export interface RemediationSettings {
-  minApiVersion: string;
-  weakCiphers: string[];
-  keyVaultUrl?: string;
-  keyVaultResourceId?: string;
-  /** Grant the service identity `Key Vault Secrets User` on the migrated secret. */
-  grantKeyVaultAccess: boolean;
-  lockName: string;
-  lockLevel: "CanNotDelete" | "ReadOnly";
-  lockNotes: string;
-  /** Whether `managed-identity` is enabled for auto-fix (the Key Vault migration may then enable it first). */
-  managedIdentityAuto: boolean;
-}
-
-export interface PlanContext {
-  settings: RemediationSettings;
-  /** Locks seen on the service before (inventory), for re-creating deleted ones. */
-  lockInventory?: Array<{ id: string; name: string; level: string; notes?: string; owners?: unknown }>;
-}
-
 /** Errors an apply can raise, which the engine treats specially. */
 export class BlockedError extends Error {}
 
-export interface Remediation {
-  plan(finding: Finding, snapshot: ServiceSnapshot, ctx: PlanContext): PlanResult;
-  /** Performs the plan; every write goes through `ctx.write` (counted, If-Match where ARM has it). */
-  apply(plan: Plan, ctx: ApplyContext): Promise<void>;
-  /** Restores the state before `apply` where that is safe; resolves false when there was nothing to restore. */
-  rollback?(plan: Plan, ctx: ApplyContext): Promise<boolean>;
-}
-
-/** What apply gets: ARM clients, settings and the guarded write hook. Defined structurally so src/core can pass its own. */
-export interface ApplyContext {
-  clients: import("../model/clients.js").RemediationClients;
-  settings: RemediationSettings;
-  /** Call before every write: counts it against the blast-radius limits and records it. Throws when over the limit. */
-  write(description: string): void;
-  /** Registers a secret value so no log line, audit record or error can carry it. */
-  secret(value: string): void;
-  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
-  sleep(ms: number): Promise<void>;
-  /** Polling bounds for waits (e.g. Key Vault reference resolution). */
-  pollIntervalMs: number;
-  pollAttempts: number;
-}
+// The rule vocabulary lives in src/model/rule.ts; rule files import it from here with the helpers above.
+export type { Severity, Action, Status, RuleMeta, Finding, RuleOptions, Rule, Verdict, Change, Plan, PlanResult, RemediationSettings, PlanContext, Remediation, ApplyContext } from "../model/rule.js";

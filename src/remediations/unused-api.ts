@@ -1,4 +1,4 @@
-import { currentApis } from "./_policy.js";
+import { currentApis } from "./utils/policy.js";
 import { defineRule } from "./types.js";
 
 export const rule = defineRule(

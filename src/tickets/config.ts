@@ -5,7 +5,7 @@
  */
 import type { TokenCredential } from "@azure/core-auth";
 import { z } from "zod";
-import { ConfigError, type Env } from "../core/config.js";
+import { ConfigError, type Env } from "../common/config.js";
 import { AzureDevOpsProvider } from "./azure-devops.js";
 import { GitHubProvider } from "./github.js";
 import type { HttpOptions } from "./http.js";

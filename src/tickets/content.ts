@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Finding, Plan, Rule } from "../remediations/types.js";
+import type { Finding, Plan, Rule } from "../model/rule.js";
 import type { TicketContent } from "./types.js";
 
 export function fingerprintOf(ruleId: string, resourceId: string): string {

@@ -13,7 +13,7 @@
  *   retried at the next evaluation; creations are rate-limited.
  */
 import { inScope, type EvaluationScope } from "../model/snapshot.js";
-import type { Finding, Rule } from "../remediations/types.js";
+import type { Finding, Rule } from "../model/rule.js";
 import { buildTicket, contentHash, fingerprintOf } from "./content.js";
 import { TicketHttpError, type TicketProvider, type TicketRef } from "./types.js";
 
@@ -59,7 +59,7 @@ export interface Drift {
   finding: Finding;
   outcome: string;
   reason?: string;
-  plan?: import("../remediations/types.js").Plan;
+  plan?: import("../model/rule.js").Plan;
 }
 
 export interface SyncInput {
@@ -224,7 +224,7 @@ export function exemptedFingerprints(findings: Finding[], actions: Array<{ ruleI
 }
 
 /** The drifts of an evaluation that need a ticket: everything failing that was not fixed (exempted ones excepted). */
-export function driftsToTicket(rules: Rule[], findings: Finding[], actions: Array<{ ruleId: string; resourceId: string; outcome: string; reason?: string; plan?: import("../remediations/types.js").Plan }>): Drift[] {
+export function driftsToTicket(rules: Rule[], findings: Finding[], actions: Array<{ ruleId: string; resourceId: string; outcome: string; reason?: string; plan?: import("../model/rule.js").Plan }>): Drift[] {
   const out: Drift[] = [];
   for (const f of findings) {
     if (f.status !== "fail") continue;

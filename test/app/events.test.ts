@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { EventGridEvent } from "../../emulator/events.js";
-import { decide, handleEvents, parseEvents, rulesForChanges, type AppDeps } from "../../src/core/app.js";
+import { decide, handleEvents, parseEvents, rulesForChanges, type AppDeps } from "../../src/app/app.js";
 import { appFor, clearAppStorage } from "../helpers/app.js";
 import { PORTAL_USER, REMEDIATOR, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
 

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handleEvents } from "../../src/core/app.js";
-import type { AppDeps } from "../../src/core/app.js";
-import { drainQueue } from "../../src/core/driver.js";
+import { handleEvents } from "../../src/app/app.js";
+import type { AppDeps } from "../../src/app/app.js";
+import { drainQueue } from "../../src/local/driver.js";
 import { PORTAL_USER, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
 import { appFor, clearAppStorage } from "../helpers/app.js";
 

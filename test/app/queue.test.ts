@@ -7,10 +7,10 @@
 import { InvocationContext, type Timer } from "@azure/functions";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { EventGridEvent } from "../../emulator/events.js";
-import { evaluateQueued, handleEvents, recordPoison, sweep, type AppDeps, type EvaluateOutcome } from "../../src/core/app.js";
-import { drainQueue } from "../../src/core/driver.js";
-import { resetAppDeps } from "../../src/core/runtime.js";
-import { encodeMessage, type EvaluateMessage } from "../../src/core/storage.js";
+import { evaluateQueued, handleEvents, recordPoison, sweep, type AppDeps, type EvaluateOutcome } from "../../src/app/app.js";
+import { drainQueue } from "../../src/local/driver.js";
+import { resetAppDeps } from "../../src/app/runtime.js";
+import { encodeMessage, type EvaluateMessage } from "../../src/app/storage.js";
 import { onPoison } from "../../src/functions/onPoison.js";
 import { sweep as sweepHandler } from "../../src/functions/sweep.js";
 import { appEnv, appFor, clearAppStorage } from "../helpers/app.js";

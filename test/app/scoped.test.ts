@@ -8,9 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventGridEvent } from "../../emulator/events.js";
-import { handleEvents, namesService, scopeForChanges, type AppDeps } from "../../src/core/app.js";
-import { drainQueue } from "../../src/core/driver.js";
-import { encodeMessage } from "../../src/core/storage.js";
+import { handleEvents, namesService, scopeForChanges, type AppDeps } from "../../src/app/app.js";
+import { drainQueue } from "../../src/local/driver.js";
+import { encodeMessage } from "../../src/app/storage.js";
 import { MemoryTicketStore, TicketManager } from "../../src/tickets/manager.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { appFor, clearAppStorage } from "../helpers/app.js";

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { TableClient } from "@azure/data-tables";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
-import { ComplianceStore } from "../../src/core/storage.js";
+import { ComplianceStore } from "../../src/app/storage.js";
 import type { Finding } from "../../src/remediations/index.js";
 
 const SVC = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim-store";

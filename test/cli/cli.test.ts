@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import { LocalTokenCredential } from "../../src/core/clients.js";
+import { LocalTokenCredential } from "../../src/azure/clients.js";
 
 const DEMO = join(process.cwd(), "emulator/estates/demo.json");
 const DEMO_SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";

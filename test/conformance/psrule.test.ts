@@ -18,8 +18,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { snapshotsFromFiles } from "../../src/core/offline.js";
-import { detect } from "../../src/core/scan.js";
+import { snapshotsFromFiles } from "../../src/engine/offline.js";
+import { detect } from "../../src/engine/scan.js";
 import { DEFAULT_RULE_OPTIONS, selectRules, type Finding } from "../../src/remediations/index.js";
 
 const DIR = path.resolve(process.cwd(), "..", "shared", "conformance", "psrule-apim");

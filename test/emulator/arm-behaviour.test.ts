@@ -12,7 +12,7 @@ import type { FullOperationResponse } from "@azure/core-client";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClients, LocalTokenCredential } from "../../src/core/clients.js";
+import { createClients, LocalTokenCredential } from "../../src/azure/clients.js";
 import { child, PORTAL_USER, REMEDIATOR, RG, service, serviceId, startTestEmulator, SUB, SUB2, type TestEnv } from "../helpers/emulator.js";
 
 const TLS = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols";

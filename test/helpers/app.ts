@@ -1,8 +1,8 @@
 /** Builds the Functions app's dependencies over a test emulator and the suite's Azurite, as the host would from settings. */
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
-import type { AppDeps } from "../../src/core/app.js";
-import { buildAppDeps } from "../../src/core/runtime.js";
+import type { AppDeps } from "../../src/app/app.js";
+import { buildAppDeps } from "../../src/app/runtime.js";
 import type { EmulatorHandle } from "../../emulator/server.js";
 import { REMEDIATOR } from "./emulator.js";
 

@@ -4,8 +4,8 @@
  */
 import { start, type EmulatorHandle, type EmulatorOptions } from "../../emulator/server.js";
 import type { Estate } from "../../emulator/store.js";
-import { createClients, LocalTokenCredential, type AzureClients } from "../../src/core/clients.js";
-import { loadConfig, type Config } from "../../src/core/config.js";
+import { createClients, LocalTokenCredential, type AzureClients } from "../../src/azure/clients.js";
+import { loadConfig, type Config } from "../../src/common/config.js";
 
 export const SUB = "11111111-1111-4111-8111-111111111111";
 export const SUB2 = "22222222-2222-4222-8222-222222222222";

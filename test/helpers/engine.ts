@@ -1,11 +1,11 @@
 /** Builds an Engine over an emulator the way the app and CLI do, with fast timings and captured logs. */
 import { Writable } from "node:stream";
-import { MemoryAudit } from "../../src/core/audit.js";
-import { createClients } from "../../src/core/clients.js";
-import { loadConfig, type Config } from "../../src/core/config.js";
-import { Engine } from "../../src/core/engine.js";
-import { MemoryLockInventory } from "../../src/core/inventory.js";
-import { createLogger, SecretRegistry } from "../../src/core/logger.js";
+import { MemoryAudit } from "../../src/engine/audit.js";
+import { createClients } from "../../src/azure/clients.js";
+import { loadConfig, type Config } from "../../src/common/config.js";
+import { Engine } from "../../src/engine/engine.js";
+import { MemoryLockInventory } from "../../src/engine/inventory.js";
+import { createLogger, SecretRegistry } from "../../src/common/logger.js";
 import type { EmulatorHandle } from "../../emulator/server.js";
 import { REMEDIATOR } from "./emulator.js";
 

@@ -3,7 +3,7 @@
  * whole run and hands its connection string to the tests; stops it after.
  */
 import type { TestProject } from "vitest/node";
-import { startAzurite } from "../../src/core/azurite.js";
+import { startAzurite } from "../../src/local/azurite.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

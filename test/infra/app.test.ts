@@ -1,6 +1,6 @@
 /**
  * The function app in Bicep against the code: Flex Consumption facts, the app settings against the
- * configuration schema (src/core/config.ts SETTINGS, src/tickets/config.ts), how identity values flow
+ * configuration schema (src/common/config.ts SETTINGS, src/tickets/config.ts), how identity values flow
  * from the identity module into the settings, and host.json / function registrations against both.
  */
 import { execFileSync } from "node:child_process";
@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { loadConfig, SETTINGS } from "../../src/core/config.js";
-import { EVALUATE_QUEUE, POISON_QUEUE } from "../../src/core/storage.js";
+import { loadConfig, SETTINGS } from "../../src/common/config.js";
+import { EVALUATE_QUEUE, POISON_QUEUE } from "../../src/app/storage.js";
 import { TICKET_PROVIDERS, ticketProviderFromEnv } from "../../src/tickets/config.js";
 import { INFRA, objectEntries, only, parseBicep, prop, str } from "./bicep.js";
 // the function modules register themselves with the (mocked) host on import

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SETTINGS } from "../../src/core/config.js";
+import { SETTINGS } from "../../src/common/config.js";
 import { parseBicep } from "./bicep.js";
 
 const ROOT = process.cwd();

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { resourceEvent, type Caller } from "../../emulator/events.js";
-import { decide } from "../../src/core/app.js";
+import { decide } from "../../src/app/app.js";
 import { arrayItems, only, parseBicep, prop, str } from "./bicep.js";
 
 const events = parseBicep("modules/resource-events.bicep");

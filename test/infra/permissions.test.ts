@@ -1,5 +1,5 @@
 /**
- * The permission manifest (src/core/permissions.ts) against the rules, the code and the role:
+ * The permission manifest (src/azure/permissions.ts) against the rules, the code and the role:
  *  - infra/role-actions.json is what `npm run gen:role` generates (fails when stale);
  *  - the role holds every action the rules' needs and fixes call, and nothing else;
  *  - every Azure SDK call in the collector, discovery and remediations maps to a granted action;
@@ -11,8 +11,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run, type CliIO } from "../../src/cli/main.js";
-import { expandNeeds } from "../../src/core/collector.js";
-import { discoverServices } from "../../src/core/discovery.js";
+import { expandNeeds } from "../../src/azure/collector.js";
+import { discoverServices } from "../../src/azure/discovery.js";
 import {
   DISCOVERY_ACTIONS,
   grantFor,
@@ -22,7 +22,7 @@ import {
   permissionManifest,
   renderRoleActionsBicep,
   renderRoleActionsJson,
-} from "../../src/core/permissions.js";
+} from "../../src/azure/permissions.js";
 import { RULES } from "../../src/remediations/index.js";
 import type { DataNeed } from "../../src/model/snapshot.js";
 import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
@@ -74,7 +74,7 @@ export function actionOf(method: string, rawPath: string): string {
 
 describe("permission manifest", () => {
   it("infra/role-actions.json is up to date (run `npm run gen:role`)", () => {
-    expect(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")).toBe(renderRoleActionsJson());
+    expect(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")).toBe(renderRoleActionsJson(permissionManifest(RULES)));
   });
 
   it("the role is exactly: discovery + every rule's reads + the fixes of the rules that can fix (their custom-role actions, with what they imply)", () => {
@@ -94,7 +94,7 @@ describe("permission manifest", () => {
   });
 
   it("grants what every rule needs: reads for detection, fixes for the rules that fix (custom role, Key Vault Secrets Officer, or the constrained RBAC Administrator)", () => {
-    const m = permissionManifest();
+    const m = permissionManifest(RULES);
     for (const r of m.rules) {
       for (const a of r.reads) expect(has(ROLE.read, a), `${r.id} reads ${a}`).toBe(true);
       for (const f of r.fix) expect(granted(f.action), `${r.id} fixes with ${f.action} (${f.grant})`).toBe(true);
@@ -112,7 +112,7 @@ describe("permission manifest", () => {
       expect(a).not.toMatch(/^Microsoft\.(Authorization\/roleAssignments|KeyVault)\//i);
     }
     expect(has(ROLE_ACTIONS, "Microsoft.Authorization/locks/delete")).toBe(false);
-    const m = permissionManifest();
+    const m = permissionManifest(RULES);
     const reportOnly = m.rules.filter((r) => !r.remediable);
     expect(reportOnly.length).toBeGreaterThan(0);
     for (const r of reportOnly) {
@@ -210,11 +210,11 @@ const GET_BY_ID: Record<string, string> = {
 
 describe("what the code calls", () => {
   const files = [
-    ...readdirSync(join(ROOT, "src/remediations")).map((f) => `src/remediations/${f}`),
-    "src/core/collector.ts",
-    "src/core/discovery.ts",
-    "src/core/health.ts",
-    "src/core/engine.ts",
+    ...(readdirSync(join(ROOT, "src/remediations"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts")).map((f) => `src/remediations/${f}`),
+    "src/azure/collector.ts",
+    "src/azure/discovery.ts",
+    "src/app/health.ts",
+    "src/engine/engine.ts",
   ];
   const source = files.map((f) => [f, readFileSync(join(ROOT, f), "utf8")] as const);
   const GROUPS = ["apiManagementService", "api", "apiRevision", "apiPolicy", "apiOperation", "apiOperationPolicy", "namedValue", "tenantAccess", "backend", "subscription", "product", "productApi", "productPolicy", "policy", "managementLocks", "roleAssignments", "subscriptions", "metrics"];
@@ -382,7 +382,7 @@ describe("apim-remediator permissions", () => {
   it("prints the role's actions as Bicep, and the role-actions.json content", async () => {
     const b = io();
     expect(await run(["permissions", "--format", "bicep"], b.cli)).toBe(0);
-    expect(b.out.join("")).toBe(renderRoleActionsBicep());
+    expect(b.out.join("")).toBe(renderRoleActionsBicep(permissionManifest(RULES)));
     for (const a of ROLE_ACTIONS) expect(b.out.join("")).toContain(`  '${a}'`);
     const j = io();
     expect(await run(["permissions", "--format", "role-json"], j.cli)).toBe(0);

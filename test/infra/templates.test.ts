@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUILT_IN_ROLES, FORBIDDEN_ROLES } from "../../src/core/permissions.js";
+import { BUILT_IN_ROLES, FORBIDDEN_ROLES } from "../../src/azure/permissions.js";
 import { arrayItems, INFRA, objectEntries, only, parseBicep, prop, str, type BicepFile } from "./bicep.js";
 
 function bicepFiles(dir = INFRA): string[] {
@@ -179,12 +179,12 @@ describe("infra: monitoring", () => {
     const titles = queries.map((q) => q.content.title ?? "").join("\n");
     for (const topic of [/Remediations/, /tickets/i, /Failures/]) expect(titles).toMatch(topic);
     for (const q of queries) expect(q.content.query).toMatch(/^(traces|exceptions)\b/);
-    // the fields the queries read are the ones the engine logs (src/core/engine.ts: { audit: {...} } with the outcome)
-    const engine = readFileSync(join(process.cwd(), "src/core/engine.ts"), "utf8");
+    // the fields the queries read are the ones the engine logs (src/engine/engine.ts: { audit: {...} } with the outcome)
+    const engine = readFileSync(join(process.cwd(), "src/engine/engine.ts"), "utf8");
     expect(engine).toMatch(/log\.info\(\{ audit: \{ \.\.\.rec/);
-    const audit = readFileSync(join(process.cwd(), "src/core/audit.ts"), "utf8");
+    const audit = readFileSync(join(process.cwd(), "src/engine/audit.ts"), "utf8");
     for (const field of ["ruleId", "resourceId", "outcome", "reason", "correlationId", "mode"]) expect(audit).toMatch(new RegExp(`\\b${field}\\??:`));
-    expect(readFileSync(join(process.cwd(), "src/core/app.ts"), "utf8")).toContain('alert: "apim-remediator-poison"');
+    expect(readFileSync(join(process.cwd(), "src/app/app.ts"), "utf8")).toContain('alert: "apim-remediator-poison"');
   });
 });
 
@@ -224,7 +224,7 @@ describe("infra: Key Vault access", () => {
     // exactly one role id appears in it: Key Vault Secrets User
     expect(new Set(condition.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi))).toEqual(new Set([user]));
     // the remediation assigns exactly that role with principalType ServicePrincipal (what the condition also requires)
-    const fix = readFileSync(join(process.cwd(), "src/remediations/_fix-key-vault.ts"), "utf8");
+    const fix = readFileSync(join(process.cwd(), "src/remediations/fixes/key-vault.ts"), "utf8");
     expect(fix).toContain(`"${user}"`);
     expect(fix).toMatch(/principalType: "ServicePrincipal"/);
   });

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import { InputError, resourcesFromInput, snapshotsFromFiles, snapshotsFromResources } from "../../src/core/offline.js";
-import { detect } from "../../src/core/scan.js";
+import { InputError, resourcesFromInput, snapshotsFromFiles, snapshotsFromResources } from "../../src/engine/offline.js";
+import { detect } from "../../src/engine/scan.js";
 import { DEFAULT_RULE_OPTIONS, selectRules, type Finding } from "../../src/remediations/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "apim-offline-inputs-"));

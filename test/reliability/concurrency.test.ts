@@ -8,20 +8,20 @@
  * takes the service over.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { evaluateQueued, sweep, type EvaluateOutcome } from "../../src/core/app.js";
-import { createClients, type AzureClients } from "../../src/core/clients.js";
-import { loadConfig } from "../../src/core/config.js";
-import { drainQueue } from "../../src/core/driver.js";
-import { SecretRegistry } from "../../src/core/logger.js";
-import { encodeMessage } from "../../src/core/storage.js";
+import { evaluateQueued, sweep, type EvaluateOutcome } from "../../src/app/app.js";
+import { createClients, type AzureClients } from "../../src/azure/clients.js";
+import { loadConfig } from "../../src/common/config.js";
+import { drainQueue } from "../../src/local/driver.js";
+import { SecretRegistry } from "../../src/common/logger.js";
+import { encodeMessage } from "../../src/app/storage.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { STORAGE_PREFIX } from "../helpers/app.js";
 import { DEMO_SUB, demoEstate, generatedEstate, PORTAL_USER, REMEDIATOR, AUDITOR, type EstateSpec } from "./estates.js";
 import { auditorFindings, buildWorker, MessageTracker, startWorld, type Worker, type World } from "./harness.js";
 import { secretState } from "./invariants.js";
 import { Rng } from "./rng.js";
-import { secretNameFor } from "../../src/remediations/_fix-key-vault.js";
-import { isBusy } from "../../src/remediations/_write.js";
+import { secretNameFor } from "../../src/remediations/fixes/key-vault.js";
+import { isBusy } from "../../src/remediations/fixes/write.js";
 
 const DEV = `/subscriptions/${DEMO_SUB}/resourceGroups/rg-apim-dev/providers/Microsoft.ApiManagement/service/apim-contoso-dev`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

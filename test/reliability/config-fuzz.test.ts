@@ -12,9 +12,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import { ConfigError, loadConfig, SETTINGS, type Env } from "../../src/core/config.js";
-import { checkHealth } from "../../src/core/health.js";
-import { buildAppDeps } from "../../src/core/runtime.js";
+import { ConfigError, loadConfig, SETTINGS, type Env } from "../../src/common/config.js";
+import { checkHealth } from "../../src/app/health.js";
+import { buildAppDeps } from "../../src/app/runtime.js";
 import { TICKET_PROVIDERS, ticketProviderFromEnv } from "../../src/tickets/config.js";
 import { STORAGE_PREFIX } from "../helpers/app.js";
 

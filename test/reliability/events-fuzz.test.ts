@@ -12,9 +12,9 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decide, handleEvents, parseEvents, type AppDeps } from "../../src/core/app.js";
-import { drainQueue } from "../../src/core/driver.js";
-import type { EvaluateMessage } from "../../src/core/storage.js";
+import { decide, handleEvents, parseEvents, type AppDeps } from "../../src/app/app.js";
+import { drainQueue } from "../../src/local/driver.js";
+import type { EvaluateMessage } from "../../src/app/storage.js";
 import { appFor, clearAppStorage } from "../helpers/app.js";
 import { PORTAL_USER, REMEDIATOR as REMEDIATOR_ID, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
 import { eventGridEvent, IN_SUB, payload, plausibleEvent, resourceUri, RESOURCE_EVENTS, scopeConfig } from "./arbitraries.js";

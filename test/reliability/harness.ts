@@ -5,7 +5,7 @@
  * observed to the invariant checker.
  *
  * A worker is the app's dependencies built from settings, as the Functions
- * host builds them (src/core/runtime.ts), except that its storage clients can
+ * host builds them (src/app/runtime.ts), except that its storage clients can
  * "die": after a crash every storage call fails, as does every Azure request
  * (an emulator fault resets every connection), and whatever the dead worker
  * still had in flight is awaited before a new worker starts. Restarting also
@@ -18,16 +18,16 @@ import { TableClient } from "@azure/data-tables";
 import type { QueueClient } from "@azure/storage-queue";
 import { start, type EmulatorHandle } from "../../emulator/server.js";
 import type { EventGridEvent } from "../../emulator/events.js";
-import { handleEvents, sweep, type AppDeps, type EvaluateOutcome } from "../../src/core/app.js";
-import { createClients, LocalTokenCredential, type AzureClients } from "../../src/core/clients.js";
-import { loadConfig, type Config } from "../../src/core/config.js";
-import { drainQueue } from "../../src/core/driver.js";
-import { Engine } from "../../src/core/engine.js";
-import { createLogger, SecretRegistry } from "../../src/core/logger.js";
-import { ComplianceStore, openStorage, PendingMarkers, ServiceLeases, storageNames, TableAudit, TableLockInventory, TABLES, type AppStorage } from "../../src/core/storage.js";
+import { handleEvents, sweep, type AppDeps, type EvaluateOutcome } from "../../src/app/app.js";
+import { createClients, LocalTokenCredential, type AzureClients } from "../../src/azure/clients.js";
+import { loadConfig, type Config } from "../../src/common/config.js";
+import { drainQueue } from "../../src/local/driver.js";
+import { Engine } from "../../src/engine/engine.js";
+import { createLogger, SecretRegistry } from "../../src/common/logger.js";
+import { ComplianceStore, openStorage, PendingMarkers, ServiceLeases, storageNames, TableAudit, TableLockInventory, TABLES, type AppStorage } from "../../src/app/storage.js";
 import { TicketManager } from "../../src/tickets/manager.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
-import { TableTicketStore } from "../../src/tickets/table-store.js";
+import { TableTicketStore } from "../../src/app/ticket-store.js";
 import { TicketHttpError, type TicketProvider } from "../../src/tickets/types.js";
 import { AUDITOR, demoEstate, generatedEstate, inScope, PORTAL_USER, REMEDIATOR, type EstateSpec } from "./estates.js";
 import { Rng } from "./rng.js";
@@ -277,7 +277,7 @@ export function settingsFor(world: World, spec: EstateSpec, s: Schedule, phase: 
   return env;
 }
 
-/** Builds a worker the way src/core/runtime.ts does, with storage that can die and logs captured. */
+/** Builds a worker the way src/app/runtime.ts does, with storage that can die and logs captured. */
 export async function buildWorker(env: Record<string, string>, tracker: MessageTracker, tickets: TicketProvider, logLines: string[], secrets: SecretRegistry, leaseSeconds = 15): Promise<Worker> {
   const worker: Worker = { deps: undefined as unknown as AppDeps, dead: false, inflight: 0 };
   const dead = () => worker.dead;
@@ -354,10 +354,10 @@ export async function expireLeases(world: World, env: Record<string, string>, re
 
 /** Reads every in-scope service as the auditor (never the remediator) and detects with every rule. */
 export async function auditorFindings(auditor: AzureClients, spec: EstateSpec, config: Config) {
-  const { collectSnapshot } = await import("../../src/core/collector.js");
-  const { detect, needsOf } = await import("../../src/core/scan.js");
+  const { collectSnapshot } = await import("../../src/azure/collector.js");
+  const { detect, needsOf } = await import("../../src/engine/scan.js");
   const { RULES } = await import("../../src/remediations/index.js");
-  const { ruleOptions } = await import("../../src/core/engine.js");
+  const { ruleOptions } = await import("../../src/engine/engine.js");
   const rules = [...RULES];
   const snaps = await Promise.all(spec.services.filter((x) => inScope(x, spec.scope)).map((id) => collectSnapshot(auditor, id, needsOf(rules))));
   return detect(snaps, rules, ruleOptions(config));

@@ -12,12 +12,12 @@
  * - no lost update of a concurrent user's change; evaluations become quiet.
  */
 import { createHash } from "node:crypto";
-import { LocalTokenCredential } from "../../src/core/clients.js";
-import { parseExemptions, ruleMode } from "../../src/core/engine.js";
-import { openStorage } from "../../src/core/storage.js";
+import { LocalTokenCredential } from "../../src/azure/clients.js";
+import { parseExemptions, ruleMode } from "../../src/engine/engine.js";
+import { openStorage } from "../../src/app/storage.js";
 import { RULES } from "../../src/remediations/index.js";
 import type { Finding } from "../../src/remediations/types.js";
-import { secretNameFor } from "../../src/remediations/_fix-key-vault.js";
+import { secretNameFor } from "../../src/remediations/fixes/key-vault.js";
 import { fingerprintOf } from "../../src/tickets/content.js";
 import type { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { AUDITOR, inScope, REMEDIATOR, type EstateSpec } from "./estates.js";
@@ -246,8 +246,8 @@ export async function checkInvariants(obs: RunObservations, world: World): Promi
   out.push(...checkWrites(obs, world));
   out.push(...oneOpenTicketPerFingerprint(obs.tickets, "at the end"));
   if (!obs.quiet) out.push(`evaluations did not become quiet within ${obs.recoveryRounds} recovery rounds: ${obs.rounds.join("; ")}`);
-  const { createClients } = await import("../../src/core/clients.js");
-  const { loadConfig } = await import("../../src/core/config.js");
+  const { createClients } = await import("../../src/azure/clients.js");
+  const { loadConfig } = await import("../../src/common/config.js");
   const auditor = createClients(loadConfig({ ARM_ENDPOINT: world.emu.armEndpoint, ARM_CA_FILE: world.emu.caFile, REMEDIATOR_PRINCIPAL_ID: AUDITOR, ARM_MAX_RETRIES: "0" }));
   const final = await auditorFindings(auditor, obs.spec, obs.config);
   if (obs.config.mode === "enforce") {

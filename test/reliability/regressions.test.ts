@@ -9,15 +9,15 @@
  * - a bad credential setting was shown in the error (logs, anonymous /api/health).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evaluateQueued, type AppDeps } from "../../src/core/app.js";
-import { collectSnapshot } from "../../src/core/collector.js";
-import { ConfigError } from "../../src/core/config.js";
-import { encodeMessage } from "../../src/core/storage.js";
-import { needsOf } from "../../src/core/scan.js";
+import { evaluateQueued, type AppDeps } from "../../src/app/app.js";
+import { collectSnapshot } from "../../src/azure/collector.js";
+import { ConfigError } from "../../src/common/config.js";
+import { encodeMessage } from "../../src/app/storage.js";
+import { needsOf } from "../../src/engine/scan.js";
 import { RULES } from "../../src/remediations/index.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { TicketManager } from "../../src/tickets/manager.js";
-import { TableTicketStore } from "../../src/tickets/table-store.js";
+import { TableTicketStore } from "../../src/app/ticket-store.js";
 import { ticketProviderFromEnv } from "../../src/tickets/config.js";
 import { appFor, clearAppStorage } from "../helpers/app.js";
 import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
@@ -38,7 +38,7 @@ describe("collector", () => {
     const onUnhandled = (e: unknown) => unhandled.push(e);
     process.on("unhandledRejection", onUnhandled);
     try {
-      const clients = (await import("../../src/core/clients.js")).createClients({ ...env.config, armMaxRetries: 0 });
+      const clients = (await import("../../src/azure/clients.js")).createClients({ ...env.config, armMaxRetries: 0 });
       // the API list answers late (and fine); meanwhile other collections fail
       env.emu.faults.add({ method: "GET", pathRegex: "/service/apim-contoso-dev/apis(\\?|$)", delayMs: 200 });
       for (const path of ["/namedValues", "/backends", "/tenant"]) env.emu.faults.add({ method: "GET", pathRegex: `/service/apim-contoso-dev${path}(\\?|$)`, status: 500, code: "InternalServerError" });

@@ -10,8 +10,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { LogEntry } from "../../emulator/control.js";
 import type { Estate, Resource } from "../../emulator/store.js";
-import { WriteBudget } from "../../src/core/engine.js";
-import { MemoryLockInventory } from "../../src/core/inventory.js";
+import { WriteBudget } from "../../src/engine/engine.js";
+import { MemoryLockInventory } from "../../src/engine/inventory.js";
 import { PROTOCOL_KEYS } from "../../src/remediations/gateway-tls-protocols.js";
 import { DEFAULT_WEAK_CIPHERS } from "../../src/remediations/gateway-weak-ciphers.js";
 import { ruleById, type Rule } from "../../src/remediations/index.js";

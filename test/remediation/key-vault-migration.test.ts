@@ -1,6 +1,6 @@
 /**
  * The Key Vault migration of secret named values (`named-value-secrets-in-key-vault`,
- * src/remediations/_fix-key-vault.ts), end to end through the engine and the
+ * src/remediations/fixes/key-vault.ts), end to end through the engine and the
  * real SDK clients against the emulator: the happy path, a failure injected at
  * each step, a crash between steps, prerequisites, and secret hygiene.
  *
@@ -9,12 +9,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionResult, EvaluationResult } from "../../src/core/engine.js";
-import { CENSOR } from "../../src/core/logger.js";
+import type { ActionResult, EvaluationResult } from "../../src/engine/engine.js";
+import { CENSOR } from "../../src/common/logger.js";
 import { rule as identityRule } from "../../src/remediations/managed-identity.js";
 import { rule as kvRule } from "../../src/remediations/named-value-secrets-in-key-vault.js";
 import type { Rule } from "../../src/remediations/types.js";
-import { assignmentName, secretNameFor, SECRETS_USER_ROLE, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/_fix-key-vault.js";
+import { assignmentName, secretNameFor, SECRETS_USER_ROLE, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/fixes/key-vault.js";
 import { child, PORTAL_USER, REMEDIATOR, RG, service, serviceId, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
 import { engineFor, type EngineEnv } from "../helpers/engine.js";
 

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { evaluateQueued, type AppDeps } from "../../src/core/app.js";
-import { encodeMessage } from "../../src/core/storage.js";
+import { evaluateQueued, type AppDeps } from "../../src/app/app.js";
+import { encodeMessage } from "../../src/app/storage.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { TicketManager } from "../../src/tickets/manager.js";
-import { TableTicketStore } from "../../src/tickets/table-store.js";
+import { TableTicketStore } from "../../src/app/ticket-store.js";
 import type { TicketContent, TicketProvider, TicketRef } from "../../src/tickets/types.js";
 import { appFor } from "../helpers/app.js";
 import { PORTAL_USER, startTestEmulator, type TestEnv } from "../helpers/emulator.js";

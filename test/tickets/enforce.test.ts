@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evaluateQueued, type AppDeps } from "../../src/core/app.js";
-import { encodeMessage } from "../../src/core/storage.js";
+import { evaluateQueued, type AppDeps } from "../../src/app/app.js";
+import { encodeMessage } from "../../src/app/storage.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { TicketManager } from "../../src/tickets/manager.js";
-import { TableTicketStore } from "../../src/tickets/table-store.js";
+import { TableTicketStore } from "../../src/app/ticket-store.js";
 import { appFor } from "../helpers/app.js";
 import { child, RG, service, serviceId, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
 

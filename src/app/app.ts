@@ -1,0 +1,351 @@
+/**
+ * What the Functions do, as plain functions over injected dependencies: take
+ * resource events, sweep, evaluate one queued service, record poison
+ * messages, and report. `src/functions/*` only adapt triggers to these.
+ */
+import { randomUUID } from "node:crypto";
+import { EventGridDeserializer } from "@azure/eventgrid";
+import { parseServiceId } from "../model/arm.js";
+import { apiScopeOf, type DataNeed, type EvaluationScope } from "../model/snapshot.js";
+import { RULES, type Rule } from "../remediations/index.js";
+import type { AzureClients } from "../azure/clients.js";
+import type { Config } from "../common/config.js";
+import { discoverServices } from "../azure/discovery.js";
+import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engine.js";
+import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
+import { encodeMessage, LeaseBusyError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
+
+export interface AppDeps {
+  config: Config;
+  clients: AzureClients;
+  storage: AppStorage;
+  engine: Engine;
+  log: EngineLogger;
+  /** Debounce window for coalescing events (seconds). */
+  debounceSeconds: number;
+  /** Delay before retrying a service whose lease another worker holds (seconds). */
+  leaseRetrySeconds?: number;
+  /** Ticketing of drifts not fixed automatically (absent when TICKET_PROVIDER is none). */
+  tickets?: TicketManager;
+}
+
+const RESOURCE_EVENTS = new Set(["Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess", "Microsoft.Resources.ResourceActionSuccess"]);
+const SERVICE_PREFIX = /^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.apimanagement\/service\/[^/]+/i;
+
+export interface EventDecision {
+  accepted: boolean;
+  reason: string;
+  serviceId?: string;
+  changedResourceId?: string;
+  enqueued?: boolean;
+}
+
+interface NormalizedEvent {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  subject?: string;
+}
+
+/** Validates Event Grid or CloudEvents input with @azure/eventgrid; returns the events or throws with the reason. */
+export async function parseEvents(input: unknown): Promise<NormalizedEvent[]> {
+  const des = new EventGridDeserializer();
+  const list = Array.isArray(input) ? input : [input];
+  if (list.length === 0) throw new Error("no events in the payload");
+  const first = list[0] as Record<string, unknown> | null;
+  if (!first || typeof first !== "object") throw new Error("the payload is not an event object");
+  if ("specversion" in first || "specVersion" in first) {
+    // the attribute is `specversion`; some published samples spell it `specVersion`
+    const fixed = list.map((e: unknown) => (e && typeof e === "object" && !("specversion" in e) && "specVersion" in e ? (({ specVersion, ...rest }) => ({ ...rest, specversion: specVersion }))(e as Record<string, unknown>) : e));
+    const events = await des.deserializeCloudEvents(JSON.stringify(fixed));
+    return events.map((e) => ({ id: e.id, type: e.type, data: (e.data ?? {}) as Record<string, unknown>, subject: e.subject }));
+  }
+  const events = await des.deserializeEventGridEvents(JSON.stringify(list));
+  return events.map((e) => ({ id: e.id, type: e.eventType, data: (e.data ?? {}) as Record<string, unknown>, subject: e.subject }));
+}
+
+function callerOf(data: Record<string, unknown>): string | undefined {
+  const evidence = ((data["authorization"] as Record<string, unknown> | undefined)?.["evidence"] ?? {}) as Record<string, unknown>;
+  const claims = (data["claims"] ?? {}) as Record<string, unknown>;
+  const oid = claims["http://schemas.microsoft.com/identity/claims/objectidentifier"] ?? claims["oid"] ?? evidence["principalId"];
+  return typeof oid === "string" ? oid : undefined;
+}
+
+const normGuid = (s: string) => s.replace(/-/g, "").toLowerCase();
+
+/** Decides what one event means; pure, so it can be fuzzed. */
+export function decide(event: NormalizedEvent, config: Pick<Config, "subscriptions" | "resourceGroups" | "principalId">): EventDecision {
+  if (!RESOURCE_EVENTS.has(event.type)) return { accepted: false, reason: `event type ${event.type} is not a resource event` };
+  const uri = event.data["resourceUri"];
+  const op = event.data["operationName"];
+  if (typeof uri !== "string" || uri.length === 0 || uri.length > 2048) return { accepted: false, reason: "data.resourceUri is missing or invalid" };
+  if (typeof op !== "string") return { accepted: false, reason: "data.operationName is missing" };
+  // ARM ids never hold encoded characters, dot segments, empty segments or whitespace: such ids are crafted
+  if (/%|\/\.\.?(\/|$)|\/\/|\s|[^\x21-\x7e]/.test(uri)) return { accepted: false, reason: "data.resourceUri is not a canonical ARM id" };
+  const m = SERVICE_PREFIX.exec(uri);
+  if (!m) return { accepted: false, reason: "not an API Management resource" };
+  const isLock = /\/providers\/Microsoft\.Authorization\/locks(\/|$)/i.test(uri);
+  if (!/^Microsoft\.ApiManagement\/service(\/|$)/i.test(op) && !(isLock && /^Microsoft\.Authorization\/locks\//i.test(op))) {
+    return { accepted: false, reason: `operation ${op} is not an API Management or lock operation` };
+  }
+  const service = parseServiceId(m[0]);
+  if (!service) return { accepted: false, reason: "not an API Management resource" };
+  if (config.subscriptions.length > 0 && !config.subscriptions.includes(service.subscriptionId.toLowerCase())) return { accepted: false, reason: `subscription ${service.subscriptionId} is out of scope` };
+  if (config.resourceGroups.length > 0 && !config.resourceGroups.some((g) => g.toLowerCase() === service.resourceGroup.toLowerCase())) {
+    return { accepted: false, reason: `resource group ${service.resourceGroup} is out of scope` };
+  }
+  const caller = callerOf(event.data);
+  if (caller && config.principalId && normGuid(caller) === normGuid(config.principalId)) return { accepted: false, reason: "caused by the remediator itself" };
+  return { accepted: true, reason: "ok", serviceId: service.id, changedResourceId: uri };
+}
+
+/** Which data a change to this resource can affect: the collection right under the service, or locks. */
+export function needsForChange(serviceId: string, changedResourceId: string): DataNeed[] | "all" {
+  const rest = changedResourceId.slice(serviceId.length).split("/").filter((x) => x.length > 0).map((x) => x.toLowerCase());
+  if (rest.length === 0) return "all";
+  if (rest[0] === "providers" && rest[1] === "microsoft.authorization" && rest[2] === "locks") return ["locks"];
+  const map: Record<string, DataNeed[]> = {
+    apis: ["apis", "apiRevisions", "apiPolicies", "operationPolicies"],
+    namedvalues: ["namedValues"],
+    tenant: ["tenantAccess"],
+    backends: ["backends"],
+    subscriptions: ["subscriptions"],
+    products: ["products", "productApis", "productPolicies"],
+    policies: ["policies"],
+  };
+  return map[rest[0] as string] ?? "all";
+}
+
+/** The rules to run for a set of changed resources (all rules for sweeps and unknown changes). */
+export function rulesForChanges(serviceId: string, changed: string[] | "all"): Rule[] {
+  if (changed === "all") return [...RULES];
+  const needs = new Set<DataNeed>();
+  for (const c of changed) {
+    const n = needsForChange(serviceId, c);
+    if (n === "all") return [...RULES];
+    n.forEach((x) => needs.add(x));
+  }
+  return RULES.filter((r) => r.meta.needs.some((n) => needs.has(n)));
+}
+
+/** At most this many APIs are read one by one in a scoped evaluation; more changes read the whole list. */
+export const MAX_SCOPED_APIS = 10;
+
+/**
+ * When every change is an API (or something under one: a revision, an
+ * operation, a policy), the evaluation reads and judges only those APIs.
+ * Anything else (and sweeps) evaluates the whole service.
+ */
+export function scopeForChanges(serviceId: string, changed: string[] | "all"): EvaluationScope | undefined {
+  if (changed === "all" || changed.length === 0) return undefined;
+  const apis = new Set<string>();
+  for (const c of changed) {
+    const own = apiScopeOf(serviceId, c);
+    if (!own) return undefined;
+    apis.add(own.apis[0] as string);
+  }
+  return apis.size > MAX_SCOPED_APIS ? undefined : { apis: [...apis].sort() };
+}
+
+/** True when a change names the service resource itself (its properties, tags, or an action on it). */
+export function namesService(serviceId: string, changed: string[] | "all"): boolean {
+  return changed !== "all" && changed.some((c) => c.replace(/\/+$/, "").toLowerCase() === serviceId.toLowerCase());
+}
+
+/** onResourceEvent: validate, filter, scope-check, map, coalesce, enqueue. Never throws for bad input. */
+export async function handleEvents(input: unknown, deps: AppDeps): Promise<EventDecision[]> {
+  let events: NormalizedEvent[];
+  try {
+    events = await parseEvents(input);
+  } catch (e) {
+    const d = { accepted: false, reason: `malformed event: ${(e as Error).message.split("\n")[0]?.slice(0, 200)}` };
+    deps.log.warn({ reason: d.reason }, "event dropped");
+    return [d];
+  }
+  const out: EventDecision[] = [];
+  for (const ev of events) {
+    const d = decide(ev, deps.config);
+    if (!d.accepted || !d.serviceId || !d.changedResourceId) {
+      deps.log.info({ eventId: ev.id, reason: d.reason }, "event ignored");
+      out.push(d);
+      continue;
+    }
+    const claimed = await deps.storage.pending.claim(d.serviceId, d.changedResourceId, (deps.debounceSeconds + 300) * 1000);
+    if (claimed) {
+      const msg: EvaluateMessage = { serviceId: d.serviceId, reason: "event", changedResourceId: d.changedResourceId, operationName: String(ev.data["operationName"]), correlationId: ev.id, enqueuedAt: new Date().toISOString() };
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg), { visibilityTimeout: deps.debounceSeconds });
+    }
+    deps.log.info({ eventId: ev.id, serviceId: d.serviceId, coalesced: !claimed }, "event accepted");
+    out.push({ ...d, enqueued: claimed });
+  }
+  return out;
+}
+
+/** sweep: one message per service in scope. */
+export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()}`): Promise<string[]> {
+  const services = await discoverServices(deps.clients, deps.config);
+  for (const s of services) {
+    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString() };
+    await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg));
+  }
+  deps.log.info({ correlationId, services: services.length }, "sweep enqueued");
+  return services.map((s) => s.id);
+}
+
+/** Queue payloads arrive base64-decoded and JSON-parsed by the host, or as raw strings. */
+export function parseMessage(payload: unknown): EvaluateMessage {
+  let value = payload;
+  if (typeof value === "string") {
+    const text = value.trim().startsWith("{") ? value : Buffer.from(value, "base64").toString("utf8");
+    value = JSON.parse(text);
+  }
+  const m = value as Partial<EvaluateMessage> | null;
+  if (!m || typeof m !== "object" || typeof m.serviceId !== "string" || !parseServiceId(m.serviceId)) throw new Error("queue message without a valid serviceId");
+  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString() };
+}
+
+export type EvaluateOutcome = { kind: "evaluated"; result: EvaluationResult } | { kind: "deferred"; reason: string } | { kind: "gone"; reason: string } | { kind: "nothing"; reason: string };
+
+/** True when ARM says the service does not exist (deleted, or never there): a 404 on the service itself. */
+async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
+  const ref = parseServiceId(serviceId);
+  if (!ref) return false;
+  try {
+    await deps.clients.apim(ref.subscriptionId).apiManagementService.get(ref.resourceGroup, ref.name);
+    return false;
+  } catch (e) {
+    return (e as { statusCode?: number }).statusCode === 404;
+  }
+}
+
+/** evaluate: lease the service, take the pending changes, evaluate the rules they touch (all for sweeps), record compliance. */
+export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<EvaluateOutcome> {
+  const msg = parseMessage(payload);
+  const fromMarker = msg.reason === "event" || msg.reason === "pending";
+  let followUp = false;
+  try {
+    // the pending marker is read while the lease is being taken (reading is harmless without it); it is removed only under the lease
+    const peeked = fromMarker ? deps.storage.pending.peek(msg.serviceId) : undefined;
+    peeked?.catch(() => undefined);
+    const outcome = await deps.storage.leases.withLease(msg.serviceId, async (): Promise<EvaluateOutcome> => {
+      // the marker's removal runs alongside the first reads; it is settled before the lease is released
+      const taken: EarlyTake = peeked ? await deps.storage.pending.takeEarly(msg.serviceId, peeked) : { changes: undefined, removal: Promise.resolve("removed") };
+      const pending = taken.changes;
+      // no marker means the removal has nothing to settle
+      if (msg.reason === "pending" && pending === undefined) return { kind: "nothing", reason: "the pending changes were taken by another evaluation" };
+      const changed: string[] | "all" = fromMarker ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
+      const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
+      const scope = scopeForChanges(msg.serviceId, changed);
+      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed) }).then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+      // kept: the marker changed after it was read (an event added a change and, finding the marker, enqueued nothing)
+      const kept = (await taken.removal) === "kept";
+      if ("error" in evaluation) {
+        const e = evaluation.error;
+        if ((e as { statusCode?: number }).statusCode === 404 && (await serviceGone(deps, msg.serviceId))) {
+          // a deleted service (its delete event, or a message older than the delete) is not a failure to retry into the poison queue:
+          // nothing to evaluate; its compliance rows and open tickets go with it, and so do changes that arrived meanwhile
+          if (kept) await deps.storage.pending.take(msg.serviceId).catch(() => undefined);
+          const all = RULES.map((r) => r.meta.id);
+          await deps.storage.compliance.record(msg.serviceId, all, [], msg.correlationId);
+          if (deps.tickets) await deps.tickets.sync({ serviceId: msg.serviceId, correlationId: msg.correlationId, rulesEvaluated: all, findings: [], drifts: [] });
+          deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId }, "the service no longer exists: nothing to evaluate");
+          return { kind: "gone" as const, reason: "the service no longer exists" };
+        }
+        // the host retries this message, but the changes taken from the marker are not in it: leave a marker that makes the retry evaluate every rule
+        // (a marker kept by the removal is the retry's too)
+        if (pending !== undefined) await deps.storage.pending.claim(msg.serviceId, msg.serviceId, (deps.debounceSeconds + 300) * 1000).catch(() => undefined);
+        throw e;
+      }
+      const result = evaluation.result;
+      followUp = kept;
+      // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
+      const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
+      const verdicts = result.findings.map((f) => (f.status === "fail" && fixed.has(`${f.ruleId}|${f.resourceId.toLowerCase()}`) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f));
+      await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
+      if (deps.tickets) {
+        // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
+        const t = await deps.tickets.sync({
+          serviceId: result.serviceId,
+          correlationId: msg.correlationId,
+          rulesEvaluated: rules.map((r) => r.meta.id),
+          findings: result.findings,
+          drifts: driftsToTicket(rules, result.findings, result.actions),
+          leaveAlone: exemptedFingerprints(result.findings, result.actions),
+          scope,
+        });
+        if (t.errors.length > 0) deps.log.warn({ serviceId: result.serviceId, pending: t.pending.length }, "some tickets were not delivered; retried at the next evaluation");
+        result.tickets = t;
+      }
+      deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.apis, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
+      return { kind: "evaluated" as const, result };
+    });
+    if (followUp) {
+      // after the lease is released, so the follow-up does not meet it
+      const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "pending", correlationId: randomUUID(), enqueuedAt: new Date().toISOString() };
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage(next), { visibilityTimeout: deps.debounceSeconds });
+      deps.log.info({ serviceId: msg.serviceId, correlationId: next.correlationId }, "changes that arrived while the evaluation started: enqueued their own evaluation");
+    }
+    return outcome;
+  } catch (e) {
+    if (e instanceof LeaseBusyError) {
+      // another worker has it: come back later instead of burning a dequeue attempt
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: fromMarker ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
+      return { kind: "deferred", reason: e.message };
+    }
+    throw e;
+  }
+}
+
+/** onPoison: the message failed every attempt; audit it and log an error an alert can target. */
+export async function recordPoison(payload: unknown, dequeueCount: number | undefined, deps: AppDeps): Promise<void> {
+  let serviceId = "unknown";
+  let correlationId: string = randomUUID();
+  try {
+    const m = parseMessage(payload);
+    serviceId = m.serviceId;
+    correlationId = m.correlationId;
+  } catch {
+    // an unparseable message is still recorded
+  }
+  // a pending marker left for this message's retries would swallow the next events (they coalesce into it): remove it
+  if (serviceId !== "unknown") await deps.storage.pending.take(serviceId).catch(() => undefined);
+  await deps.storage.audit.write({
+    time: new Date().toISOString(),
+    correlationId,
+    actor: deps.config.principalId ?? "unknown",
+    mode: deps.config.mode,
+    ruleId: "*",
+    resourceId: serviceId,
+    outcome: "failed",
+    reason: `evaluation failed ${dequeueCount ?? "max"} time(s); the message was moved to the poison queue`,
+    writes: 0,
+  });
+  deps.log.error({ serviceId, correlationId, alert: "apim-remediator-poison" }, "evaluation message poisoned");
+}
+
+export interface ServiceReport {
+  serviceId: string;
+  evaluatedAt: string;
+  summary: { fail: number; pass: number; unknown: number };
+  rules: Record<string, { status: "fail" | "pass" | "unknown"; findings: Array<{ resourceId: string; status: string; message: string }> }>;
+}
+
+/** report: latest compliance per service and rule. */
+export async function report(deps: AppDeps): Promise<{ services: ServiceReport[] }> {
+  const rows = await deps.storage.compliance.list();
+  const by = new Map<string, ServiceReport>();
+  for (const r of rows) {
+    const key = r.serviceId.toLowerCase();
+    let s = by.get(key);
+    if (!s) by.set(key, (s = { serviceId: r.serviceId, evaluatedAt: r.evaluatedAt, summary: { fail: 0, pass: 0, unknown: 0 }, rules: {} }));
+    if (r.evaluatedAt > s.evaluatedAt) s.evaluatedAt = r.evaluatedAt;
+    s.summary[r.status]++;
+    const rule = (s.rules[r.ruleId] ??= { status: "pass", findings: [] });
+    rule.findings.push({ resourceId: r.resourceId, status: r.status, message: r.message });
+    if (r.status === "fail" || (r.status === "unknown" && rule.status === "pass")) rule.status = r.status;
+  }
+  return { services: [...by.values()].sort((a, b) => a.serviceId.localeCompare(b.serviceId)) };
+}

@@ -1,0 +1,40 @@
+/**
+ * The app's dependencies, built once per process from the environment (the
+ * Function App settings), shared by every function. Tests build their own.
+ */
+import type { AppDeps } from "./app.js";
+import { createClients } from "../azure/clients.js";
+import { loadConfig, type Env } from "../common/config.js";
+import { Engine } from "../engine/engine.js";
+import { createLogger, secrets } from "../common/logger.js";
+import { openStorage } from "./storage.js";
+import { TicketManager } from "../tickets/manager.js";
+import { ticketProviderFromEnv } from "../tickets/config.js";
+import { TableTicketStore } from "./ticket-store.js";
+
+let cached: Promise<AppDeps> | undefined;
+
+export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds">> & { engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
+  const config = loadConfig(env);
+  const clients = createClients(config);
+  const storage = await openStorage(env, clients.credential);
+  const log = createLogger({ level: config.logLevel, registry: secrets });
+  const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, ...(overrides.engineTimings ?? {}) });
+  const provider = ticketProviderFromEnv(env, clients.credential);
+  const tickets = provider ? new TicketManager(provider, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log }) : undefined;
+  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, tickets };
+}
+
+/** The process-wide dependencies (built on first use; a failed build is retried on the next call). */
+export function appDeps(env: Env = process.env): Promise<AppDeps> {
+  if (!cached) {
+    cached = buildAppDeps(env);
+    cached.catch(() => (cached = undefined));
+  }
+  return cached;
+}
+
+/** Forgets the cached dependencies (tests that change settings between cases). */
+export function resetAppDeps(): void {
+  cached = undefined;
+}

@@ -1,0 +1,137 @@
+/**
+ * Builds every Azure client from the configuration. This is the only place
+ * that knows whether ARM is real Azure or a loopback emulator: against a
+ * loopback endpoint it uses a locally minted token (the emulator checks the
+ * shape, not the signature) and relaxes Key Vault's challenge-resource check.
+ */
+import { Agent } from "node:https";
+import { createSecureContext, rootCertificates } from "node:tls";
+import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import { DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
+import { ApiManagementClient } from "@azure/arm-apimanagement";
+import { ManagementLockClient } from "@azure/arm-locks";
+import { ResourceManagementClient } from "@azure/arm-resources";
+import { SubscriptionClient } from "@azure/arm-resources-subscriptions";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { SecretClient } from "@azure/keyvault-secrets";
+import { MonitorClient } from "@azure/arm-monitor";
+import type { Config } from "../common/config.js";
+import { ARM_LIMITS, ArmPacer } from "./pacing.js";
+
+/** The principal a loopback credential acts as when none is configured. */
+export const DEFAULT_LOCAL_PRINCIPAL = "00000000-0000-4000-8000-00000000a11c";
+const LOCAL_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/**
+ * A credential for the local emulator: an unsigned JWT whose `oid` is the
+ * configured principal. Never used against a non-loopback endpoint.
+ */
+export class LocalTokenCredential implements TokenCredential {
+  constructor(
+    readonly principalId: string,
+    readonly tenantId: string = LOCAL_TENANT,
+    readonly claims: Record<string, unknown> = {},
+  ) {}
+
+  getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+    const scope = Array.isArray(scopes) ? (scopes[0] ?? "") : scopes;
+    const now = Math.floor(Date.now() / 1000);
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const payload = {
+      aud: scope.replace(/\/\.default$/, ""),
+      iss: `https://sts.windows.net/${this.tenantId}/`,
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+      oid: this.principalId,
+      tid: this.tenantId,
+      appid: this.principalId,
+      sub: this.principalId,
+      ...this.claims,
+    };
+    return Promise.resolve({ token: `${b64({ alg: "none", typ: "JWT" })}.${b64(payload)}.local`, expiresOnTimestamp: (now + 3600) * 1000 });
+  }
+}
+
+export interface AzureClients {
+  credential: TokenCredential;
+  apim(subscriptionId: string): ApiManagementClient;
+  locks(subscriptionId: string): ManagementLockClient;
+  resources(subscriptionId: string): ResourceManagementClient;
+  authorization(subscriptionId: string): AuthorizationManagementClient;
+  subscriptions(): SubscriptionClient;
+  monitor(subscriptionId: string): MonitorClient;
+  secrets(vaultUrl?: string): SecretClient;
+  /** The ARM request pacer shared by every ARM client here (absent when ARM_PACING is false). */
+  pacer?: ArmPacer;
+}
+
+/** One pacer per factory (= per principal, as ARM counts), mirroring ARM's buckets at the configured refill rates. */
+function createPacer(config: Config): ArmPacer | undefined {
+  const p = config.armPacing;
+  if (p && !p.enabled) return undefined;
+  return new ArmPacer({
+    reads: { capacity: ARM_LIMITS.reads.capacity, refillPerSecond: p?.readsPerSecond ?? ARM_LIMITS.reads.refillPerSecond },
+    writes: { capacity: ARM_LIMITS.writes.capacity, refillPerSecond: p?.writesPerSecond ?? ARM_LIMITS.writes.refillPerSecond },
+    deletes: { capacity: ARM_LIMITS.deletes.capacity, refillPerSecond: p?.deletesPerSecond ?? ARM_LIMITS.deletes.refillPerSecond },
+  });
+}
+
+export interface ClientFactoryOptions {
+  /** Overrides the credential (tests acting as another principal, e.g. "a user in the portal"). */
+  credential?: TokenCredential;
+}
+
+function createCredential(config: Config): TokenCredential {
+  if (config.armIsLoopback) return new LocalTokenCredential(config.principalId ?? DEFAULT_LOCAL_PRINCIPAL, config.tenantId ?? LOCAL_TENANT);
+  if (config.managedIdentityClientId && process.env["IDENTITY_ENDPOINT"]) {
+    return new ManagedIdentityCredential({ clientId: config.managedIdentityClientId });
+  }
+  return new DefaultAzureCredential(config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {});
+}
+
+export function createClients(config: Config, options: ClientFactoryOptions = {}): AzureClients {
+  const credential = options.credential ?? createCredential(config);
+  // with an extra CA (the emulator's), one agent with one TLS context built once: per-request TLS
+  // options would rebuild the context from every root certificate for each new connection
+  const agent = config.armCa ? new Agent({ keepAlive: true, secureContext: createSecureContext({ ca: [...rootCertificates, config.armCa] }) }) : undefined;
+  const pacer = createPacer(config);
+  const common = {
+    endpoint: config.armEndpoint,
+    retryOptions: { maxRetries: config.armMaxRetries, retryDelayInMs: 800, maxRetryDelayInMs: 60_000 },
+    userAgentOptions: { userAgentPrefix: "apim-remediator" },
+    ...(agent ? { agent } : {}),
+    // every attempt (retries too) takes a token from its subscription's bucket
+    ...(pacer ? { additionalPolicies: [{ policy: pacer.policy(), position: "perRetry" as const }] } : {}),
+  };
+  const cache = new Map<string, unknown>();
+  const memo = <T>(key: string, make: () => T): T => {
+    let v = cache.get(key) as T | undefined;
+    if (v === undefined) cache.set(key, (v = make()));
+    return v;
+  };
+  return {
+    credential,
+    ...(pacer ? { pacer } : {}),
+    apim: (sub) => memo(`apim|${sub}`, () => new ApiManagementClient(credential, sub, common)),
+    locks: (sub) => memo(`locks|${sub}`, () => new ManagementLockClient(credential, sub, common)),
+    resources: (sub) => memo(`resources|${sub}`, () => new ResourceManagementClient(credential, sub, common)),
+    authorization: (sub) => memo(`authz|${sub}`, () => new AuthorizationManagementClient(credential, sub, common)),
+    subscriptions: () => memo("subscriptions", () => new SubscriptionClient(credential, common)),
+    monitor: (sub) => memo(`monitor|${sub}`, () => new MonitorClient(credential, sub, common)),
+    secrets: (vaultUrl) => {
+      const url = vaultUrl ?? config.keyVaultUrl;
+      if (!url) throw new Error("No Key Vault URL: set KEY_VAULT_URL (or pass --key-vault-url)");
+      return memo(`kv|${url}`, () => {
+        const vaultOptions: ConstructorParameters<typeof SecretClient>[2] = {
+          retryOptions: common.retryOptions,
+          userAgentOptions: common.userAgentOptions,
+          ...(agent ? { agent } : {}),
+          // the emulator serves vaults from 127.0.0.1, which the challenge's resource cannot name
+          ...(config.armIsLoopback ? { disableChallengeResourceVerification: true } : {}),
+        };
+        return new SecretClient(url, credential, vaultOptions);
+      });
+    },
+  };
+}

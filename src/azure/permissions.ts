@@ -1,0 +1,202 @@
+/**
+ * The permission manifest: every Azure action the remediator needs, derived
+ * from the rules (`meta.needs` read through the collector, `meta.fixActions`
+ * of the rules that can fix) plus what discovery and long-running operations
+ * call. The deployment's least-privilege custom role is generated from it
+ * (`npm run gen:role` writes infra/role-actions.json) and the tests fail when
+ * the two drift apart, when the code calls an action the role lacks, or when
+ * the role grants one nothing needs.
+ *
+ * Not every action goes into the custom role: Key Vault secret data actions
+ * come from `Key Vault Secrets Officer` on the target vault, and the
+ * role-assignment actions of the Key Vault grant from `Role Based Access
+ * Control Administrator` on that vault, constrained by a condition to
+ * assigning `Key Vault Secrets User` only.
+ */
+import type { DataNeed } from "../model/snapshot.js";
+import type { Rule } from "../model/rule.js";
+import { expandNeeds } from "./collector.js";
+
+/** ARM read actions per piece of data the collector reads (operation names as Azure publishes them). */
+export const NEED_ACTIONS: Readonly<Record<DataNeed, readonly string[]>> = {
+  service: ["Microsoft.ApiManagement/service/read"],
+  apis: ["Microsoft.ApiManagement/service/apis/read"],
+  // the revision list, then GET of each non-current revision (`apis/name;rev=N` is an API read)
+  apiRevisions: ["Microsoft.ApiManagement/service/apis/revisions/read", "Microsoft.ApiManagement/service/apis/read"],
+  namedValues: ["Microsoft.ApiManagement/service/namedValues/read"],
+  tenantAccess: ["Microsoft.ApiManagement/service/tenant/read"],
+  // listAtResourceLevel with atScope(): locks on the service and inherited from its resource group and subscription
+  locks: ["Microsoft.Authorization/locks/read"],
+  backends: ["Microsoft.ApiManagement/service/backends/read"],
+  subscriptions: ["Microsoft.ApiManagement/service/subscriptions/read"],
+  products: ["Microsoft.ApiManagement/service/products/read"],
+  productApis: ["Microsoft.ApiManagement/service/products/apis/read"],
+  policies: ["Microsoft.ApiManagement/service/policies/read"],
+  apiPolicies: ["Microsoft.ApiManagement/service/apis/policies/read"],
+  productPolicies: ["Microsoft.ApiManagement/service/products/policies/read"],
+  operationPolicies: ["Microsoft.ApiManagement/service/apis/operations/read", "Microsoft.ApiManagement/service/apis/operations/policies/read"],
+  // the subscription's Defender for APIs plan, then each API's onboarding (an apiCollections child of the service)
+  defender: ["Microsoft.Security/pricings/read", "Microsoft.Security/apiCollections/read"],
+  metrics: ["Microsoft.Insights/metrics/read"],
+};
+
+/** What discovery (sweep, `services`, health) reads besides the rules. */
+export const DISCOVERY_ACTIONS: readonly string[] = [
+  // list subscriptions when REMEDIATOR_SUBSCRIPTIONS is empty; health reads each configured one
+  "Microsoft.Resources/subscriptions/read",
+  // list services per subscription / resource group
+  "Microsoft.ApiManagement/service/read",
+];
+
+/**
+ * Actions a fix calls besides the ones its rule names: polling long-running
+ * operations (service PATCH polls `service/{name}/operationresults`, named
+ * value PUT/PATCH/refreshSecret poll `service/{name}/tenant/operationResults`),
+ * the read-before-write of idempotent grants and locks.
+ */
+export const IMPLIED_ACTIONS: Readonly<Record<string, readonly string[]>> = {
+  "Microsoft.ApiManagement/service/write": ["Microsoft.ApiManagement/service/operationresults/read"],
+  "Microsoft.ApiManagement/service/namedValues/write": ["Microsoft.ApiManagement/service/tenant/operationResults/read", "Microsoft.ApiManagement/service/operationresults/read"],
+  "Microsoft.ApiManagement/service/namedValues/refreshSecret/action": ["Microsoft.ApiManagement/service/tenant/operationResults/read", "Microsoft.ApiManagement/service/operationresults/read"],
+  "Microsoft.Authorization/locks/write": ["Microsoft.Authorization/locks/read"],
+  "Microsoft.Authorization/roleAssignments/write": ["Microsoft.Authorization/roleAssignments/read"],
+};
+
+/** Where an action is granted from in the deployment. */
+export type Grant = "custom-role" | "key-vault-data" | "key-vault-rbac";
+
+/** Built-in roles the deployment uses on the Key Vault (ids are the same in every tenant). */
+export const BUILT_IN_ROLES = {
+  keyVaultSecretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+  keyVaultSecretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
+  roleBasedAccessControlAdministrator: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+  reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+} as const;
+
+/** Roles the deployment never assigns (tests look for their ids in infra/). */
+export const FORBIDDEN_ROLES = {
+  owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+  contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+  userAccessAdministrator: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+} as const;
+
+export function grantFor(action: string): Grant {
+  if (/^Microsoft\.KeyVault\/vaults\/secrets\//i.test(action)) return "key-vault-data";
+  if (/^Microsoft\.Authorization\/roleAssignments\//i.test(action)) return "key-vault-rbac";
+  return "custom-role";
+}
+
+/** `read` actions are needed in every mode; everything else only when a rule enforces. */
+export function isRead(action: string): boolean {
+  return /\/read$/i.test(action);
+}
+
+export interface RulePermissions {
+  id: string;
+  defaultAction: "auto" | "ticket";
+  /** True when the rule has a remediation (it can write in enforce mode). */
+  remediable: boolean;
+  /** Read actions its detection needs (through the collector). */
+  reads: string[];
+  /** Actions its fix calls, with where each is granted; empty for rules that only report. */
+  fix: Array<{ action: string; grant: Grant }>;
+  /** What a person fixing a report-only rule by hand needs; never granted to the remediator. */
+  manualFixActions: string[];
+}
+
+export interface PermissionManifest {
+  rules: RulePermissions[];
+  discovery: string[];
+  /** The custom role (assigned at the subscriptions / resource groups in scope): reads in every mode, writes for enforce. */
+  customRole: { read: string[]; write: string[] };
+  keyVault: {
+    /** Data actions on the target vault, from `Key Vault Secrets Officer`. */
+    dataActions: string[];
+    /** Role-assignment actions for granting each APIM identity `Key Vault Secrets User` on its secrets. */
+    grantActions: string[];
+    /** The only role the remediator may assign (the condition on its RBAC Administrator assignment). */
+    assignableRoleDefinitionId: string;
+  };
+}
+
+const uniqSorted = (xs: Iterable<string>) => [...new Set(xs)].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+
+/** Reads a rule needs: its data needs as the collector expands them. */
+export function readsFor(rule: Rule): string[] {
+  return uniqSorted([...expandNeeds(rule.meta.needs)].flatMap((n) => NEED_ACTIONS[n]));
+}
+
+/** Actions a remediable rule's fix calls: its fixActions plus what they imply (polling, read-before-write). */
+export function fixActionsFor(rule: Rule): string[] {
+  if (!rule.remediation) return [];
+  const out = new Set<string>();
+  const add = (a: string) => {
+    if (out.has(a)) return;
+    out.add(a);
+    for (const implied of IMPLIED_ACTIONS[a] ?? []) add(implied);
+  };
+  rule.meta.fixActions.forEach(add);
+  return uniqSorted(out);
+}
+
+/** The manifest for a set of rules (default: all of them, as the deployment enables them all). */
+export function permissionManifest(rules: readonly Rule[]): PermissionManifest {
+  const perRule: RulePermissions[] = rules.map((r) => {
+    const fix = fixActionsFor(r);
+    return {
+      id: r.meta.id,
+      defaultAction: r.meta.defaultAction,
+      remediable: r.remediation !== undefined,
+      reads: readsFor(r),
+      fix: fix.map((action) => ({ action, grant: grantFor(action) })),
+      manualFixActions: r.remediation ? [] : uniqSorted(r.meta.fixActions),
+    };
+  });
+  const role = new Set<string>([...DISCOVERY_ACTIONS, ...perRule.flatMap((r) => r.reads)]);
+  for (const r of perRule) for (const f of r.fix) if (f.grant === "custom-role") role.add(f.action);
+  const all = uniqSorted(role);
+  const fixes = perRule.flatMap((r) => r.fix);
+  return {
+    rules: perRule,
+    discovery: [...DISCOVERY_ACTIONS],
+    customRole: { read: all.filter(isRead), write: all.filter((a) => !isRead(a)) },
+    keyVault: {
+      dataActions: uniqSorted(fixes.filter((f) => f.grant === "key-vault-data").map((f) => f.action)),
+      grantActions: uniqSorted(fixes.filter((f) => f.grant === "key-vault-rbac").map((f) => f.action)),
+      assignableRoleDefinitionId: BUILT_IN_ROLES.keyVaultSecretsUser,
+    },
+  };
+}
+
+/** The content of infra/role-actions.json (what `npm run gen:role` writes and the Bicep role loads). */
+export function renderRoleActionsJson(manifest: PermissionManifest): string {
+  const doc = {
+    $comment: "Generated by `npm run gen:role` from src/azure/permissions.ts (apim-remediator permissions --format role-json). Do not edit: the tests fail when it is out of date.",
+    read: manifest.customRole.read,
+    write: manifest.customRole.write,
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/** A Bicep snippet with the custom role's actions, for templates of one's own. */
+export function renderRoleActionsBicep(manifest: PermissionManifest): string {
+  const list = (xs: string[]) => xs.map((a) => `  '${a}'`).join("\n");
+  return [
+    "// Generated by `apim-remediator permissions --format bicep`: the actions of the apim-remediator custom role.",
+    "// Reads are needed in every mode; writes only when a rule enforces (dry-run deployments may leave them out).",
+    "// Key Vault: assign `Key Vault Secrets Officer` on the target vault, and `Role Based Access Control Administrator`",
+    `// on it with a condition allowing only role ${manifest.keyVault.assignableRoleDefinitionId} (Key Vault Secrets User); see infra/modules/key-vault-access.bicep.`,
+    "var remediatorReadActions = [",
+    list(manifest.customRole.read),
+    "]",
+    "var remediatorWriteActions = [",
+    list(manifest.customRole.write),
+    "]",
+    "",
+  ].join("\n");
+}
+
+/** `apim-remediator permissions --format json`: the whole manifest. */
+export function renderManifestJson(manifest: PermissionManifest): string {
+  return JSON.stringify(manifest, null, 2) + "\n";
+}

@@ -1,0 +1,221 @@
+/**
+ * The one typed configuration of apim-remediator, read from environment
+ * variables / Function App settings (and, in the CLI, from flags mapped onto
+ * the same names). Invalid input fails fast with one line naming the setting.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { RULE_IDS } from "../model/rule.js";
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Settings that hold credentials (ticket tokens, passwords, the webhook secret): a bad value is described, never shown. */
+const SECRET_SETTING = /(_TOKEN|_SECRET|_PASSWORD|_PAT)$/;
+
+export class ConfigError extends Error {
+  /** The value as the message shows it (a credential's is not shown). */
+  readonly got: string | undefined;
+  constructor(
+    readonly setting: string,
+    readonly expected: string,
+    got: string | undefined,
+  ) {
+    const shown = got === undefined ? undefined : SECRET_SETTING.test(setting) ? `${got.length} characters, not shown` : JSON.stringify(got.length > 80 ? got.slice(0, 77) + "..." : got);
+    super(`Invalid setting ${setting}: expected ${expected}${shown === undefined ? " (not set)" : ` (got ${shown})`}`);
+    this.name = "ConfigError";
+    this.got = got === undefined || SECRET_SETTING.test(setting) ? undefined : got;
+  }
+}
+
+/** A setting's description, used for validation errors and the README table. */
+interface SettingSpec {
+  expected: string;
+  schema: z.ZodType;
+}
+
+const optionalString = (s: z.ZodType) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : typeof v === "string" ? v.trim() : v), s.optional());
+
+const guidList = z
+  .string()
+  .transform((s) => s.split(/[\s,;]+/).filter((x) => x.length > 0))
+  .pipe(z.array(z.string().regex(GUID)).min(1));
+
+const httpsUrl = z
+  .string()
+  .url()
+  .refine((u) => u.startsWith("https://"), "must use https")
+  .transform((u) => u.replace(/\/+$/, ""));
+
+/** NCRONTAB as the Functions timer trigger takes it: six fields (seconds first). */
+const ncrontab = z.string().refine((s) => s.trim().split(/\s+/).length === 6 && /^[\d*/,\-A-Za-z\s]+$/.test(s), "six NCRONTAB fields");
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/);
+
+export const SETTINGS = {
+  REMEDIATOR_MODE: { expected: 'one of "enforce", "dry-run"', schema: z.enum(["enforce", "dry-run"]).default("dry-run") },
+  REMEDIATOR_SUBSCRIPTIONS: { expected: "a comma-separated list of subscription GUIDs", schema: optionalString(guidList) },
+  REMEDIATOR_RESOURCE_GROUPS: {
+    expected: "a comma-separated list of resource group names",
+    schema: optionalString(z.string().transform((s) => s.split(/[\s,;]+/).filter((x) => x.length > 0)).pipe(z.array(z.string().regex(/^[-\w._()]{1,90}$/)).min(1))),
+  },
+  ARM_ENDPOINT: { expected: "an https:// URL of Azure Resource Manager", schema: optionalString(httpsUrl).transform((v) => v ?? "https://management.azure.com") },
+  ARM_CA_FILE: { expected: "the path of a readable PEM certificate file", schema: optionalString(z.string()) },
+  KEY_VAULT_URL: { expected: "an https:// Key Vault URL such as https://myvault.vault.azure.net", schema: optionalString(httpsUrl) },
+  REMEDIATOR_PRINCIPAL_ID: { expected: "the object id (GUID) of the remediator's own identity", schema: optionalString(z.string().regex(GUID)) },
+  AZURE_CLIENT_ID: { expected: "the client id (GUID) of a user-assigned managed identity", schema: optionalString(z.string().regex(GUID)) },
+  AZURE_TENANT_ID: { expected: "a tenant id (GUID)", schema: optionalString(z.string().regex(GUID)) },
+  SWEEP_SCHEDULE: { expected: 'an NCRONTAB expression with six fields, e.g. "0 0 */6 * * *"', schema: optionalString(ncrontab).transform((v) => v ?? "0 0 */6 * * *") },
+  MIN_API_VERSION: { expected: "an API version date such as 2019-12-01", schema: optionalString(isoDate).transform((v) => v ?? "2019-12-01") },
+  LOG_LEVEL: {
+    expected: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',
+    schema: optionalString(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).transform((v) => v ?? "info"),
+  },
+  ARM_MAX_RETRIES: { expected: "a whole number from 0 to 20", schema: optionalString(z.coerce.number().int().min(0).max(20)).transform((v) => v ?? 6) },
+  ARM_PACING: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === undefined || v === "true" || v === "1") },
+  ARM_READS_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 25) },
+  ARM_WRITES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 10) },
+  ARM_DELETES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 10) },
+  REMEDIATOR_RULE_MODES: {
+    expected: 'comma-separated rule=mode pairs with mode "enforce", "dry-run" or "off", e.g. "resource-lock=off,gateway-tls-protocols=enforce"',
+    schema: optionalString(
+      z
+        .string()
+        .transform((s) => s.split(/[\s,;]+/).filter((x) => x.length > 0).map((p) => p.split("=")))
+        .pipe(z.array(z.tuple([z.string().regex(/^[a-z0-9-]+$/), z.enum(["enforce", "dry-run", "off"])]))),
+    ),
+  },
+  REMEDIATOR_KILL_SWITCH: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
+  REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: optionalString(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 25) },
+  REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: optionalString(z.coerce.number().int().min(0).max(100000)).transform((v) => v ?? 250) },
+  REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: optionalString(z.coerce.number().int().min(0).max(600)).transform((v) => v ?? 30) },
+  REMEDIATOR_EXEMPT_TAG: { expected: "a tag name", schema: optionalString(z.string().min(1).max(512)).transform((v) => v ?? "apim-remediator:exempt") },
+  KEY_VAULT_RESOURCE_ID: {
+    expected: "the ARM id of the Key Vault (/subscriptions/.../providers/Microsoft.KeyVault/vaults/NAME)",
+    schema: optionalString(z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i)),
+  },
+  REMEDIATOR_GRANT_KEY_VAULT_ACCESS: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === undefined || v === "true" || v === "1") },
+  REMEDIATOR_LOCK_NAME: { expected: "a lock name (1-90 characters, no / or %)", schema: optionalString(z.string().regex(/^[^/%&?\\]{1,90}$/)).transform((v) => v ?? "apim-remediator-baseline") },
+  REMEDIATOR_LOCK_LEVEL: { expected: 'one of "CanNotDelete", "ReadOnly"', schema: optionalString(z.enum(["CanNotDelete", "ReadOnly"])).transform((v) => v ?? "CanNotDelete") },
+  REMEDIATOR_LOCK_NOTES: { expected: "lock notes (at most 512 characters)", schema: optionalString(z.string().max(512)).transform((v) => v ?? "Baseline lock kept by apim-remediator: remove only with a change ticket.") },
+} satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+export interface Config {
+  mode: "enforce" | "dry-run";
+  /** Subscriptions in scope; empty = every subscription the identity can list. */
+  subscriptions: string[];
+  /** Resource groups in scope (within those subscriptions); empty = all. */
+  resourceGroups: string[];
+  armEndpoint: string;
+  /** PEM text trusted in addition to the system store (e.g. the emulator's CA). */
+  armCa?: string;
+  armCaFile?: string;
+  keyVaultUrl?: string;
+  principalId?: string;
+  managedIdentityClientId?: string;
+  tenantId?: string;
+  sweepSchedule: string;
+  minApiVersion: string;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  armMaxRetries: number;
+  /** Client-side pacing under ARM's throttling (token buckets per subscription); absent = on with ARM's figures. */
+  armPacing?: { enabled: boolean; readsPerSecond: number; writesPerSecond: number; deletesPerSecond: number };
+  /** True when ARM is a loopback address (the bundled emulator). The client factory is the only reader. */
+  armIsLoopback: boolean;
+  /** Per-rule mode overrides. */
+  ruleModes: Record<string, "enforce" | "dry-run" | "off">;
+  /** Global kill switch: no writes of any kind. */
+  killSwitch: boolean;
+  maxWritesPerService: number;
+  maxWritesPerSweep: number;
+  exemptTag: string;
+  /** Events for one service within this window coalesce into one evaluation. */
+  debounceSeconds: number;
+  keyVaultResourceId?: string;
+  grantKeyVaultAccess: boolean;
+  lockName: string;
+  lockLevel: "CanNotDelete" | "ReadOnly";
+  lockNotes: string;
+}
+
+export type Env = Record<string, string | undefined>;
+
+function parseSetting<K extends SettingName>(name: K, env: Env): z.output<(typeof SETTINGS)[K]["schema"]> {
+  const spec: SettingSpec = SETTINGS[name];
+  const raw = env[name];
+  const res = spec.schema.safeParse(raw);
+  if (!res.success) throw new ConfigError(name, spec.expected, raw);
+  return res.data as z.output<(typeof SETTINGS)[K]["schema"]>;
+}
+
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+  } catch {
+    return false;
+  }
+}
+
+/** Loads and validates the configuration; throws ConfigError with a one-line message. */
+export function loadConfig(env: Env = process.env): Config {
+  const armEndpoint = parseSetting("ARM_ENDPOINT", env) as string;
+  const caFile = parseSetting("ARM_CA_FILE", env) as string | undefined;
+  let armCa: string | undefined;
+  if (caFile) {
+    try {
+      armCa = readFileSync(caFile, "utf8");
+    } catch (e) {
+      throw new ConfigError("ARM_CA_FILE", SETTINGS.ARM_CA_FILE.expected, `${caFile}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`);
+    }
+    if (!armCa.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError("ARM_CA_FILE", SETTINGS.ARM_CA_FILE.expected, `${caFile}: no PEM certificate in it`);
+  }
+  return {
+    mode: parseSetting("REMEDIATOR_MODE", env) as Config["mode"],
+    subscriptions: ((parseSetting("REMEDIATOR_SUBSCRIPTIONS", env) as string[] | undefined) ?? []).map((s) => s.toLowerCase()),
+    resourceGroups: (parseSetting("REMEDIATOR_RESOURCE_GROUPS", env) as string[] | undefined) ?? [],
+    armEndpoint,
+    armCa,
+    armCaFile: caFile,
+    keyVaultUrl: parseSetting("KEY_VAULT_URL", env) as string | undefined,
+    principalId: (parseSetting("REMEDIATOR_PRINCIPAL_ID", env) as string | undefined)?.toLowerCase(),
+    managedIdentityClientId: parseSetting("AZURE_CLIENT_ID", env) as string | undefined,
+    tenantId: parseSetting("AZURE_TENANT_ID", env) as string | undefined,
+    sweepSchedule: parseSetting("SWEEP_SCHEDULE", env) as string,
+    minApiVersion: parseSetting("MIN_API_VERSION", env) as string,
+    logLevel: parseSetting("LOG_LEVEL", env) as Config["logLevel"],
+    armMaxRetries: parseSetting("ARM_MAX_RETRIES", env) as number,
+    armPacing: {
+      enabled: parseSetting("ARM_PACING", env) as boolean,
+      readsPerSecond: parseSetting("ARM_READS_PER_SECOND", env) as number,
+      writesPerSecond: parseSetting("ARM_WRITES_PER_SECOND", env) as number,
+      deletesPerSecond: parseSetting("ARM_DELETES_PER_SECOND", env) as number,
+    },
+    armIsLoopback: isLoopbackUrl(armEndpoint),
+    ruleModes: ruleModes(env),
+    killSwitch: parseSetting("REMEDIATOR_KILL_SWITCH", env) as boolean,
+    maxWritesPerService: parseSetting("REMEDIATOR_MAX_WRITES_PER_SERVICE", env) as number,
+    maxWritesPerSweep: parseSetting("REMEDIATOR_MAX_WRITES_PER_SWEEP", env) as number,
+    exemptTag: parseSetting("REMEDIATOR_EXEMPT_TAG", env) as string,
+    debounceSeconds: parseSetting("REMEDIATOR_DEBOUNCE_SECONDS", env) as number,
+    keyVaultResourceId: parseSetting("KEY_VAULT_RESOURCE_ID", env) as string | undefined,
+    grantKeyVaultAccess: parseSetting("REMEDIATOR_GRANT_KEY_VAULT_ACCESS", env) as boolean,
+    lockName: parseSetting("REMEDIATOR_LOCK_NAME", env) as string,
+    lockLevel: parseSetting("REMEDIATOR_LOCK_LEVEL", env) as Config["lockLevel"],
+    lockNotes: parseSetting("REMEDIATOR_LOCK_NOTES", env) as string,
+  };
+}
+
+function ruleModes(env: Env): Config["ruleModes"] {
+  const pairs = (parseSetting("REMEDIATOR_RULE_MODES", env) as Array<[string, "enforce" | "dry-run" | "off"]> | undefined) ?? [];
+  const known = new Set<string>(RULE_IDS);
+  const unknown = pairs.map(([id]) => id).filter((id) => !known.has(id));
+  if (unknown.length > 0) throw new ConfigError("REMEDIATOR_RULE_MODES", `known rule ids (unknown: ${unknown.join(", ")})`, env["REMEDIATOR_RULE_MODES"]);
+  return Object.fromEntries(pairs);
+}
+
+/** Every setting with what it expects, for docs and `--help`. */
+export function describeSettings(): Array<{ name: string; expected: string }> {
+  return Object.entries(SETTINGS).map(([name, s]) => ({ name, expected: s.expected }));
+}

@@ -1,0 +1,69 @@
+/**
+ * Audit records: one per remediation attempt — who/what/when, rule, resource,
+ * before -> after (never a secret value), correlation id, outcome. Sinks are
+ * injected: memory (tests, CLI), JSON lines file (CLI), Table storage (app).
+ */
+import { appendFileSync } from "node:fs";
+import type { Change } from "../model/rule.js";
+import type { SecretRegistry } from "../common/logger.js";
+
+export type Outcome =
+  | "applied" // changed and verified
+  | "rolled-back" // changed, verification failed, previous state restored
+  | "failed" // an error; nothing or part changed (see reason)
+  | "not-remediable" // e.g. ScopeLocked, missing prerequisite: ticket instead
+  | "skipped" // mode, exemption, blast radius, nothing to do
+  | "planned"; // dry-run: the change that would be made
+
+export interface AuditRecord {
+  time: string;
+  correlationId: string;
+  /** The principal that made (or would make) the change. */
+  actor: string;
+  mode: string;
+  ruleId: string;
+  resourceId: string;
+  targetId?: string;
+  operation?: string;
+  summary?: string;
+  changes?: Change[];
+  outcome: Outcome;
+  reason?: string;
+  writes: number;
+}
+
+export interface AuditSink {
+  write(record: AuditRecord): Promise<void> | void;
+}
+
+/** Removes registered secret values from a record, wherever they hide. */
+export function scrubRecord(record: AuditRecord, registry?: SecretRegistry): AuditRecord {
+  if (!registry) return record;
+  return JSON.parse(registry.scrub(JSON.stringify(record))) as AuditRecord;
+}
+
+export class MemoryAudit implements AuditSink {
+  readonly records: AuditRecord[] = [];
+  constructor(private readonly registry?: SecretRegistry) {}
+  write(record: AuditRecord): void {
+    this.records.push(scrubRecord(record, this.registry));
+  }
+}
+
+/** Appends one JSON line per record. */
+export class JsonLinesAudit implements AuditSink {
+  constructor(
+    private readonly file: string,
+    private readonly registry?: SecretRegistry,
+  ) {}
+  write(record: AuditRecord): void {
+    appendFileSync(this.file, JSON.stringify(scrubRecord(record, this.registry)) + "\n");
+  }
+}
+
+export class MultiAudit implements AuditSink {
+  constructor(private readonly sinks: AuditSink[]) {}
+  async write(record: AuditRecord): Promise<void> {
+    for (const s of this.sinks) await s.write(record);
+  }
+}

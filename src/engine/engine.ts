@@ -1,0 +1,367 @@
+/**
+ * The evaluation engine: collect a snapshot, detect, and for each drift
+ * decide — by mode, exemption and blast radius — whether to remediate or to
+ * report it. Remediations apply with If-Match; the engine re-plans on 412,
+ * backs off on 409 (busy), stops on ScopeLocked, verifies by re-reading and
+ * re-detecting, rolls back when verification fails, and audits every attempt.
+ */
+import { randomUUID } from "node:crypto";
+import { pick } from "../model/arm.js";
+import { apiScopeOf, inScope, type EvaluationScope, type ServiceSnapshot } from "../model/snapshot.js";
+import { RULES, type Finding, type Rule, type RuleOptions } from "../remediations/index.js";
+import { BlockedError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
+import { isBusy, isPreconditionFailed, isScopeLocked } from "../remediations/fixes/write.js";
+import { DEFAULT_WEAK_CIPHERS } from "../remediations/gateway-weak-ciphers.js";
+import type { AuditRecord, AuditSink, Outcome } from "./audit.js";
+import type { AzureClients } from "../azure/clients.js";
+import { collectSnapshot } from "../azure/collector.js";
+import type { Config } from "../common/config.js";
+import { ownLocks, type LockInventory } from "./inventory.js";
+import { secrets as defaultRegistry, type SecretRegistry } from "../common/logger.js";
+import { detect, needsOf } from "./scan.js";
+
+export type RuleMode = "enforce" | "dry-run" | "off";
+
+export class BlastRadiusError extends Error {}
+
+/** Write counters shared by one sweep (per-sweep limit) and one service evaluation (per-service limit). */
+export class WriteBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+}
+
+export interface EngineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface EngineDeps {
+  clients: AzureClients;
+  config: Config;
+  audit: AuditSink;
+  inventory: LockInventory;
+  log: EngineLogger;
+  registry?: SecretRegistry;
+  sleep?: (ms: number) => Promise<void>;
+  /** Base backoff for 409 (busy) retries; doubled per attempt. */
+  backoffMs?: number;
+  pollIntervalMs?: number;
+  pollAttempts?: number;
+  now?: () => Date;
+}
+
+export interface ActionResult {
+  ruleId: string;
+  resourceId: string;
+  mode: RuleMode;
+  outcome: Outcome;
+  reason?: string;
+  plan?: Plan;
+  writes: number;
+}
+
+export interface EvaluationResult {
+  serviceId: string;
+  correlationId: string;
+  findings: Finding[];
+  actions: ActionResult[];
+  writes: number;
+  /** Exemptions whose expiry date has passed (ignored, reported). */
+  expiredExemptions: string[];
+  /** Set when only some APIs were evaluated. */
+  scope?: EvaluationScope;
+  /** What ticketing did with this evaluation's drifts (set by the app when a provider is configured). */
+  tickets?: import("../tickets/manager.js").SyncReport;
+}
+
+export interface EvaluateOptions {
+  correlationId?: string;
+  /** Only these rules (default: every rule whose mode is not off). */
+  rules?: Rule[];
+  /** Force dry-run for this evaluation (CLI `remediate --dry-run`, `plan`). */
+  dryRun?: boolean;
+  /** Shared per-sweep budget. */
+  sweepBudget?: WriteBudget;
+  /** Read and judge only these APIs (an event named them); findings elsewhere are left out. */
+  scope?: EvaluationScope;
+  /** Run the rules that read only the service resource first (an event named the service). */
+  serviceFirst?: boolean;
+}
+
+interface PassState {
+  serviceId?: string;
+  serviceBudget: WriteBudget;
+  findings: Finding[];
+  actions: ActionResult[];
+  expired: string[];
+  pretendIdentity?: Record<string, unknown>;
+}
+
+/** Fix order: the identity first (Key Vault migration needs it), then everything else in catalog order, locks last (a ReadOnly lock would block every later fix). */
+const PRIORITY = ["managed-identity"];
+const LAST = ["resource-lock"];
+
+export function ruleMode(config: Pick<Config, "mode" | "ruleModes" | "killSwitch">, rule: Rule): RuleMode {
+  const explicit = config.ruleModes[rule.meta.id];
+  if (explicit === "off") return "off";
+  if (config.killSwitch) return "dry-run";
+  // a global dry-run changes nothing at all: per-rule modes can only narrow enforce mode
+  if (config.mode === "dry-run") return "dry-run";
+  if (explicit) return explicit;
+  return rule.meta.defaultAction === "auto" ? config.mode : "dry-run";
+}
+
+export interface Exemptions {
+  rules: Set<string>;
+  expired: string[];
+}
+
+/**
+ * Parses the exemption tag: `rule-id,rule-id` or `rule-id@2026-12-31,...`
+ * (`*` exempts every rule). Entries past their date are ignored and reported.
+ */
+export function parseExemptions(value: unknown, now: Date): Exemptions {
+  const out: Exemptions = { rules: new Set(), expired: [] };
+  if (typeof value !== "string") return out;
+  for (const raw of value.split(/[,;\s]+/).filter((x) => x.length > 0)) {
+    const [id, until] = raw.split("@");
+    if (!id) continue;
+    if (until) {
+      const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(until) ? `${until}T23:59:59Z` : until);
+      if (!Number.isFinite(t) || t < now.getTime()) {
+        out.expired.push(raw);
+        continue;
+      }
+    }
+    out.rules.add(id.toLowerCase());
+  }
+  return out;
+}
+
+export function remediationSettings(config: Config): RemediationSettings {
+  return {
+    minApiVersion: config.minApiVersion,
+    weakCiphers: [...DEFAULT_WEAK_CIPHERS],
+    keyVaultUrl: config.keyVaultUrl,
+    keyVaultResourceId: config.keyVaultResourceId,
+    grantKeyVaultAccess: config.grantKeyVaultAccess,
+    lockName: config.lockName,
+    lockLevel: config.lockLevel,
+    lockNotes: config.lockNotes,
+    managedIdentityAuto: RULES.some((r) => r.meta.id === "managed-identity") && ruleMode(config, RULES.find((r) => r.meta.id === "managed-identity") as Rule) === "enforce",
+  };
+}
+
+export function ruleOptions(config: Config): RuleOptions {
+  return { minApiVersion: config.minApiVersion, weakCiphers: [...DEFAULT_WEAK_CIPHERS], unusedDays: 30 };
+}
+
+function errText(e: unknown): string {
+  const err = e as { statusCode?: number; code?: string; message?: string };
+  return `${err.statusCode ? `HTTP ${err.statusCode} ` : ""}${err.code ? `${err.code}: ` : ""}${(err.message ?? String(e)).split("\n")[0]}`.slice(0, 500);
+}
+
+const MAX_REPLANS = 3;
+const MAX_BUSY_RETRIES = 4;
+
+export class Engine {
+  private readonly registry: SecretRegistry;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.registry = deps.registry ?? defaultRegistry;
+    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  private async snapshot(serviceId: string, rules: Rule[], scope?: EvaluationScope, service?: ServiceSnapshot["service"]): Promise<ServiceSnapshot> {
+    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30, scope, service });
+    if (snap.collected.has("locks")) {
+      await this.deps.inventory.remember(serviceId, ownLocks(snap.service.id, snap.locks));
+      snap.lockInventory = await this.deps.inventory.get(serviceId);
+    }
+    return snap;
+  }
+
+  /**
+   * Evaluates one service: detect, then remediate or report each drift.
+   *
+   * With `serviceFirst` (an event named the service itself) the rules that
+   * read nothing but the service resource run first, on a snapshot of that one
+   * resource, so their fixes do not wait for every collection of the service;
+   * the other rules follow on a full snapshot (reusing the service body when
+   * the first pass changed nothing).
+   */
+  async evaluate(serviceId: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+    const correlationId = options.correlationId ?? randomUUID();
+    const rules = (options.rules ?? [...RULES]).filter((r) => ruleMode(this.deps.config, r) !== "off");
+    const state: PassState = { serviceBudget: new WriteBudget(this.deps.config.maxWritesPerService), findings: [], actions: [], expired: [] };
+    const first = options.serviceFirst ? rules.filter((r) => r.meta.needs.every((n) => n === "service")) : [];
+    if (first.length > 0 && first.length < rules.length) {
+      const snap = await this.pass(serviceId, first, options, correlationId, state);
+      const changed = state.actions.some((a) => a.outcome === "applied");
+      await this.pass(serviceId, rules.filter((r) => !first.includes(r)), options, correlationId, state, changed ? undefined : snap.service);
+    } else {
+      await this.pass(serviceId, rules, options, correlationId, state);
+    }
+    return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope };
+  }
+
+  private async pass(serviceId: string, rules: Rule[], options: EvaluateOptions, correlationId: string, state: PassState, knownService?: ServiceSnapshot["service"]): Promise<ServiceSnapshot> {
+    const { config } = this.deps;
+    const ropts = ruleOptions(config);
+    let snap = await this.snapshot(serviceId, rules, options.scope, knownService);
+    // a scoped evaluation saw only some APIs: what rules say about anything else is not a verdict
+    const findings = detect([snap], rules, ropts).filter((f) => inScope(serviceId, options.scope, f.resourceId));
+    state.findings.push(...findings);
+    const now = (this.deps.now ?? (() => new Date()))();
+    const exemptions = parseExemptions(pick(snap.service, `tags.${config.exemptTag}`) ?? (snap.service.tags as Record<string, unknown> | undefined)?.[config.exemptTag], now);
+    state.expired = [...new Set([...state.expired, ...exemptions.expired])];
+    const failing = findings
+      .filter((f) => f.status === "fail")
+      .sort((a, b) => rank(a.ruleId) - rank(b.ruleId));
+    let stale = false;
+    for (const finding of failing) {
+      if (stale) {
+        // service-level fixes (e.g. the identity) change what later plans depend on: read again before the next one
+        snap = await this.snapshot(serviceId, rules, options.scope);
+        stale = false;
+      }
+      const rule = rules.find((r) => r.meta.id === finding.ruleId) as Rule;
+      const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
+      // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
+      const view = state.pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: state.pretendIdentity } } : snap;
+      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget);
+      state.actions.push(result);
+      if (result.outcome === "planned" && rule.meta.id === "managed-identity") {
+        // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
+        state.pretendIdentity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
+      }
+      if (result.outcome === "applied" && rule.meta.target === "service") stale = true;
+    }
+    state.serviceId = snap.service.id;
+    return snap;
+  }
+
+  private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget): Promise<ActionResult> {
+    const base = { ruleId: rule.meta.id, resourceId: finding.resourceId, mode };
+    const record = async (outcome: Outcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): Promise<ActionResult> => {
+      const { plan, writes = 0, ...rest } = extra;
+      const rec: AuditRecord = {
+        time: new Date().toISOString(),
+        correlationId,
+        actor: this.deps.config.principalId ?? "unknown",
+        mode,
+        ruleId: rule.meta.id,
+        resourceId: finding.resourceId,
+        targetId: plan?.targetId,
+        operation: plan?.operation,
+        summary: plan?.summary,
+        changes: plan?.changes,
+        outcome,
+        writes,
+        ...rest,
+      };
+      await this.deps.audit.write(rec);
+      this.deps.log.info({ audit: { ...rec, changes: undefined } }, `${rule.meta.id} ${outcome}`);
+      // the audit sink and the logger scrub registered secrets; the result goes to callers (CLI, functions) as is, so scrub it too
+      return { ...base, outcome, reason: rest.reason === undefined ? undefined : this.registry.scrub(rest.reason), plan, writes };
+    };
+
+    if (exemptions.rules.has(rule.meta.id) || exemptions.rules.has("*")) return record("skipped", { reason: `exempted by tag ${this.deps.config.exemptTag}` });
+    const remediation = rule.remediation;
+    const planCtx = { settings: remediationSettings(this.deps.config), lockInventory: snap.lockInventory };
+    if (!remediation) return record("not-remediable", { reason: "this rule is reported, not fixed automatically" });
+    const planned = remediation.plan(finding, snap, planCtx);
+    if (planned.kind === "blocked") return record("not-remediable", { reason: planned.reason });
+    if (mode !== "enforce") return record("planned", { plan: planned.plan, reason: this.deps.config.killSwitch ? "kill switch on" : "dry-run" });
+
+    let plan = planned.plan;
+    let writes = 0;
+    const ctx: ApplyContext = {
+      clients: this.deps.clients,
+      settings: planCtx.settings,
+      write: (description) => {
+        if (serviceBudget.used >= serviceBudget.limit) throw new BlastRadiusError(`per-service write limit (${serviceBudget.limit}) reached before: ${description}`);
+        if (sweepBudget && sweepBudget.used >= sweepBudget.limit) throw new BlastRadiusError(`per-sweep write limit (${sweepBudget.limit}) reached before: ${description}`);
+        serviceBudget.used++;
+        if (sweepBudget) sweepBudget.used++;
+        writes++;
+      },
+      secret: (v) => this.registry.add(v),
+      log: this.deps.log,
+      sleep: this.sleep,
+      pollIntervalMs: this.deps.pollIntervalMs ?? 2000,
+      pollAttempts: this.deps.pollAttempts ?? 10,
+    };
+
+    let replans = 0;
+    let busy = 0;
+    for (;;) {
+      try {
+        await remediation.apply(plan, ctx);
+        break;
+      } catch (e) {
+        if (e instanceof BlastRadiusError) return record("skipped", { plan, writes, reason: e.message });
+        if (e instanceof BlockedError) return record("not-remediable", { plan, writes, reason: e.message });
+        if (isScopeLocked(e)) return record("not-remediable", { plan, writes, reason: `a ReadOnly lock blocks the change (${errText(e)})` });
+        if (isPreconditionFailed(e) && replans < MAX_REPLANS) {
+          replans++;
+          // someone changed the resource since we read it: re-read, re-detect, re-plan
+          const fresh = await this.snapshot(snap.service.id, [rule]);
+          const again = rule.detect(fresh, ruleOptions(this.deps.config)).find((f) => f.resourceId.toLowerCase() === finding.resourceId.toLowerCase());
+          if (!again || again.status !== "fail") return record("skipped", { plan, writes, reason: "resolved by a concurrent change (412, re-read)" });
+          const p = remediation.plan(again, fresh, { ...planCtx, lockInventory: fresh.lockInventory });
+          if (p.kind === "blocked") return record("not-remediable", { plan, writes, reason: p.reason });
+          plan = p.plan;
+          continue;
+        }
+        if (isBusy(e) && busy < MAX_BUSY_RETRIES) {
+          await this.sleep((this.deps.backoffMs ?? 2000) * 2 ** busy);
+          busy++;
+          continue;
+        }
+        // a failure after something was written: restore the previous state where the rule knows how
+        if (writes > 0 && remediation.rollback) {
+          try {
+            const restored = await remediation.rollback(plan, ctx);
+            return record(restored ? "rolled-back" : "failed", { plan, writes, reason: `apply failed: ${errText(e)}${restored ? "" : " (nothing had changed on the resource)"}` });
+          } catch (r) {
+            return record("failed", { plan, writes, reason: `apply failed (${errText(e)}) and rollback failed: ${errText(r)}` });
+          }
+        }
+        return record("failed", { plan, writes, reason: errText(e) });
+      }
+    }
+
+    // verify: re-read what the rule needs and re-detect this resource (for a finding on an API: that API only)
+    let verified = false;
+    let verifyReason = "";
+    try {
+      const fresh = await this.snapshot(snap.service.id, [rule], apiScopeOf(snap.service.id, finding.resourceId));
+      const after = rule.detect(fresh, ruleOptions(this.deps.config)).find((f) => f.resourceId.toLowerCase() === finding.resourceId.toLowerCase());
+      verified = !after || after.status === "pass";
+      verifyReason = after?.message ?? "";
+    } catch (e) {
+      verifyReason = errText(e);
+    }
+    if (verified) return record("applied", { plan, writes });
+    if (remediation.rollback) {
+      try {
+        const restored = await remediation.rollback(plan, ctx);
+        return record(restored ? "rolled-back" : "failed", { plan, writes, reason: `verification failed: ${verifyReason}${restored ? "" : " (nothing to restore)"}` });
+      } catch (e) {
+        return record("failed", { plan, writes, reason: `verification failed (${verifyReason}) and rollback failed: ${errText(e)}` });
+      }
+    }
+    return record("failed", { plan, writes, reason: `verification failed: ${verifyReason}` });
+  }
+}
+
+function rank(ruleId: string): number {
+  const i = PRIORITY.indexOf(ruleId);
+  if (i >= 0) return i;
+  return PRIORITY.length + RULES.findIndex((r) => r.meta.id === ruleId) + (LAST.includes(ruleId) ? RULES.length : 0);
+}
+
+

@@ -1,0 +1,53 @@
+/**
+ * Detection over snapshots: live (collector) or offline (files). The engine
+ * asks each rule for findings; rules are pure, so the same code serves the
+ * CLI, the Functions app and the tests.
+ */
+import type { DataNeed, ServiceSnapshot } from "../model/snapshot.js";
+import type { Finding, Rule, RuleOptions } from "../remediations/index.js";
+import type { AzureClients } from "../azure/clients.js";
+import { collectSnapshot } from "../azure/collector.js";
+import { discoverServices, type ServiceRef } from "../azure/discovery.js";
+
+export function needsOf(rules: Rule[]): Set<DataNeed> {
+  return new Set(rules.flatMap((r) => r.meta.needs));
+}
+
+/** Runs every rule on every snapshot. A rule that throws yields one `unknown` finding, never a crash. */
+export function detect(snapshots: ServiceSnapshot[], rules: Rule[], options: RuleOptions): Finding[] {
+  const out: Finding[] = [];
+  for (const s of snapshots) {
+    for (const rule of rules) {
+      try {
+        out.push(...rule.detect(s, options));
+      } catch (e) {
+        out.push({ ruleId: rule.meta.id, resourceId: s.service.id, status: "unknown", severity: rule.meta.severity, action: rule.meta.defaultAction, message: `Rule failed on this input: ${(e as Error).message}` });
+      }
+    }
+  }
+  return out;
+}
+
+export interface LiveScanOptions {
+  subscriptions: string[];
+  resourceGroups: string[];
+  /** Service names or ids to keep (case-insensitive); all when empty. */
+  services?: string[];
+  concurrency?: number;
+  onProgress?: (done: number, total: number, service: ServiceRef) => void;
+}
+
+export async function scanLive(clients: AzureClients, rules: Rule[], options: RuleOptions, scope: LiveScanOptions): Promise<{ services: ServiceRef[]; findings: Finding[] }> {
+  let services = await discoverServices(clients, scope);
+  const wanted = (scope.services ?? []).map((s) => s.toLowerCase());
+  if (wanted.length > 0) services = services.filter((s) => wanted.includes(s.name.toLowerCase()) || wanted.includes(s.id.toLowerCase()));
+  const needs = needsOf(rules);
+  const findings: Finding[] = [];
+  let done = 0;
+  for (const svc of services) {
+    const snap = await collectSnapshot(clients, svc.id, needs, { concurrency: scope.concurrency, unusedDays: options.unusedDays });
+    findings.push(...detect([snap], rules, options));
+    scope.onProgress?.(++done, services.length, svc);
+  }
+  return { services, findings };
+}
