@@ -46,6 +46,8 @@ export class Vaults {
         version: randomBytes(16).toString("hex"),
         value: s.hiddenValue ?? "",
         contentType: typeof s.properties["contentType"] === "string" ? (s.properties["contentType"] as string) : undefined,
+        // the ARM resource's tags are the secret's tags (ARM template reference, Microsoft.KeyVault/vaults/secrets: `tags`)
+        tags: s.tags && Object.keys(s.tags).length > 0 ? { ...s.tags } : undefined,
         enabled: (s.properties["attributes"] as Record<string, unknown> | undefined)?.["enabled"] !== false,
         created,
         updated: created,

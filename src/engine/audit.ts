@@ -1,6 +1,8 @@
 /**
- * Audit records: one per remediation attempt — who/what/when, rule, resource,
- * before -> after (never a secret value), correlation id, outcome. Sinks are
+ * Audit records: two per enforced remediation attempt (`started` before the
+ * first write, then the outcome) and one per other decision — who/what/when,
+ * rule, resource, before -> after (never a secret value), correlation id,
+ * outcome. Sinks are
  * injected: memory (tests, CLI), JSON lines file (CLI), Table storage (app).
  */
 import { appendFileSync } from "node:fs";
@@ -15,6 +17,13 @@ export type Outcome =
   | "skipped" // mode, exemption, blast radius, nothing to do
   | "planned"; // dry-run: the change that would be made
 
+/**
+ * What an audit record says: an outcome, or `started` — written before a fix's
+ * first write, so a change never goes unrecorded even when the outcome record
+ * that follows it cannot be written.
+ */
+export type AuditOutcome = Outcome | "started";
+
 export interface AuditRecord {
   time: string;
   correlationId: string;
@@ -27,7 +36,7 @@ export interface AuditRecord {
   operation?: string;
   summary?: string;
   changes?: Change[];
-  outcome: Outcome;
+  outcome: AuditOutcome;
   reason?: string;
   writes: number;
 }

@@ -12,7 +12,7 @@ import { RULES, type Finding, type Rule, type RuleOptions } from "../remediation
 import { BlockedError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
 import { isBusy, isPreconditionFailed, isScopeLocked } from "../remediations/fixes/write.js";
 import { DEFAULT_WEAK_CIPHERS } from "../remediations/gateway-weak-ciphers.js";
-import type { AuditRecord, AuditSink, Outcome } from "./audit.js";
+import type { AuditOutcome, AuditRecord, AuditSink, Outcome } from "./audit.js";
 import type { AzureClients } from "../azure/clients.js";
 import { collectSnapshot } from "../azure/collector.js";
 import type { Config } from "../common/config.js";
@@ -162,7 +162,35 @@ function errText(e: unknown): string {
   return `${err.statusCode ? `HTTP ${err.statusCode} ` : ""}${err.code ? `${err.code}: ` : ""}${(err.message ?? String(e)).split("\n")[0]}`.slice(0, 500);
 }
 
+/** Raised when the audit trail cannot take the record of a change about to be made: the change is not made. */
+export class AuditUnavailableError extends Error {}
+
+/**
+ * The clients a fix receives: Key Vault only at the configured vault, whatever
+ * URL a plan or APIM data carries, so no fix can be steered into reading from
+ * or writing to another vault (an allow-list of the configured vault).
+ */
+export function withVaultAllowList<C extends Pick<AzureClients, "secrets">>(clients: C, vaultUrl: string | undefined): C {
+  const origin = (u: string) => {
+    try {
+      return new URL(u).origin.toLowerCase();
+    } catch {
+      return undefined;
+    }
+  };
+  const allowed = vaultUrl ? origin(vaultUrl) : undefined;
+  return {
+    ...clients,
+    secrets: (url?: string) => {
+      const target = url ?? vaultUrl;
+      if (!target || !allowed || origin(target) !== allowed) throw new BlockedError(`Key Vault ${target ? (origin(target) ?? "(not a URL)") : "(none)"} is not the configured vault (KEY_VAULT_URL): not contacted`);
+      return clients.secrets(target);
+    },
+  };
+}
+
 const MAX_REPLANS = 3;
+const AUDIT_ATTEMPTS = 3;
 const MAX_BUSY_RETRIES = 4;
 
 export class Engine {
@@ -245,9 +273,9 @@ export class Engine {
 
   private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget): Promise<ActionResult> {
     const base = { ruleId: rule.meta.id, resourceId: finding.resourceId, mode };
-    const record = async (outcome: Outcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): Promise<ActionResult> => {
+    const auditRecord = (outcome: AuditOutcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): AuditRecord => {
       const { plan, writes = 0, ...rest } = extra;
-      const rec: AuditRecord = {
+      return {
         time: new Date().toISOString(),
         correlationId,
         actor: this.deps.config.principalId ?? "unknown",
@@ -262,10 +290,30 @@ export class Engine {
         writes,
         ...rest,
       };
-      await this.deps.audit.write(rec);
+    };
+    /** Writes an audit record, retrying a failing sink; resolves false when every attempt failed. */
+    const persist = async (rec: AuditRecord): Promise<unknown> => {
+      let last: unknown;
+      for (let attempt = 0; attempt < AUDIT_ATTEMPTS; attempt++) {
+        try {
+          await this.deps.audit.write(rec);
+          return undefined;
+        } catch (e) {
+          last = e;
+          if (attempt + 1 < AUDIT_ATTEMPTS) await this.sleep(200 * 2 ** attempt);
+        }
+      }
+      return last ?? new Error("audit write failed");
+    };
+    const record = async (outcome: Outcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): Promise<ActionResult> => {
+      const rec = auditRecord(outcome, extra);
+      // the log line comes first and carries the whole record: what happened is on record even if the audit sink fails
       this.deps.log.info({ audit: { ...rec, changes: undefined } }, `${rule.meta.id} ${outcome}`);
+      const failed = await persist(rec);
+      if (failed !== undefined) this.deps.log.error({ audit: { ...rec, changes: undefined }, err: errText(failed) }, `audit record not written after ${AUDIT_ATTEMPTS} attempts: ${rule.meta.id} ${outcome}`);
+      const { plan, writes = 0, reason } = extra;
       // the audit sink and the logger scrub registered secrets; the result goes to callers (CLI, functions) as is, so scrub it too
-      return { ...base, outcome, reason: rest.reason === undefined ? undefined : this.registry.scrub(rest.reason), plan, writes };
+      return { ...base, outcome, reason: reason === undefined ? undefined : this.registry.scrub(reason), plan, writes };
     };
 
     if (exemptions.rules.has(rule.meta.id) || exemptions.rules.has("*")) return record("skipped", { reason: `exempted by tag ${this.deps.config.exemptTag}` });
@@ -278,8 +326,15 @@ export class Engine {
 
     let plan = planned.plan;
     let writes = 0;
+    // intent before the first write: no audit trail, no change
+    const intent = auditRecord("started", { plan });
+    const intentFailed = await persist(intent);
+    if (intentFailed !== undefined) {
+      this.deps.log.error({ audit: { ...intent, changes: undefined }, err: errText(intentFailed) }, `audit unavailable: ${rule.meta.id} not applied`);
+      throw new AuditUnavailableError(`the audit trail is unavailable (${errText(intentFailed)}): no change made for ${rule.meta.id} on ${finding.resourceId}`);
+    }
     const ctx: ApplyContext = {
-      clients: this.deps.clients,
+      clients: withVaultAllowList(this.deps.clients, planCtx.settings.keyVaultUrl),
       settings: planCtx.settings,
       write: (description) => {
         if (serviceBudget.used >= serviceBudget.limit) throw new BlastRadiusError(`per-service write limit (${serviceBudget.limit}) reached before: ${description}`);

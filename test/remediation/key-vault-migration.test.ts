@@ -23,6 +23,9 @@ const NV_TYPE = "Microsoft.ApiManagement/service/namedValues";
 const SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
 const VAULT = "kv-migrate";
 const KV_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/${VAULT}`;
+/** A vault the remediator can read but is not configured for (e.g. another team's, or the ticket tokens' vault). */
+const OTHER_VAULT = "kv-other-team";
+const OTHER_KV_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/${OTHER_VAULT}`;
 const UAI_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/apim-uai`;
 const UAI_PRINCIPAL = "0e5a0000-0000-4000-8000-0000000000c1";
 const UAI_CLIENT = "0e5a0000-0000-4000-8000-0000000000c2";
@@ -66,7 +69,7 @@ function identityOf(kind: IdentityKind): Record<string, unknown> {
  * Resets the emulator to a fresh estate: a vault where the remediator is Secrets
  * Officer, and one service with one inline secret named value holding a new value.
  */
-function setup(opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => string; extra?: (c: Case) => Array<Record<string, unknown>> } = {}): Case {
+function setup(opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => string; vaultSecretTags?: (c: Case) => Record<string, string>; extra?: (c: Case) => Array<Record<string, unknown>> } = {}): Case {
   const svc = `apim-kvm-${++counter}`;
   const value = `kvmig-${counter}-${randomUUID()}`;
   SEEDED.push(value);
@@ -82,7 +85,7 @@ function setup(opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => strin
   if (opts.vaultSecret) {
     const v = opts.vaultSecret(c);
     SEEDED.push(v);
-    resources.push({ id: `${KV_ID}/secrets/${c.secretName}`, type: "Microsoft.KeyVault/vaults/secrets", name: `${VAULT}/${c.secretName}`, properties: { value: v } });
+    resources.push({ id: `${KV_ID}/secrets/${c.secretName}`, type: "Microsoft.KeyVault/vaults/secrets", name: `${VAULT}/${c.secretName}`, ...(opts.vaultSecretTags ? { tags: opts.vaultSecretTags(c) } : {}), properties: { value: v } });
   }
   resources.push(...(opts.extra?.(c) ?? []));
   env.emu.reset(resources);
@@ -202,7 +205,13 @@ function writesSeen(): Array<[string, string, string]> {
 }
 
 beforeAll(async () => {
-  env = await startTestEmulator([{ id: KV_ID, type: "Microsoft.KeyVault/vaults", name: VAULT, location: "westeurope", properties: { enableRbacAuthorization: true } }], { throttle: { enabled: false } });
+  env = await startTestEmulator(
+    [
+      { id: KV_ID, type: "Microsoft.KeyVault/vaults", name: VAULT, location: "westeurope", properties: { enableRbacAuthorization: true } },
+      { id: OTHER_KV_ID, type: "Microsoft.KeyVault/vaults", name: OTHER_VAULT, location: "westeurope", properties: { enableRbacAuthorization: true } },
+    ],
+    { throttle: { enabled: false } },
+  );
   kvUrl = env.emu.keyVaults[VAULT] as string;
 });
 afterAll(async () => env.emu.stop());
@@ -244,8 +253,8 @@ describe("happy path", () => {
     await expectMigrated(c, "system", { tagged: false }); // a secret someone else wrote keeps its own tags
   });
 
-  it("adds a new version when the secret of that name holds another value", async () => {
-    const c = setup({ vaultSecret: () => `stale-${randomUUID()}` });
+  it("adds a new version when the secret of that name is this named value's and holds another value", async () => {
+    const c = setup({ vaultSecret: () => `stale-${randomUUID()}`, vaultSecretTags: (x) => ({ [TAG_SERVICE]: x.serviceId, [TAG_NAMED_VALUE]: NV }) });
     const { action } = await evaluate(c);
     expect(action?.outcome, action?.reason).toBe("applied");
     expect(await versions(c)).toBe(2);
@@ -293,7 +302,7 @@ describe("a failure at each step leaves the value intact, and a rerun completes 
   });
 
   it("the Key Vault write is lost and a stale version of that name remains", async () => {
-    const c = setup({ vaultSecret: () => `stale-${randomUUID()}` });
+    const c = setup({ vaultSecret: () => `stale-${randomUUID()}`, vaultSecretTags: (x) => ({ [TAG_SERVICE]: x.serviceId, [TAG_NAMED_VALUE]: NV }) });
     env.emu.faults.add({ method: "PUT", host: VAULT_HOST, path: `/secrets/${c.secretName}`, swallow: true });
     const { action } = await evaluate(c);
     expect(["failed", "rolled-back"]).toContain(action?.outcome);
@@ -418,13 +427,18 @@ describe("a failure at each step leaves the value intact, and a rerun completes 
     expect((await namedValue(c)).keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
   });
 
-  it("the grant is acknowledged but lost: the reference fails, rollback restores the inline value", async () => {
+  it("the grant is acknowledged but lost: the reference fails, nothing is copied out of Key Vault, and the next evaluation repairs it", async () => {
     const c = setup();
     env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
+    env.emu.log.clear();
     const { action } = await evaluate(c);
-    expect(action?.outcome, action?.reason).toBe("rolled-back");
+    expect(action?.outcome, action?.reason).toBe("failed");
     expect(action?.reason).toMatch(/cannot resolve the Key Vault reference/);
-    await expectStillInline(c);
+    // no rollback writes a secret inline: the only named value writes are the PATCH to the reference and refreshes
+    const nvWrites = writesSeen().filter(([host, , path]) => host === "arm" && path.toLowerCase().startsWith(c.id.toLowerCase()));
+    expect(nvWrites.map(([, method, path]) => `${method} ${path.slice(c.id.length)}`).filter((w) => !/^POST \/(refreshSecret|listValue)$/.test(w))).toEqual(["PATCH "]);
+    expect((await namedValue(c)).keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
+    expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value)); // verified in Key Vault, recoverable
     await rerunCompletes(c);
     expect(await versions(c)).toBe(1);
   });
@@ -551,6 +565,99 @@ describe("prerequisites", () => {
     ]);
     expect(action?.reason).toBeUndefined();
     await expectMigrated(c);
+  });
+});
+
+describe("only the configured vault, only this named value's secret, never a stale copy (issue 15)", () => {
+  const SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets";
+  const otherUrl = () => env.emu.keyVaults[OTHER_VAULT] as string;
+  const vaultTraffic = (vault: string) => env.emu.log.list().filter((l) => l.host === `vault:${vault}`);
+  const grantsWritten = () => writesSeen().filter(([, method, path]) => method === "PUT" && /roleAssignments/i.test(path));
+
+  /** A person who may write named values points this one at a secret of their choosing. */
+  async function pointAt(c: Case, secretIdentifier: string): Promise<void> {
+    await env.clientsAs(PORTAL_USER).apim(SUB).namedValue.beginCreateOrUpdateAndWait(RG, c.svc, NV, { displayName: DISPLAY, secret: true, keyVault: { secretIdentifier } }, { ifMatch: "*", updateIntervalInMs: 5 });
+  }
+
+  it("a reference into a vault that is not the configured one is reported, and that vault is never contacted, granted on or copied from", async () => {
+    const stolen = `other-team-${randomUUID()}`;
+    SEEDED.push(stolen);
+    const c = setup({
+      extra: () => [roleAssignment(OTHER_KV_ID, SECRETS_OFFICER, REMEDIATOR), { id: `${OTHER_KV_ID}/secrets/payroll-db`, type: SECRET_TYPE, name: `${OTHER_VAULT}/payroll-db`, properties: { value: stolen } }],
+    });
+    await pointAt(c, `${otherUrl()}/secrets/payroll-db`);
+    expect((await namedValue(c)).keyVault?.lastStatus?.code).not.toBe("Success"); // the service may not read it
+    env.emu.log.clear();
+    const { action, result } = await evaluate(c);
+    expect(result.findings.find((f) => f.resourceId.toLowerCase() === c.id.toLowerCase())?.status).toBe("fail");
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/not the configured Key Vault/);
+    expect(vaultTraffic(OTHER_VAULT)).toEqual([]);
+    expect(grantsWritten()).toEqual([]);
+    expect(writesSeen().filter(([host]) => host === "arm")).toEqual([]);
+    await expect(listValue(c)).rejects.toMatchObject({ statusCode: 400 }); // still not resolvable: nothing was opened up
+  });
+
+  it("a reference to another service's migrated secret in the configured vault gets no grant", async () => {
+    const victim = `victim-${randomUUID()}`;
+    SEEDED.push(victim);
+    const victimService = serviceId("apim-victim");
+    const c = setup({
+      extra: () => [{ id: `${KV_ID}/secrets/apim-victim-key`, type: SECRET_TYPE, name: `${VAULT}/apim-victim-key`, tags: { [TAG_SERVICE]: victimService, [TAG_NAMED_VALUE]: "key" }, properties: { value: victim } }],
+    });
+    await pointAt(c, `${kvUrl}/secrets/apim-victim-key`);
+    env.emu.log.clear();
+    const { action } = await evaluate(c);
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/not this named value's/);
+    expect(grantsWritten()).toEqual([]);
+    expect(writesSeen().filter(([host]) => host === "arm")).toEqual([]);
+    await expect(listValue(c)).rejects.toMatchObject({ statusCode: 400 });
+  });
+
+  it("a secret of the migration's name that holds another owner's value is never overwritten", async () => {
+    const c = setup({ vaultSecret: () => `someone-elses-${randomUUID()}`, vaultSecretTags: () => ({ owner: "payments-team" }) });
+    env.emu.log.clear();
+    const { action } = await evaluate(c);
+    expect(action?.outcome).toBe("not-remediable");
+    expect(action?.reason).toMatch(/not overwritten/);
+    expect(writesSeen().filter(([host]) => host.startsWith("vault:"))).toEqual([]);
+    expect(await versions(c)).toBe(1);
+    await expectStillInline(c);
+  });
+
+  it("names are unique per service and named value: 'x' + 'db-password' and 'x-db' + 'password' keep their own secrets", async () => {
+    const valueB = `kvmig-b-${randomUUID()}`;
+    SEEDED.push(valueB);
+    let svcB = "";
+    const c = setup({
+      extra: (x) => {
+        svcB = `${x.svc}-db`;
+        return [service(svcB, {}, identityOf("system")), child(svcB, "namedValues/password", NV_TYPE, { displayName: "password", secret: true, value: valueB })];
+      },
+    });
+    expect(secretNameFor(c.svc, NV)).not.toBe(secretNameFor(svcB, "password"));
+    expect((await evaluate(c)).action?.outcome).toBe("applied");
+    const b = await engineFor(env.emu, { KEY_VAULT_URL: kvUrl, KEY_VAULT_RESOURCE_ID: KV_ID }).engine.evaluate(serviceId(svcB), { rules: [kvRule] });
+    expect(b.actions.map((a) => a.outcome)).toEqual(["applied"]);
+    // each resolves to its own value: the second migration did not write over the first one's secret
+    expect(fp(await listValue(c))).toBe(fp(c.value));
+    expect(fp((await apim().namedValue.listValue(RG, svcB, "password")).value)).toBe(fp(valueB));
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a rotation between the ETag read and the value read is migrated, not reverted to the stale value", async () => {
+    const c = setup();
+    const rotated = `rotated-early-${randomUUID()}`;
+    SEEDED.push(rotated);
+    // hold the migration's GET of the named value (its ETag) while someone rotates the value in the portal
+    const hold = env.emu.faults.add({ method: "GET", host: "arm", pathRegex: `/namedValues/${NV}\\?`, delayMs: 1500, count: 1 });
+    const running = evaluate(c);
+    for (let i = 0; i < 400 && !env.emu.faults.list().some((f) => f.id === hold && f.fired > 0); i++) await new Promise((r) => setTimeout(r, 5));
+    await env.clientsAs(PORTAL_USER).apim(SUB).namedValue.beginUpdateAndWait(RG, c.svc, NV, "*", { secret: true, value: rotated }, { updateIntervalInMs: 5 });
+    const { action } = await running;
+    expect(action?.outcome, action?.reason).toBe("applied");
+    await expectMigrated({ ...c, value: rotated });
   });
 });
 

@@ -2,8 +2,10 @@
  * Migrates a secret named value into Key Vault without ever losing or
  * exposing the value:
  *
- *   1. read the named value (ETag) and its value (`listValue`)
- *   2. write the value to Key Vault under a deterministic name (reuse when it already holds it)
+ *   1. read the named value (its ETag) first, then its value (`listValue`): a rotation between
+ *      the two moves the ETag, so the If-Match of step 5 refuses to point at a stale copy
+ *   2. write the value to Key Vault under a name unique to service and named value (reuse when
+ *      it already holds it; never overwrite a secret whose tags name another owner)
  *   3. read it back and compare
  *   4. grant the service identity `Key Vault Secrets User` on that one secret (or check access exists)
  *   5. PATCH the named value to `keyVault.secretIdentifier` (If-Match)
@@ -13,7 +15,15 @@
  * The value lives in APIM until step 5 and in Key Vault (verified) from step 3
  * on, so a crash between any two steps leaves it recoverable; a reference APIM
  * cannot resolve is itself a finding, and the next run repairs it (grant +
- * refresh) or restores the inline value from Key Vault (rollback).
+ * refresh).
+ *
+ * Only the configured vault (KEY_VAULT_URL / KEY_VAULT_RESOURCE_ID) is ever
+ * read, written or granted on. A reference into any other vault, or to a
+ * secret of that vault this service's named value does not own (tags), is
+ * reported and never acted on: otherwise anyone who can write a named value
+ * could have the remediator grant their service access to a secret they may
+ * not read. For the same reason there is no rollback that copies a value out
+ * of Key Vault back into API Management.
  */
 import { createHash } from "node:crypto";
 import type { NamedValueContract } from "@azure/arm-apimanagement";
@@ -27,15 +37,45 @@ const READER_ROLES = [SECRETS_USER_ROLE, "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
 export const TAG_SERVICE = "apim-remediator-service";
 export const TAG_NAMED_VALUE = "apim-remediator-named-value";
 
-/** A Key Vault secret name (1-127 of [0-9a-zA-Z-]) derived from service and named value; stable across runs. */
+/**
+ * A Key Vault secret name (1-127 of [0-9a-zA-Z-]) for a service's named value,
+ * stable across runs and distinct for every (service, named value) pair: the
+ * readable part alone is ambiguous (`contoso` + `prod-key` and `contoso-prod`
+ * + `key` read the same), so a hash of the exact pair always follows it. ARM
+ * names are case-insensitive, so is the hash. Service names are globally
+ * unique (they are DNS names), so the pair names one named value anywhere.
+ */
 export function secretNameFor(serviceName: string, namedValue: string): string {
   const clean = (s: string) => s.replace(/[^0-9a-zA-Z-]+/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "");
-  const base = `apim-${clean(serviceName)}-${clean(namedValue)}`;
-  const hash = createHash("sha256").update(`${serviceName.toLowerCase()}/${namedValue}`).digest("hex").slice(0, 8);
-  // distinct names that clean to the same text keep distinct secrets
-  const exact = base === `apim-${serviceName}-${namedValue}`;
-  const name = exact ? base : `${base}-${hash}`;
-  return name.length <= 127 ? name : `${name.slice(0, 118)}-${hash}`;
+  const hash = createHash("sha256").update(`${serviceName.toLowerCase()}\u0000${namedValue.toLowerCase()}`).digest("hex").slice(0, 12);
+  const base = `apim-${clean(serviceName)}-${clean(namedValue)}`.slice(0, 127 - hash.length - 1).replace(/-+$/, "");
+  return `${base}-${hash}`;
+}
+
+/** Tags that name the owner of a migrated secret: the service's ARM id and the named value. */
+export function ownerTags(serviceId: string, namedValue: string): Record<string, string> {
+  return { [TAG_SERVICE]: serviceId, [TAG_NAMED_VALUE]: namedValue };
+}
+
+/** Whether a Key Vault secret's tags name this service's named value as its owner. */
+export function ownedBy(tags: Record<string, string> | undefined, serviceId: string, namedValue: string): boolean {
+  return (tags?.[TAG_SERVICE] ?? "").toLowerCase() === serviceId.toLowerCase() && (tags?.[TAG_NAMED_VALUE] ?? "").toLowerCase() === namedValue.toLowerCase();
+}
+
+/** The origin of a URL, lower case; undefined when it is not an https URL. */
+function originOf(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" ? u.origin.toLowerCase() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a Key Vault URL (a vault or a secret identifier) is in the configured vault: the only one the remediator touches. */
+export function inAllowedVault(url: string, configuredVaultUrl: string | undefined): boolean {
+  const o = originOf(url);
+  return o !== undefined && configuredVaultUrl !== undefined && o === originOf(configuredVaultUrl);
 }
 
 /** A deterministic role assignment name (GUID), so re-running the grant is idempotent. */
@@ -99,12 +139,19 @@ export const fixKeyVaultMigration: Remediation = {
     }
     const existingRef = str(pick(nv, "properties.keyVault.secretIdentifier"));
     const repair = existingRef !== undefined;
-    const secretName = repair ? (/\/secrets\/([^/]+)/.exec(existingRef)?.[1] ?? secretNameFor(s.service.name, nv.name)) : secretNameFor(s.service.name, nv.name);
+    let secretName = secretNameFor(s.service.name, nv.name);
+    if (repair) {
+      // a reference into another vault is never acted on: we would read from, or grant on, a vault we were not given
+      if (!inAllowedVault(existingRef, vaultUrl)) return { kind: "blocked", reason: `the reference points into ${originOf(existingRef) ?? "an unknown location"}, which is not the configured Key Vault (KEY_VAULT_URL): not repaired; fix the reference or the access by hand` };
+      const named = /^\/secrets\/([0-9a-zA-Z-]{1,127})(?:\/[0-9a-zA-Z]*)?\/?$/.exec(new URL(existingRef).pathname)?.[1];
+      if (!named) return { kind: "blocked", reason: "the reference is not a Key Vault secret identifier (https://VAULT/secrets/NAME[/VERSION]): not repaired" };
+      secretName = named;
+    }
     const secretIdentifier = repair ? existingRef : `${vaultUrl.replace(/\/+$/, "")}/secrets/${secretName}`;
     const payload: Payload = {
       namedValue: nv.name,
       secretName,
-      vaultUrl: repair ? new URL(existingRef).origin : vaultUrl,
+      vaultUrl,
       secretIdentifier,
       principalId: identity.principalId,
       clientId: identity.clientId,
@@ -113,10 +160,10 @@ export const fixKeyVaultMigration: Remediation = {
       kind: repair ? "repair" : "migrate",
     };
     const steps = repair
-      ? ["grant the service identity read access to the secret", "refresh the reference", "if it still does not resolve: restore the inline secret value from Key Vault"]
+      ? ["check the secret is this named value's (its tags)", "grant the service identity read access to the secret", "refresh the reference"]
       : [
-          "read the value (listValue)",
-          `write it to Key Vault as '${secretName}' (reused if it already holds the value)`,
+          "read the named value's ETag, then its value (listValue)",
+          `write it to Key Vault as '${secretName}' (reused if it already holds the value; never over another owner's secret)`,
           "read it back and compare",
           payload.grant ? `grant ${identity.clientId ? "the user-assigned" : "the system-assigned"} identity 'Key Vault Secrets User' on that secret` : "check the identity can read the vault",
           "PATCH the named value to the Key Vault reference (If-Match)",
@@ -149,19 +196,26 @@ export const fixKeyVaultMigration: Remediation = {
     const ref = serviceOf(plan.targetId);
     const apim = ctx.clients.apim(ref.subscriptionId);
     const name = childName(plan.targetId, "namedValues");
+    if (!inAllowedVault(p.vaultUrl, ctx.settings.keyVaultUrl)) throw new BlockedError("the plan's vault is not the configured Key Vault (KEY_VAULT_URL): nothing done");
     const kv = ctx.clients.secrets(p.vaultUrl);
     if (p.kind === "repair") {
-      const current = await apim.namedValue.get(ref.resourceGroup, ref.name, name);
+      const [current, secret] = await Promise.all([apim.namedValue.get(ref.resourceGroup, ref.name, name), kv.getSecret(p.secretName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)))]);
+      if (typeof secret?.value === "string") ctx.secret(secret.value);
+      // only a secret this named value owns gets a grant: a reference to another service's secret is not ours to open
+      if (!secret) throw new BlockedError(`the Key Vault secret '${p.secretName}' does not exist: the reference cannot be repaired`);
+      if (!ownedBy(secret.properties.tags, ref.id, name)) throw new BlockedError(`the Key Vault secret '${p.secretName}' is not this named value's (its tags name another owner or none): not granted; fix the reference or the access by hand`);
       await ensureAccess(p, ctx);
       await waitResolved(plan, ctx, current);
       return;
     }
 
-    // 1. every read the migration needs, at once (nothing changes before all of them succeed): the named
-    //    value (its ETag), its value, the secret Key Vault may already hold, and the identity's access
+    // 1. every read the migration needs (nothing changes before all of them succeed): the named value's ETag
+    //    and then its value (in that order: a rotation in between moves the ETag, and the If-Match of step 5
+    //    refuses the stale copy), alongside the secret Key Vault may already hold and the identity's access
+    const getting = apim.namedValue.get(ref.resourceGroup, ref.name, name);
     const [currentRead, valueRead, existingRead, accessRead] = await Promise.allSettled([
-      apim.namedValue.get(ref.resourceGroup, ref.name, name),
-      apim.namedValue.listValue(ref.resourceGroup, ref.name, name),
+      getting,
+      getting.then(() => apim.namedValue.listValue(ref.resourceGroup, ref.name, name)),
       kv.getSecret(p.secretName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e))),
       checkAccess(p, ctx),
     ]);
@@ -183,11 +237,16 @@ export const fixKeyVaultMigration: Remediation = {
     if (accessRead.status === "rejected") throw accessRead.reason;
     if (existingRead.status === "rejected") throw existingRead.reason;
 
-    // 2. write (or reuse) the Key Vault secret
-    let version: string | undefined = existingRead.value?.value === value ? existingRead.value.properties.version : undefined;
+    // 2. write (or reuse) the Key Vault secret; a secret of that name that holds something else and is not
+    //    ours (tags) is never overwritten: that would destroy another owner's value
+    const existing = existingRead.value;
+    let version: string | undefined = existing?.value === value ? existing.properties.version : undefined;
+    if (!version && existing && !ownedBy(existing.properties.tags, ref.id, name)) {
+      throw new BlockedError(`the Key Vault secret '${p.secretName}' exists with another value and its tags do not name this named value as owner: not overwritten; the named value was not changed`);
+    }
     if (!version) {
       ctx.write(`set Key Vault secret ${p.secretName}`);
-      const set = await kv.setSecret(p.secretName, value, { contentType: "text/plain", tags: { [TAG_SERVICE]: ref.id, [TAG_NAMED_VALUE]: name } });
+      const set = await kv.setSecret(p.secretName, value, { contentType: "text/plain", tags: ownerTags(ref.id, name) });
       version = set.properties.version;
     }
     // 3. read back and compare: until this holds, APIM keeps the only copy and the named value is not touched;
@@ -215,30 +274,9 @@ export const fixKeyVaultMigration: Remediation = {
     const resolved = await apim.namedValue.listValue(ref.resourceGroup, ref.name, name);
     if (resolved.value !== value) throw new Error(`the Key Vault reference of '${name}' resolves to a different value`);
   },
-
-  /** Restores the inline secret value (read from Key Vault, where it was verified) when the reference does not work. */
-  async rollback(plan, ctx) {
-    const p = plan.payload as unknown as Payload;
-    const ref = serviceOf(plan.targetId);
-    const apim = ctx.clients.apim(ref.subscriptionId);
-    const name = childName(plan.targetId, "namedValues");
-    const current = await apim.namedValue.get(ref.resourceGroup, ref.name, name);
-    if (!current.keyVault?.secretIdentifier) return false; // still inline: nothing changed
-    let value: string | undefined;
-    try {
-      value = (await ctx.clients.secrets(p.vaultUrl).getSecret(p.secretName)).value;
-    } catch (e) {
-      throw new Error(`cannot restore '${name}': the Key Vault secret '${p.secretName}' is not readable (${status(e) ?? "error"}); the reference is left as is`);
-    }
-    if (typeof value !== "string") throw new Error(`cannot restore '${name}': Key Vault secret '${p.secretName}' has no value`);
-    ctx.secret(value);
-    ctx.write(`PUT ${plan.targetId} inline value (rollback)`);
-    const body: NamedValueContract = { displayName: current.displayName, secret: true, value, tags: current.tags };
-    await apim.namedValue.beginCreateOrUpdateAndWait(ref.resourceGroup, ref.name, name, body, { ifMatch: current.eTag, updateIntervalInMs: ctx.pollIntervalMs });
-    const check = await apim.namedValue.listValue(ref.resourceGroup, ref.name, name);
-    if (check.value !== value) throw new Error(`restoring '${name}' did not take: the value differs`);
-    return true;
-  },
+  // No rollback: restoring the inline value would mean copying a secret out of Key Vault into API
+  // Management with the remediator's own identity. A reference that does not resolve stays a finding,
+  // the value is verified in Key Vault, and the next evaluation repairs the access (or a ticket asks for it).
 };
 
 /** Grants `Key Vault Secrets User` on the one secret (idempotent), or, when granting is off, checks some read role exists. */
