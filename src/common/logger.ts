@@ -40,28 +40,71 @@ export const REDACT_PATHS = [
 
 export const CENSOR = "[REDACTED]";
 
+/** The app's own name: every log line's `app` field, alert queries match on it. */
+export const APP_NAME = "apim-remediator";
+
+/**
+ * The scrubbing rule. Scrubbing replaces a value wherever it occurs in the finished text, so a value that is
+ * short, repetitive or a word the output itself is made of (`true`, `null`, `1`, `info`, `apim-remediator`, a
+ * field name) would cut into keywords, numbers, field names and values every line carries: lines would stop
+ * being JSON and alert queries would stop matching. A value is scrubbed only when it has
+ *   - at least MIN_SCRUB_LENGTH (8) characters,
+ *   - at least MIN_SCRUB_DISTINCT (5) different characters ("aaaaaaaa", "12121212" are not),
+ *   - two character classes of lower case, upper case, digits and others, or MIN_SCRUB_PASSPHRASE (16)
+ *     characters ("password", "12345678" are not; a long passphrase of words is),
+ *   - and is neither a JSON number or keyword nor, in any case, one of OUTPUT_WORDS.
+ * Any other value is still registered (`has()`), and still kept out of logs by the redaction paths above, which
+ * remove the fields secret values travel in (`value`, `properties.value`, `secretValue`, tokens, keys); it is
+ * only not searched for in free text.
+ */
+export const MIN_SCRUB_LENGTH = 8;
+export const MIN_SCRUB_DISTINCT = 5;
+export const MIN_SCRUB_PASSPHRASE = 16;
+
+/**
+ * Words every log line or audit record is made of, and the values alert queries match on (infra/workbook.json:
+ * `app`, the audit outcomes, the poison alert, "evaluation failed"): never scrubbed, whatever a secret's value.
+ */
+const OUTPUT_WORDS = new Set(
+  [APP_NAME, CENSOR, "true", "false", "null", "fatal", "error", "warn", "info", "debug", "trace", "silent", "level", "time", "msg", "pid", "hostname", "app", "err", "invocationId", "functionName", "correlationId", "resourceId", "targetId", "ruleId", "outcome", "reason", "message", "stack", "audit", "alert"]
+    .concat(["applied", "rolled-back", "failed", "not-remediable", "skipped", "planned", "started", `${APP_NAME}-poison`, "evaluation failed"])
+    .concat(REDACT_PATHS.filter((p) => /^\w+$/.test(p)))
+    .map((w) => w.toLowerCase()),
+);
+
+/** True when `value` is safe to scrub from whole output text (see the rule above). */
+export function isScrubbable(value: string): boolean {
+  if (value.length < MIN_SCRUB_LENGTH) return false;
+  if (new Set(value).size < MIN_SCRUB_DISTINCT) return false;
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((c) => c.test(value)).length;
+  if (classes < 2 && value.length < MIN_SCRUB_PASSPHRASE) return false;
+  if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value)) return false;
+  return !OUTPUT_WORDS.has(value.toLowerCase());
+}
+
 /** Values that must never appear in output, registered as soon as the process sees them. */
 export class SecretRegistry {
+  /** The values scrubbed from output text. */
   private readonly values = new Set<string>();
+  /** Registered values too short or too plain to scrub (kept out by redaction paths only). */
+  private readonly unscrubbed = new Set<string>();
 
-  /** Registers a secret; very short values are still registered but match only as whole JSON strings. */
+  /** Registers a secret; it is scrubbed from output only when `isScrubbable` (the rest rely on the redaction paths). */
   add(value: string | undefined | null): void {
-    if (typeof value === "string" && value.length > 0) this.values.add(value);
+    if (typeof value !== "string" || value.length === 0) return;
+    if (isScrubbable(value)) this.values.add(value);
+    else this.unscrubbed.add(value);
   }
 
   has(value: string): boolean {
-    return this.values.has(value);
+    return this.values.has(value) || this.unscrubbed.has(value);
   }
 
-  /** Replaces every registered value (also as it appears JSON-escaped) in text. */
+  /** Replaces every scrubbable registered value (also as it appears JSON-escaped) in text. */
   scrub(text: string): string {
     if (this.values.size === 0) return text;
     let out = text;
     for (const v of this.values) {
-      if (v.length < 4) {
-        out = out.split(JSON.stringify(v)).join(JSON.stringify(CENSOR));
-        continue;
-      }
       out = out.split(v).join(CENSOR);
       const escaped = JSON.stringify(v).slice(1, -1);
       if (escaped !== v) out = out.split(escaped).join(CENSOR);
@@ -85,7 +128,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
       level: options.level ?? "info",
-      base: { app: "apim-remediator", ...(options.base ?? {}) },
+      base: { app: APP_NAME, ...(options.base ?? {}) },
       redact: { paths: REDACT_PATHS, censor: CENSOR },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
