@@ -1,6 +1,6 @@
 /** Builds an Engine over an emulator the way the app and CLI do, with fast timings and captured logs. */
 import { Writable } from "node:stream";
-import { MemoryAudit } from "../../src/engine/audit.js";
+import { MemoryAudit, type AuditSink } from "../../src/engine/audit.js";
 import { createClients } from "../../src/azure/clients.js";
 import { loadConfig, type Config } from "../../src/common/config.js";
 import { Engine } from "../../src/engine/engine.js";
@@ -18,7 +18,8 @@ export interface EngineEnv {
   logLines: string[];
 }
 
-export function engineFor(emu: EmulatorHandle, settings: Record<string, string> = {}, inventory = new MemoryLockInventory()): EngineEnv {
+/** `wrapAudit` puts a sink in front of the memory audit (e.g. one that fails), whose records stay in `audit`. */
+export function engineFor(emu: EmulatorHandle, settings: Record<string, string> = {}, inventory = new MemoryLockInventory(), opts: { wrapAudit?: (memory: MemoryAudit) => AuditSink } = {}): EngineEnv {
   const config = loadConfig({
     ARM_ENDPOINT: emu.armEndpoint,
     ARM_CA_FILE: emu.caFile,
@@ -37,6 +38,6 @@ export function engineFor(emu: EmulatorHandle, settings: Record<string, string> 
     },
   });
   const log = createLogger({ destination, registry, level: "debug" });
-  const engine = new Engine({ clients: createClients(config), config, audit, inventory, log, registry, sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 });
+  const engine = new Engine({ clients: createClients(config), config, audit: opts.wrapAudit ? opts.wrapAudit(audit) : audit, inventory, log, registry, sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 });
   return { engine, config, audit, inventory, registry, logLines };
 }

@@ -266,7 +266,9 @@ describe("remediation fixes against the emulator", () => {
       expect(r.actions.map((a) => [a.ruleId, a.outcome, a.reason])).toEqual([[c.ruleId, "applied", undefined]]);
       expect(r.correlationId).toBe(`corr-${c.ruleId}`);
       expect(c.state(env, sid)).toEqual(c.after);
+      // intent before the write, outcome after it: a change is on record even if the second record is lost
       expect(e.audit.records).toEqual([
+        expect.objectContaining({ correlationId: `corr-${c.ruleId}`, actor: REMEDIATOR, mode: "enforce", ruleId: c.ruleId, resourceId: c.findingId(sid), outcome: "started", changes: c.changes, writes: 0 }),
         expect.objectContaining({ correlationId: `corr-${c.ruleId}`, actor: REMEDIATOR, mode: "enforce", ruleId: c.ruleId, resourceId: c.findingId(sid), outcome: "applied", changes: c.changes, writes: 1 }),
       ]);
       expect(writes().map((l) => [l.method, l.principal])).toEqual([[c.write.method, REMEDIATOR]]);
@@ -304,7 +306,7 @@ describe("remediation fixes against the emulator", () => {
       expect(r.actions.map((a) => [a.outcome, a.reason])).toEqual([["skipped", expect.stringMatching(/resolved by a concurrent change/)]]);
       expect(succeeded()).toEqual([]);
       expect(c.state(env, sid)).not.toEqual(c.before);
-      expect(e.audit.records.map((a) => a.outcome)).toEqual(["skipped"]);
+      expect(e.audit.records.map((a) => a.outcome)).toEqual(["started", "skipped"]);
     });
 
     it("(d) 409 busy: backs off, then applies", async () => {
@@ -330,7 +332,7 @@ describe("remediation fixes against the emulator", () => {
       } else {
         expect(r.actions.map((a) => [a.outcome, a.reason])).toEqual([["not-remediable", expect.stringMatching(/ReadOnly lock blocks the change.*ScopeLocked/)]]);
         expect(writes().map((l) => [l.method, l.status])).toEqual([[c.write.method, 409]]);
-        expect(e.audit.records.map((a) => a.outcome)).toEqual(["not-remediable"]);
+        expect(e.audit.records.map((a) => a.outcome)).toEqual(["started", "not-remediable"]);
       }
       expect(c.state(env, lsid)).toEqual(c.before);
     });
@@ -341,7 +343,7 @@ describe("remediation fixes against the emulator", () => {
       const r = await e.engine.evaluate(sid, { rules });
       expect(r.actions.map((a) => [a.outcome, a.reason])).toEqual([[c.unverified, expect.stringMatching(/^verification failed/)]]);
       expect(c.state(env, sid)).toEqual(c.before);
-      expect(e.audit.records.map((a) => a.outcome)).toEqual([c.unverified]);
+      expect(e.audit.records.map((a) => a.outcome)).toEqual(["started", c.unverified]);
       // the only write was the lost one (a rollback finds nothing to restore)
       expect(writes()).toHaveLength(1);
     });
@@ -503,6 +505,7 @@ describe("remediation fixes against the emulator", () => {
       expect(writes().map((l) => [l.method, l.principal, l.path.split("?")[0]?.split("/").pop()])).toEqual([["PUT", REMEDIATOR, "team-lock"]]);
       expect(stored(env, `${RG_SCOPE}/providers/Microsoft.Authorization/locks/rg-guard`).properties).toEqual({ level: "CanNotDelete", notes: "Resource group guard" });
       expect(second.audit.records).toEqual([
+        expect.objectContaining({ correlationId: "corr-lock", outcome: "started" }),
         expect.objectContaining({ correlationId: "corr-lock", outcome: "applied", changes: [{ path: "locks/team-lock", before: null, after: { level: "ReadOnly", notes: TEAM.notes } }] }),
       ]);
 

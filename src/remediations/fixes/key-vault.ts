@@ -42,13 +42,13 @@ export const TAG_NAMED_VALUE = "apim-remediator-named-value";
  * stable across runs and distinct for every (service, named value) pair: the
  * readable part alone is ambiguous (`contoso` + `prod-key` and `contoso-prod`
  * + `key` read the same), so a hash of the exact pair always follows it. ARM
- * names are case-insensitive, so is the hash. Service names are globally
+ * names are case-insensitive, so is the name (Key Vault's are too). Service names are globally
  * unique (they are DNS names), so the pair names one named value anywhere.
  */
 export function secretNameFor(serviceName: string, namedValue: string): string {
   const clean = (s: string) => s.replace(/[^0-9a-zA-Z-]+/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "");
   const hash = createHash("sha256").update(`${serviceName.toLowerCase()}\u0000${namedValue.toLowerCase()}`).digest("hex").slice(0, 12);
-  const base = `apim-${clean(serviceName)}-${clean(namedValue)}`.slice(0, 127 - hash.length - 1).replace(/-+$/, "");
+  const base = `apim-${clean(serviceName.toLowerCase())}-${clean(namedValue.toLowerCase())}`.slice(0, 127 - hash.length - 1).replace(/-+$/, "");
   return `${base}-${hash}`;
 }
 
