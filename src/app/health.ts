@@ -21,6 +21,15 @@ function reason(e: unknown): string {
   return `${err.statusCode ? `HTTP ${err.statusCode} ` : ""}${err.code ? `${err.code}: ` : ""}${(err.message ?? String(e)).split("\n")[0]}`.slice(0, 300);
 }
 
+/** What anonymous `GET /api/health` answers: ok or not, nothing about which check failed or what the app reaches. */
+export interface PublicHealth {
+  status: "ok" | "unhealthy";
+}
+
+export function publicHealth(report: HealthReport): PublicHealth {
+  return { status: report.ok ? "ok" : "unhealthy" };
+}
+
 /** Checks what the app needs to work; never throws. */
 export async function checkHealth(env: Env, deps: { clients?: AzureClients } = {}): Promise<HealthReport> {
   const checks: HealthCheck[] = [];

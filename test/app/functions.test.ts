@@ -14,7 +14,7 @@ import { resetAppDeps } from "../../src/app/runtime.js";
 import type { EvaluateMessage } from "../../src/app/storage.js";
 import { evaluateNow, evaluateNowOptions, report, reportOptions } from "../../src/functions/api.js";
 import { evaluate, evaluateOptions } from "../../src/functions/evaluate.js";
-import { health, healthOptions } from "../../src/functions/health.js";
+import { health, healthDetails, healthDetailsOptions, healthOptions } from "../../src/functions/health.js";
 import { onPoison, onPoisonOptions } from "../../src/functions/onPoison.js";
 import { onResourceEvent, onResourceEventOptions } from "../../src/functions/onResourceEvent.js";
 import { sweep, sweepOptions } from "../../src/functions/sweep.js";
@@ -32,7 +32,7 @@ vi.mock("@azure/functions", async (importOriginal) => {
 describe("registration", () => {
   it("registers each function with its trigger and options", () => {
     const byName = Object.fromEntries(registered.map((r) => [r.name, r]));
-    expect(Object.keys(byName).sort()).toEqual(["evaluate", "evaluateNow", "health", "onPoison", "onResourceEvent", "report", "sweep"]);
+    expect(Object.keys(byName).sort()).toEqual(["evaluate", "evaluateNow", "health", "healthDetails", "onPoison", "onResourceEvent", "report", "sweep"]);
 
     expect(byName["onResourceEvent"]).toEqual({ kind: "eventGrid", name: "onResourceEvent", options: onResourceEventOptions });
     expect(onResourceEventOptions.handler).toBe(onResourceEvent);
@@ -52,6 +52,8 @@ describe("registration", () => {
     expect(reportOptions).toEqual({ methods: ["GET"], authLevel: "function", route: "report", handler: report });
     expect(byName["health"]).toEqual({ kind: "http", name: "health", options: healthOptions });
     expect(healthOptions).toEqual({ methods: ["GET"], authLevel: "anonymous", route: "health", handler: health });
+    expect(byName["healthDetails"]).toEqual({ kind: "http", name: "healthDetails", options: healthDetailsOptions });
+    expect(healthDetailsOptions).toEqual({ methods: ["GET"], authLevel: "function", route: "health/details", handler: healthDetails });
   });
 
   it("host.json: extension bundle v4 and the queue retry policy", () => {
@@ -149,10 +151,13 @@ describe("HTTP functions and the queue handlers (settings from process.env)", ()
     expect((await env.clients.apim(SUB).api.get("rg-apim", "apim-http", "legacy")).protocols).toEqual(["https"]);
   });
 
-  it("GET /api/health: 200", async () => {
+  it("GET /api/health: 200 and only the status; GET /api/health/details (function key): the checks", async () => {
     const res = await health(get("health"), context("health"));
     expect(res.status).toBe(200);
-    expect(res.jsonBody).toMatchObject({ ok: true, mode: "enforce" });
+    expect(res.jsonBody).toEqual({ status: "ok" });
+    const details = await healthDetails(get("health/details"), context("healthDetails"));
+    expect(details.status).toBe(200);
+    expect(details.jsonBody).toMatchObject({ ok: true, mode: "enforce" });
   });
 
   it("the evaluate handler acknowledges a malformed message instead of retrying it into the poison queue", async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { checkHealth } from "../../src/app/health.js";
+import { checkHealth, publicHealth } from "../../src/app/health.js";
 import { REMEDIATOR, service, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
 
 describe("health check", () => {
@@ -38,6 +38,16 @@ describe("health check", () => {
     expect(report.ok).toBe(false);
     expect(report.checks.find((c) => c.name === "storage")?.ok).toBe(false);
     expect(report.checks.find((c) => c.name === "arm")?.ok).toBe(true);
+  });
+
+  it("the anonymous answer is only ok / unhealthy: no check names, details, storage URL or subscriptions", async () => {
+    const good = await checkHealth(settings());
+    expect(publicHealth(good)).toEqual({ status: "ok" });
+    const bad = await checkHealth({ ...settings(), REMEDIATOR_SUBSCRIPTIONS: `${SUB},99999999-9999-4999-8999-999999999999`, ARM_MAX_RETRIES: "0" });
+    expect(bad.ok).toBe(false);
+    expect(publicHealth(bad)).toEqual({ status: "unhealthy" });
+    const text = JSON.stringify(publicHealth(bad));
+    for (const leak of [SUB, "99999999", "arm", "storage", "127.0.0.1", "devstoreaccount1", "404"]) expect(text).not.toContain(leak);
   });
 
   it("reports a subscription in scope that ARM does not know", async () => {

@@ -272,6 +272,7 @@ describe("infra: host.json and the function registrations", () => {
     // the HTTP endpoints the docs point at
     expect(byName.get("report")?.options["route"]).toBe("report");
     expect(byName.get("health")?.options["authLevel"]).toBe("anonymous");
+    expect(byName.get("healthDetails")?.options["authLevel"]).toBe("function");
   });
 
   it("azd deploys the bundle: dist/deploy, nothing installed or built on Azure", () => {
@@ -310,7 +311,7 @@ describe("infra: host.json and the function registrations", () => {
         registered++;
       }
     }
-    expect(registered).toBe(7);
+    expect(registered).toBe(8);
     // the host provides @azure/functions-core; nothing else is left to resolve at run time
     const requires = new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1] as string));
     for (const r of requires) expect(r === "@azure/functions-core" || builtinModules.includes(r.replace(/^node:/, "")), r).toBe(true);
