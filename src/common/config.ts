@@ -51,6 +51,32 @@ const ncrontab = z.string().refine((s) => s.trim().split(/\s+/).length === 6 && 
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/);
 
+const SERVICE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.ApiManagement\/service\/[^/]+$/i;
+const SERVICE_NAME = /^[a-zA-Z][a-zA-Z0-9-]{0,49}$/;
+const EXEMPT_RULE = /^(\*|[a-z0-9-]+)(@\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?)?$/;
+
+/**
+ * REMEDIATOR_EXEMPTIONS: `service=rule,rule@date; service=*`. The service is an API Management resource id
+ * (lower-cased) or a service name; the rules use the exemption tag's syntax. Rule ids are checked against
+ * the catalog in loadConfig; a malformed entry fails the whole setting (z.NEVER after an issue).
+ */
+function parseExemptionEntries(text: string, ctx: z.RefinementCtx): Array<{ service: string; rules: string }> {
+  const out: Array<{ service: string; rules: string }> = [];
+  for (const entry of text.split(/[;\n]+/).map((x) => x.trim()).filter((x) => x.length > 0)) {
+    const eq = entry.indexOf("=");
+    const service = eq < 0 ? "" : entry.slice(0, eq).trim();
+    const rules = eq < 0 ? "" : entry.slice(eq + 1).trim();
+    const items = rules.split(/[,\s]+/).filter((x) => x.length > 0);
+    const dated = (r: string) => !r.includes("@") || Number.isFinite(Date.parse(/@\d{4}-\d{2}-\d{2}$/.test(r) ? `${r.split("@")[1]}T00:00:00Z` : (r.split("@")[1] as string)));
+    if ((!SERVICE_ID.test(service) && !SERVICE_NAME.test(service)) || items.length === 0 || !items.every((r) => EXEMPT_RULE.test(r) && dated(r))) {
+      ctx.addIssue({ code: "custom", message: `bad entry ${entry}` });
+      return z.NEVER;
+    }
+    out.push({ service: service.toLowerCase(), rules: items.join(",") });
+  }
+  return out;
+}
+
 export const SETTINGS = {
   REMEDIATOR_MODE: { expected: 'one of "enforce", "dry-run"', schema: z.enum(["enforce", "dry-run"]).default("dry-run") },
   REMEDIATOR_SUBSCRIPTIONS: { expected: "a comma-separated list of subscription GUIDs", schema: optionalString(guidList) },
@@ -97,6 +123,11 @@ export const SETTINGS = {
   REMEDIATOR_LOCK_NAME: { expected: "a lock name (1-90 characters, no / or %)", schema: optionalString(z.string().regex(/^[^/%&?\\]{1,90}$/)).transform((v) => v ?? "apim-remediator-baseline") },
   REMEDIATOR_LOCK_LEVEL: { expected: 'one of "CanNotDelete", "ReadOnly"', schema: optionalString(z.enum(["CanNotDelete", "ReadOnly"])).transform((v) => v ?? "CanNotDelete") },
   REMEDIATOR_LOCK_NOTES: { expected: "lock notes (at most 512 characters)", schema: optionalString(z.string().max(512)).transform((v) => v ?? "Baseline lock kept by apim-remediator: remove only with a change ticket.") },
+  REMEDIATOR_RECREATE_FOREIGN_LOCKS: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
+  REMEDIATOR_EXEMPTIONS: {
+    expected: 'entries "service=rule-id,rule-id@YYYY-MM-DD" separated by ";" (service: an API Management resource id or name; "*" = every rule)',
+    schema: optionalString(z.string().max(8192).transform(parseExemptionEntries).pipe(z.array(z.object({ service: z.string(), rules: z.string() })).min(1))),
+  },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -137,6 +168,10 @@ export interface Config {
   lockName: string;
   lockLevel: "CanNotDelete" | "ReadOnly";
   lockNotes: string;
+  /** Re-create deleted ReadOnly locks the remediator did not create (default false: reported instead). */
+  recreateForeignLocks: boolean;
+  /** Exemptions from the settings (REMEDIATOR_EXEMPTIONS): by service id or name (lower case), the rules in the tag's syntax. */
+  exemptions: Array<{ service: string; rules: string }>;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -204,6 +239,8 @@ export function loadConfig(env: Env = process.env): Config {
     lockName: parseSetting("REMEDIATOR_LOCK_NAME", env) as string,
     lockLevel: parseSetting("REMEDIATOR_LOCK_LEVEL", env) as Config["lockLevel"],
     lockNotes: parseSetting("REMEDIATOR_LOCK_NOTES", env) as string,
+    recreateForeignLocks: parseSetting("REMEDIATOR_RECREATE_FOREIGN_LOCKS", env) as boolean,
+    exemptions: exemptionSettings(env),
   };
 }
 
@@ -213,6 +250,14 @@ function ruleModes(env: Env): Config["ruleModes"] {
   const unknown = pairs.map(([id]) => id).filter((id) => !known.has(id));
   if (unknown.length > 0) throw new ConfigError("REMEDIATOR_RULE_MODES", `known rule ids (unknown: ${unknown.join(", ")})`, env["REMEDIATOR_RULE_MODES"]);
   return Object.fromEntries(pairs);
+}
+
+function exemptionSettings(env: Env): Config["exemptions"] {
+  const entries = (parseSetting("REMEDIATOR_EXEMPTIONS", env) as Config["exemptions"] | undefined) ?? [];
+  const known = new Set<string>(RULE_IDS);
+  const unknown = entries.flatMap((e) => e.rules.split(",").map((r) => r.split("@")[0] as string)).filter((id) => id !== "*" && !known.has(id));
+  if (unknown.length > 0) throw new ConfigError("REMEDIATOR_EXEMPTIONS", `known rule ids (unknown: ${[...new Set(unknown)].join(", ")})`, env["REMEDIATOR_EXEMPTIONS"]);
+  return entries;
 }
 
 /** Every setting with what it expects, for docs and `--help`. */

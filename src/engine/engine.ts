@@ -17,6 +17,7 @@ import type { AzureClients } from "../azure/clients.js";
 import { collectSnapshot } from "../azure/collector.js";
 import type { Config } from "../common/config.js";
 import { ownLocks, type LockInventory } from "./inventory.js";
+import { mergeExemptions, settingExemptionsFor } from "./exemptions.js";
 import { secrets as defaultRegistry, type SecretRegistry } from "../common/logger.js";
 import { detect, needsOf } from "./scan.js";
 
@@ -115,6 +116,8 @@ export function ruleMode(config: Pick<Config, "mode" | "ruleModes" | "killSwitch
 export interface Exemptions {
   rules: Set<string>;
   expired: string[];
+  /** Where a rule's exemption came from when not the tag (REMEDIATOR_EXEMPTIONS; src/engine/exemptions.ts). */
+  by?: Map<string, string>;
 }
 
 /**
@@ -149,12 +152,13 @@ export function remediationSettings(config: Config): RemediationSettings {
     lockName: config.lockName,
     lockLevel: config.lockLevel,
     lockNotes: config.lockNotes,
+    recreateForeignLocks: config.recreateForeignLocks,
     managedIdentityAuto: RULES.some((r) => r.meta.id === "managed-identity") && ruleMode(config, RULES.find((r) => r.meta.id === "managed-identity") as Rule) === "enforce",
   };
 }
 
 export function ruleOptions(config: Config): RuleOptions {
-  return { minApiVersion: config.minApiVersion, weakCiphers: [...DEFAULT_WEAK_CIPHERS], unusedDays: 30 };
+  return { minApiVersion: config.minApiVersion, weakCiphers: [...DEFAULT_WEAK_CIPHERS], unusedDays: 30, lockName: config.lockName, recreateForeignLocks: config.recreateForeignLocks };
 }
 
 function errText(e: unknown): string {
@@ -243,7 +247,8 @@ export class Engine {
     const findings = detect([snap], rules, ropts).filter((f) => inScope(serviceId, options.scope, f.resourceId));
     state.findings.push(...findings);
     const now = (this.deps.now ?? (() => new Date()))();
-    const exemptions = parseExemptions(pick(snap.service, `tags.${config.exemptTag}`) ?? (snap.service.tags as Record<string, unknown> | undefined)?.[config.exemptTag], now);
+    const tagged = parseExemptions(pick(snap.service, `tags.${config.exemptTag}`) ?? (snap.service.tags as Record<string, unknown> | undefined)?.[config.exemptTag], now);
+    const exemptions = mergeExemptions(tagged, parseExemptions(settingExemptionsFor(config, snap.service.id), now));
     state.expired = [...new Set([...state.expired, ...exemptions.expired])];
     const failing = findings
       .filter((f) => f.status === "fail")
@@ -316,7 +321,7 @@ export class Engine {
       return { ...base, outcome, reason: reason === undefined ? undefined : this.registry.scrub(reason), plan, writes };
     };
 
-    if (exemptions.rules.has(rule.meta.id) || exemptions.rules.has("*")) return record("skipped", { reason: `exempted by tag ${this.deps.config.exemptTag}` });
+    if (exemptions.rules.has(rule.meta.id) || exemptions.rules.has("*")) return record("skipped", { reason: `exempted by ${exemptions.by?.get(exemptions.rules.has(rule.meta.id) ? rule.meta.id : "*") ?? `tag ${this.deps.config.exemptTag}`}` });
     const remediation = rule.remediation;
     const planCtx = { settings: remediationSettings(this.deps.config), lockInventory: snap.lockInventory };
     if (!remediation) return record("not-remediable", { reason: "this rule is reported, not fixed automatically" });

@@ -88,6 +88,14 @@ export interface RuleOptions {
   weakCiphers: string[];
   /** Look-back window of `unused-api`. */
   unusedDays: number;
+  /** `resource-lock`: the remediator's own lock (REMEDIATOR_LOCK_NAME; default `apim-remediator-baseline`): re-created whatever its level. */
+  lockName?: string;
+  /**
+   * `resource-lock`: re-create every deleted lock exactly as it was (REMEDIATOR_RECREATE_FOREIGN_LOCKS). Off (the
+   * default): a deleted lock is re-created when it is the remediator's own or CanNotDelete; a ReadOnly (or
+   * NotSpecified) lock someone else placed and then deleted is reported, not re-created.
+   */
+  recreateForeignLocks?: boolean;
 }
 
 export interface Rule {
@@ -143,6 +151,8 @@ export interface RemediationSettings {
   lockName: string;
   lockLevel: "CanNotDelete" | "ReadOnly";
   lockNotes: string;
+  /** Re-create deleted ReadOnly locks the remediator did not create (see RuleOptions.recreateForeignLocks); absent = off. */
+  recreateForeignLocks?: boolean;
   /** Whether `managed-identity` is enabled for auto-fix (the Key Vault migration may then enable it first). */
   managedIdentityAuto: boolean;
 }

@@ -6,6 +6,7 @@ import { rule as directManagement } from "./direct-management-endpoint-disabled.
 import { rule as gitConfiguration } from "./git-configuration-endpoint-disabled.js";
 import { rule as namedValueSecrets } from "./named-value-secrets-in-key-vault.js";
 import { rule as resourceLock } from "./resource-lock.js";
+import { DEFAULT_LOCK_NAME } from "./fixes/lock.js";
 import { rule as minApiVersion } from "./min-api-version.js";
 import { rule as managedIdentity } from "./managed-identity.js";
 import { rule as tlsProtocols } from "./gateway-tls-protocols.js";
@@ -66,6 +67,8 @@ export const DEFAULT_RULE_OPTIONS: RuleOptions = {
   minApiVersion: "2019-12-01",
   weakCiphers: [...DEFAULT_WEAK_CIPHERS],
   unusedDays: 30,
+  lockName: DEFAULT_LOCK_NAME,
+  recreateForeignLocks: false,
 };
 
 export function ruleById(id: string): Rule | undefined {

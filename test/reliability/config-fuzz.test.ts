@@ -62,6 +62,7 @@ const MALFORMED: Partial<Record<keyof typeof SETTINGS, string[]>> = {
   REMEDIATOR_LOCK_NAME: ["a/b", "x".repeat(91), "50%", "a?b"],
   REMEDIATOR_LOCK_LEVEL: ["readonly", "None", "CanNotDelete,ReadOnly"],
   REMEDIATOR_LOCK_NOTES: ["x".repeat(513)],
+  REMEDIATOR_EXEMPTIONS: ["apim-contoso-prod", "apim-contoso-prod=", "=resource-lock", "apim-contoso-prod=no-such-rule", "rg/apim=*", "apim-contoso-prod=resource-lock@tomorrow", "apim-contoso-prod=resource-lock@2026-13-45"],
 };
 
 const malformed = (name: string): string[] => [...(MALFORMED[name as keyof typeof SETTINGS] ?? []), ...derivedMalformed((SETTINGS as Record<string, { expected: string }>)[name]?.expected ?? "")];

@@ -481,11 +481,13 @@ describe("remediation fixes against the emulator", () => {
     const estate = () => [service(NAME), lockAt(sid, "team-lock", TEAM), lockAt(RG_SCOPE, "rg-guard", { level: "CanNotDelete", notes: "Resource group guard" })];
     const lockRules = [rule("resource-lock")];
     const deleteTeamLock = () => env.clientsAs(PORTAL_USER).locks(SUB).managementLocks.deleteAtResourceLevel(RG, "Microsoft.ApiManagement", "", "service", NAME, "team-lock");
+    // the team's lock is ReadOnly and not the remediator's: it comes back only when policy says so (default: reported; test/remediation/lock-policy.test.ts)
+    const RECREATE = { REMEDIATOR_RECREATE_FOREIGN_LOCKS: "true" };
 
     it("re-creates a lock seen earlier and then deleted by a user exactly (name, level, notes, owners), although an inherited lock still protects", async () => {
       env.emu.reset(estate());
       const inventory = new MemoryLockInventory();
-      const first = engineFor(env.emu, {}, inventory);
+      const first = engineFor(env.emu, RECREATE, inventory);
       const r1 = await first.engine.evaluate(sid, { rules: lockRules });
       expect(r1.findings.map((f) => f.status)).toEqual(["pass"]);
       expect(writes()).toEqual([]);
@@ -496,7 +498,7 @@ describe("remediation fixes against the emulator", () => {
       env.emu.log.clear();
 
       // a later invocation (a new engine) with the same inventory
-      const second = engineFor(env.emu, {}, inventory);
+      const second = engineFor(env.emu, RECREATE, inventory);
       const r2 = await second.engine.evaluate(sid, { correlationId: "corr-lock", rules: lockRules });
       expect(r2.findings.map((f) => [f.status, f.message])).toEqual([["fail", expect.stringMatching(/team-lock/)]]);
       expect(r2.actions.map((a) => a.outcome)).toEqual(["applied"]);
@@ -517,7 +519,7 @@ describe("remediation fixes against the emulator", () => {
 
     it("never overwrites (or weakens) a lock of the same name that appears before its write", async () => {
       env.emu.reset(estate());
-      const e = engineFor(env.emu);
+      const e = engineFor(env.emu, RECREATE);
       await e.engine.evaluate(sid, { rules: lockRules });
       await deleteTeamLock();
       env.emu.log.clear();

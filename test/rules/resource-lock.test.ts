@@ -17,6 +17,11 @@ ruleTester(rule, {
     { name: "a template-expression lock next to a CanNotDelete lock", snapshot: snap({ locks: [lock(SERVICE_ID, "x", EXPR), lock(RG_ID, "rg-lock")] }) },
     { name: "a Consumption service with a lock", snapshot: snap({ service: consumption(), locks: [lock(SERVICE_ID)] }) },
     { name: "a lock seen before (inventory) is still there", snapshot: snap({ locks: [lock(SERVICE_ID, "team-lock"), lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "CanNotDelete" }] }) },
+    {
+      name: "someone else's ReadOnly lock seen before is gone (its owner's to remove): reported, while the resource group lock protects",
+      snapshot: snap({ locks: [lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "ReadOnly" }] }),
+      expect: [{ resourceId: SERVICE_ID, status: "pass", message: /'rg-lock'.*Lock 'team-lock' \(ReadOnly\) seen on 'apim1' before is gone; not re-created/ }],
+    },
   ],
   invalid: [
     { name: "no locks", snapshot: snap(), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /No CanNotDelete or ReadOnly lock protects 'apim1'/ }] },
@@ -28,9 +33,26 @@ ruleTester(rule, {
     { name: "a NotSpecified lock", snapshot: snap({ locks: [lock(SERVICE_ID, "ns", "NotSpecified")] }), expect: [{ status: "fail" }] },
     { name: "a Consumption service without a lock", snapshot: snap({ service: consumption() }), expect: [{ status: "fail" }] },
     {
-      name: "a lock seen before (inventory) is gone, although the resource group lock protects",
+      name: "a CanNotDelete lock seen before (inventory) is gone, although the resource group lock protects",
+      snapshot: snap({ locks: [lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "CanNotDelete" }] }),
+      expect: [{ resourceId: SERVICE_ID, status: "fail", message: /^Lock 'team-lock' \(CanNotDelete\) seen on 'apim1' before is gone\.$/ }],
+    },
+    {
+      name: "someone else's ReadOnly lock is gone, with REMEDIATOR_RECREATE_FOREIGN_LOCKS on",
       snapshot: snap({ locks: [lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "ReadOnly" }] }),
+      options: { recreateForeignLocks: true },
       expect: [{ resourceId: SERVICE_ID, status: "fail", message: /'team-lock' \(ReadOnly\) seen on 'apim1' before is gone/ }],
+    },
+    {
+      name: "the remediator's own ReadOnly lock (REMEDIATOR_LOCK_NAME) is gone",
+      snapshot: snap({ locks: [lock(RG_ID, "rg-lock")], lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/Platform-Freeze`, name: "Platform-Freeze", level: "ReadOnly" }] }),
+      options: { lockName: "platform-freeze" },
+      expect: [{ resourceId: SERVICE_ID, status: "fail", message: /'Platform-Freeze' \(ReadOnly\) seen on 'apim1' before is gone/ }],
+    },
+    {
+      name: "someone else's ReadOnly lock is gone and nothing else protects the service",
+      snapshot: snap({ lockInventory: [{ id: `${SERVICE_ID}/providers/Microsoft.Authorization/locks/team-lock`, name: "team-lock", level: "ReadOnly" }] }),
+      expect: [{ resourceId: SERVICE_ID, status: "fail", message: /^No CanNotDelete or ReadOnly lock protects 'apim1'\. Lock 'team-lock' \(ReadOnly\) .*not re-created/ }],
     },
   ],
   notApplicable: [{ name: "children-only input (service not in the input)", snapshot: stub({ locks: [] }) }],
