@@ -19,24 +19,49 @@ export class TableTicketStore implements TicketStore {
   }
 
   async put(t: StoredTicket): Promise<void> {
-    await this.table.upsertEntity(
-      {
-        partitionKey: keyOf(t.serviceId),
-        rowKey: t.fingerprint,
-        serviceId: t.serviceId,
-        ruleId: t.ruleId,
-        resourceId: t.resourceId,
-        provider: t.provider,
-        ticketId: t.ticketId ?? "",
-        url: t.url ?? "",
-        state: t.state,
-        pending: t.pending ?? "",
-        contentHash: t.contentHash ?? "",
-        lastCommentAt: t.lastCommentAt ?? "",
-        updatedAt: t.updatedAt,
-      },
-      "Replace",
-    );
+    await this.table.upsertEntity(this.toEntity(t), "Replace");
+  }
+
+  /** A conditional insert: Table storage answers 409 when the row exists. */
+  async insert(t: StoredTicket): Promise<boolean> {
+    try {
+      await this.table.createEntity(this.toEntity(t));
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 409) return false;
+      throw err;
+    }
+  }
+
+  /** An update with If-Match: 412 when the row changed since it was read, 404 when it went. */
+  async replace(t: StoredTicket, etag: string): Promise<boolean> {
+    try {
+      await this.table.updateEntity(this.toEntity(t), "Replace", { etag });
+      return true;
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 412 || status === 404) return false;
+      throw err;
+    }
+  }
+
+  private toEntity(t: StoredTicket) {
+    return {
+      partitionKey: keyOf(t.serviceId),
+      rowKey: t.fingerprint,
+      serviceId: t.serviceId,
+      ruleId: t.ruleId,
+      resourceId: t.resourceId,
+      provider: t.provider,
+      ticketId: t.ticketId ?? "",
+      url: t.url ?? "",
+      state: t.state,
+      pending: t.pending ?? "",
+      contentHash: t.contentHash ?? "",
+      lastCommentAt: t.lastCommentAt ?? "",
+      claimedAt: t.claimedAt ?? "",
+      updatedAt: t.updatedAt,
+    };
   }
 
   async listForService(serviceId: string): Promise<StoredTicket[]> {
@@ -60,6 +85,8 @@ export class TableTicketStore implements TicketStore {
       contentHash: s("contentHash"),
       lastCommentAt: s("lastCommentAt"),
       updatedAt: String(e["updatedAt"]),
+      claimedAt: s("claimedAt"),
+      etag: s("etag"),
     };
   }
 }

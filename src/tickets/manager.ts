@@ -10,7 +10,12 @@
  * - the fingerprint -> ticket mapping is kept in a store (Table storage in the
  *   app) and in the ticket itself, so a lost store is rebuilt from the provider;
  * - provider failures never block remediation: the ticket is marked pending and
- *   retried at the next evaluation; creations are rate-limited.
+ *   retried at the next evaluation; creations are rate-limited;
+ * - overlapping syncs never open two tickets for one drift: the mapping row is
+ *   claimed (a conditional insert, or an update conditional on the ETag read)
+ *   before the provider is searched or a ticket opened; the loser leaves the
+ *   drift to the winner. A claim never finished (its worker died) is taken over
+ *   after `claimTimeoutMs`, and the provider search finds a ticket it opened.
  */
 import { inScope, type EvaluationScope } from "../model/snapshot.js";
 import type { Finding, Rule } from "../model/rule.js";
@@ -32,24 +37,47 @@ export interface StoredTicket {
   contentHash?: string;
   lastCommentAt?: string;
   updatedAt: string;
+  /** Set while a sync is opening (or reopening) the ticket: nobody else does meanwhile (see `TicketManagerOptions.claimTimeoutMs`). */
+  claimedAt?: string;
+  /** The row's version as read (from `get` / `listForService`; never stored). */
+  etag?: string;
 }
 
 export interface TicketStore {
   get(serviceId: string, fingerprint: string): Promise<StoredTicket | undefined> | StoredTicket | undefined;
   put(t: StoredTicket): Promise<void> | void;
+  /** Adds the row only if there is none: false when one exists (another sync created it first). */
+  insert(t: StoredTicket): Promise<boolean> | boolean;
+  /** Replaces the row only if it is still at `etag`: false when it changed (or went) meanwhile. */
+  replace(t: StoredTicket, etag: string): Promise<boolean> | boolean;
   listForService(serviceId: string): Promise<StoredTicket[]> | StoredTicket[];
 }
 
 export class MemoryTicketStore implements TicketStore {
   readonly items = new Map<string, StoredTicket>();
+  private version = 0;
+  private readonly etags = new Map<string, string>();
   get(_s: string, fp: string) {
-    return this.items.get(fp);
+    const t = this.items.get(fp);
+    return t ? { ...t, etag: this.etags.get(fp) } : undefined;
   }
   put(t: StoredTicket) {
-    this.items.set(t.fingerprint, { ...t });
+    const { etag: _etag, ...row } = t;
+    this.items.set(t.fingerprint, row);
+    this.etags.set(t.fingerprint, String(++this.version));
+  }
+  insert(t: StoredTicket) {
+    if (this.items.has(t.fingerprint)) return false;
+    this.put(t);
+    return true;
+  }
+  replace(t: StoredTicket, etag: string) {
+    if (!this.items.has(t.fingerprint) || this.etags.get(t.fingerprint) !== etag) return false;
+    this.put(t);
+    return true;
   }
   listForService(serviceId: string) {
-    return [...this.items.values()].filter((t) => t.serviceId.toLowerCase() === serviceId.toLowerCase());
+    return [...this.items.values()].filter((t) => t.serviceId.toLowerCase() === serviceId.toLowerCase()).map((t) => ({ ...t, etag: this.etags.get(t.fingerprint) }));
   }
 }
 
@@ -92,6 +120,8 @@ export interface TicketManagerOptions {
   commentIntervalMs?: number;
   /** Ticket creations (open/reopen) allowed per minute. */
   createsPerMinute?: number;
+  /** A claim on a mapping row older than this was abandoned (its worker died) and is taken over (default 10 minutes). */
+  claimTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -153,11 +183,16 @@ export class TicketManager {
             stored = { ...base };
           }
         }
-        // no open ticket known: look in the provider first (the store may have been lost)
+        // one ticket per drift: claim the mapping row before searching or opening; an overlapping sync that claimed it first opens it
+        if (!(await this.claim(stored, base))) {
+          this.options.log?.info({ fingerprint: fp }, "another evaluation is opening this ticket: left to it");
+          continue;
+        }
+        // no open ticket known: look in the provider first (the store may have been lost, or a claim abandoned after its ticket was opened)
         let ref: TicketRef | undefined = await this.provider.find(fp);
         if (!ref && base.ticketId && base.state === "closed") ref = this.ref(base);
         if (!this.takeToken()) {
-          await this.store.put({ ...base, state: "pending", pending: "open", updatedAt: nowIso() });
+          await this.store.put({ ...base, state: "pending", pending: "open", claimedAt: undefined, updatedAt: nowIso() });
           report.pending.push(fp);
           continue;
         }
@@ -171,13 +206,13 @@ export class TicketManager {
           ref = await this.provider.open(content);
           report.opened.push(fp);
         }
-        await this.store.put({ ...base, ticketId: ref.id, url: ref.url, state: "open", pending: undefined, contentHash: hash, lastCommentAt: nowIso(), updatedAt: nowIso() });
+        await this.store.put({ ...base, ticketId: ref.id, url: ref.url, state: "open", pending: undefined, claimedAt: undefined, contentHash: hash, lastCommentAt: nowIso(), updatedAt: nowIso() });
       } catch (e) {
         report.errors.push(`${fp}: ${scrub((e as Error).message)}`);
         report.pending.push(fp);
         this.options.log?.warn({ fingerprint: fp, reason: scrub((e as Error).message) }, "ticket not delivered; retried at the next evaluation");
         try {
-          await this.store.put({ ...(stored ?? { fingerprint: fp, serviceId: input.serviceId, ruleId: d.rule.meta.id, resourceId: d.finding.resourceId, provider: this.provider.name, updatedAt: nowIso() }), state: stored?.state === "open" ? "open" : "pending", pending: stored?.state === "open" ? undefined : "open", updatedAt: nowIso() } as StoredTicket);
+          await this.store.put({ ...(stored ?? { fingerprint: fp, serviceId: input.serviceId, ruleId: d.rule.meta.id, resourceId: d.finding.resourceId, provider: this.provider.name, updatedAt: nowIso() }), state: stored?.state === "open" ? "open" : "pending", pending: stored?.state === "open" ? undefined : "open", claimedAt: undefined, updatedAt: nowIso() } as StoredTicket);
         } catch {
           // the store is down too: the next evaluation finds the drift again
         }
@@ -198,6 +233,8 @@ export class TicketManager {
       if (!evaluated.has(t.ruleId) || driftFps.has(t.fingerprint) || present.has(t.fingerprint)) continue;
       if (!inScope(input.serviceId, input.scope, t.resourceId)) continue;
       if (t.state === "closed") continue;
+      // another sync is opening it right now (it saw the drift): left to that one
+      if (this.claimLive(t)) continue;
       try {
         if (t.ticketId && t.state === "open") {
           await this.provider.close(this.ref(t), scrub(`Resolved: the resource is compliant again (evaluation ${input.correlationId}, ${nowIso()}).`));
@@ -211,6 +248,24 @@ export class TicketManager {
       }
     }
     return report;
+  }
+
+  private claimLive(t: StoredTicket | undefined): boolean {
+    return !!t?.claimedAt && this.now() - Date.parse(t.claimedAt) < (this.options.claimTimeoutMs ?? 10 * 60_000);
+  }
+
+  /**
+   * Claims a drift's mapping row before its ticket is searched for and opened: a conditional insert when
+   * there is no row, else an update conditional on the ETag read. False when another sync got there first
+   * (it holds a live claim, created the row, or changed it since it was read): that sync opens the ticket.
+   */
+  private async claim(stored: StoredTicket | undefined, base: StoredTicket): Promise<boolean> {
+    if (this.claimLive(stored)) return false;
+    const at = new Date(this.now()).toISOString();
+    const row: StoredTicket = { ...base, pending: "open", claimedAt: at, updatedAt: at, etag: undefined };
+    if (!stored) return this.store.insert(row);
+    if (!stored.etag) throw new Error(`the ticket store returned the mapping of ${stored.fingerprint} without an ETag`);
+    return this.store.replace(row, stored.etag);
   }
 
   private ref(t: StoredTicket): TicketRef {

@@ -116,6 +116,8 @@ export class FakeGitHub {
   rateLimitResetSeconds = 0;
   /** The core quota is at 0 (until the reset passes: here, until a request is let through). */
   rateLimitExhausted = false;
+  /** Every request is answered this many milliseconds late (a slow GitHub); the request is recorded when it arrives. */
+  delayMs = 0;
   private server?: Server;
   private port = 0;
   private nextNumber = 1;
@@ -161,6 +163,7 @@ export class FakeGitHub {
     this.nextNumber = 1;
     this.pushAccess = true;
     this.hasIssues = true;
+    this.delayMs = 0;
   }
 
   fail(fault: Fault): void {
@@ -291,6 +294,7 @@ export class FakeGitHub {
     let path = u.pathname;
     const rec: RecordedRequest = { method, path, query: Object.fromEntries(u.searchParams), headers: { ...req.headers }, body: undefined, status: 0 };
     this.requests.push(rec);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       rec.status = status;
       const text = payload === undefined ? "" : typeof payload === "string" ? payload : JSON.stringify(payload);
