@@ -10,6 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ownerTags } from "../../src/remediations/fixes/key-vault.js";
 import type { Rng } from "./rng.js";
 
 export const DEMO_SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
@@ -32,6 +33,11 @@ export interface SecretNamedValue {
   value: string;
   /** A Key Vault reference the service's identity could not read at the start (the value is in the vault). */
   unresolvedAtStart?: boolean;
+  /**
+   * A reference the remediator must never act on: into a vault it is not configured for, or to a
+   * secret of its vault that this named value does not own. It stays unresolved and is ticketed.
+   */
+  foreign?: boolean;
 }
 
 export interface EstateSpec {
@@ -46,6 +52,8 @@ export interface EstateSpec {
   seeded: string[];
   /** Services in the estate, in scope or not. */
   services: string[];
+  /** Vaults besides the configured one (the remediator may read them, but must never contact them). */
+  otherVaults: string[];
 }
 
 const DEMO_PATH = join(process.cwd(), "emulator/estates/demo.json");
@@ -107,6 +115,7 @@ export function demoEstate(rng: Rng, options: { breakReference?: boolean } = {})
     secrets,
     seeded,
     services: resources.filter((r) => isType(r, "Microsoft.ApiManagement/service")).map((r) => String(r["id"])),
+    otherVaults: [],
   };
 }
 
@@ -138,6 +147,25 @@ export function generatedEstate(rng: Rng, options: GeneratedOptions = {}): Estat
     { id: vaultResourceId, type: "Microsoft.KeyVault/vaults", name: vaultName, location: "westeurope", properties: { tenantId: TENANT, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } },
     roleAssignment(rng, vaultResourceId, SECRETS_OFFICER, REMEDIATOR),
   );
+  // issue 15: another team's vault the remediator can read (it must never contact it), a secret of the
+  // configured vault nobody migrated (a ticket token: never granted to a service), and services whose
+  // secret names collide under a naming scheme without the hash. A fork, so the draws above stay as they were.
+  const guards = rng.fork("issue-15-guards");
+  const otherVault = "kv-rel-other";
+  const otherVaultId = `/subscriptions/${GEN_SUB}/resourceGroups/rg-a2/providers/Microsoft.KeyVault/vaults/${otherVault}`;
+  const otherValue = secretValue(guards, "other-team");
+  const tokenValue = secretValue(guards, "ticket-token");
+  seeded.push(otherValue, tokenValue);
+  resources.push(
+    { id: otherVaultId, type: "Microsoft.KeyVault/vaults", name: otherVault, location: "westeurope", properties: { tenantId: TENANT, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } },
+    roleAssignment(guards, otherVaultId, SECRETS_OFFICER, REMEDIATOR),
+    { id: `${otherVaultId}/secrets/team-secret`, type: "Microsoft.KeyVault/vaults/secrets", name: `${otherVault}/team-secret`, properties: { value: otherValue } },
+    { id: `${vaultResourceId}/secrets/ticket-token`, type: "Microsoft.KeyVault/vaults/secrets", name: `${vaultName}/ticket-token`, properties: { value: tokenValue } },
+  );
+  const foreignReference = (serviceId: string, nv: string, identifier: string, value: string) => {
+    secrets.push({ id: `${serviceId}/namedValues/${nv}`, value, unresolvedAtStart: true, foreign: true });
+    resources.push({ id: `${serviceId}/namedValues/${nv}`, type: "Microsoft.ApiManagement/service/namedValues", name: nv, properties: { displayName: nv, secret: true, keyVault: { secretIdentifier: identifier } } });
+  };
 
   const addService = (sub: string, rg: string, name: string, drift: boolean) => {
     const id = svcId(sub, rg, name);
@@ -212,12 +240,16 @@ export function generatedEstate(rng: Rng, options: GeneratedOptions = {}): Estat
         const broken = drift && rng.chance(0.35);
         seeded.push(v);
         secrets.push({ id: `${id}/namedValues/${nv}`, value: v, ...(broken ? { unresolvedAtStart: true } : {}) });
-        resources.push({ id: `${vaultResourceId}/secrets/${secretName}`, type: "Microsoft.KeyVault/vaults/secrets", name: `${vaultName}/${secretName}`, properties: { value: v } });
+        // migrated earlier by the remediator: the tags name its owner (a broken one is repaired only so)
+        resources.push({ id: `${vaultResourceId}/secrets/${secretName}`, type: "Microsoft.KeyVault/vaults/secrets", name: `${vaultName}/${secretName}`, tags: ownerTags(id, nv), properties: { value: v } });
         if (!broken) resources.push(roleAssignment(rng, `${vaultResourceId}/secrets/${secretName}`, SECRETS_USER, principal));
         const clientId = identityKind === "user" ? Object.values((identity as { userAssignedIdentities: Record<string, { clientId: string }> }).userAssignedIdentities)[0]?.clientId : undefined;
         resources.push({ id: `${id}/namedValues/${nv}`, type: "Microsoft.ApiManagement/service/namedValues", name: nv, properties: { displayName: nv, secret: true, keyVault: { secretIdentifier: `https://${vaultName}.vault.azure.net/secrets/${secretName}`, ...(clientId ? { identityClientId: clientId } : {}) } } });
       }
     }
+    // someone with named value write points one at a secret that is not this service's to read
+    if (drift && identity && guards.chance(0.35)) foreignReference(id, "nv-foreign", `https://${otherVault}.vault.azure.net/secrets/team-secret`, otherValue);
+    if (drift && identity && guards.chance(0.35)) foreignReference(id, "nv-token", `https://${vaultName}.vault.azure.net/secrets/ticket-token`, tokenValue);
     // tenant access (direct management / git)
     resources.push({ id: `${id}/tenant/access`, type: "Microsoft.ApiManagement/service/tenant", name: "access", properties: { enabled: drift && rng.chance(0.4) } });
     resources.push({ id: `${id}/tenant/gitAccess`, type: "Microsoft.ApiManagement/service/tenant", name: "gitAccess", properties: { principalId: "git", enabled: drift && rng.chance(0.3) } });
@@ -238,10 +270,21 @@ export function generatedEstate(rng: Rng, options: GeneratedOptions = {}): Estat
   addService(GEN_SUB, "rg-a1", "apim-rel-ok", false);
   const n = options.services ?? rng.int(3, 5);
   for (let i = 0; i < n; i++) addService(GEN_SUB, rng.pick(["rg-a1", "rg-a2"]), `apim-rel-${i}`, true);
+  if (guards.chance(0.5)) {
+    // 'apim-rel-twin' + 'db-key' and 'apim-rel-twin-db' + 'key': one secret name without the hash, two owners
+    for (const [svc, nv] of [["apim-rel-twin", "db-key"], ["apim-rel-twin-db", "key"]] as const) {
+      addService(GEN_SUB, "rg-a1", svc, true);
+      const v = secretValue(guards, `${svc}-${nv}`);
+      seeded.push(v);
+      const nvId = `${svcId(GEN_SUB, "rg-a1", svc)}/namedValues/${nv}`;
+      secrets.push({ id: nvId, value: v });
+      resources.push({ id: nvId, type: "Microsoft.ApiManagement/service/namedValues", name: nv, properties: { displayName: nv, secret: true, value: v } });
+    }
+  }
   // out of scope: another resource group of the same subscription, and another subscription
   addService(GEN_SUB, "rg-a-out", "apim-out-rg", true);
   addService(OUT_SUB, "rg-b1", "apim-out-sub", true);
-  return { kind: "generated", resources, scope: { subscriptions: [GEN_SUB], resourceGroups: ["rg-a1", "rg-a2"] }, vaultName, vaultResourceId, secrets, seeded, services };
+  return { kind: "generated", resources, scope: { subscriptions: [GEN_SUB], resourceGroups: ["rg-a1", "rg-a2"] }, vaultName, vaultResourceId, secrets, seeded, services, otherVaults: [otherVault] };
 }
 
 function roleAssignment(rng: Rng, scope: string, role: string, principalId: string): Res {

@@ -9,7 +9,11 @@
  * - at most one open ticket per fingerprint (and none for a drift that is gone);
  * - every failed message ends processed, or in the poison queue with an audit record;
  * - no seeded secret value in any log line, audit record, compliance row, ticket, result or error;
- * - no lost update of a concurrent user's change; evaluations become quiet.
+ * - no lost update of a concurrent user's change; evaluations become quiet;
+ * - every write the remediator made has a `started` audit record written before it;
+ * - no request to a vault other than the configured one, and no reference the remediator must not
+ *   act on (another vault, a secret its named value does not own) opened up;
+ * - secret names never collide: every migrated value still resolves to its own value (secretsKept).
  */
 import { createHash } from "node:crypto";
 import { LocalTokenCredential } from "../../src/azure/clients.js";
@@ -17,7 +21,7 @@ import { parseExemptions, ruleMode } from "../../src/engine/engine.js";
 import { openStorage } from "../../src/app/storage.js";
 import { RULES } from "../../src/remediations/index.js";
 import type { Finding } from "../../src/remediations/types.js";
-import { secretNameFor } from "../../src/remediations/fixes/key-vault.js";
+import { ownedBy, secretNameFor } from "../../src/remediations/fixes/key-vault.js";
 import { fingerprintOf } from "../../src/tickets/content.js";
 import type { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { AUDITOR, inScope, REMEDIATOR, type EstateSpec } from "./estates.js";
@@ -107,8 +111,10 @@ function allowedWrites(obs: RunObservations, world: World): { arm: Set<string>; 
       const m = /\/service\/([^/]+)\/namedValues\/([^/]+)$/i.exec(f.resourceId);
       if (m) vaultSecrets.add(secretNameFor(m[1] as string, m[2] as string).toLowerCase());
       const ref = (world.emu.store.get(f.resourceId)?.properties["keyVault"] as { secretIdentifier?: string } | undefined)?.secretIdentifier;
-      const name = ref ? /\/secrets\/([^/]+)/.exec(ref)?.[1] : undefined;
-      if (name) vaultSecrets.add(name.toLowerCase());
+      const parsed = ref ? world.emu.vaults.parseIdentifier(ref) : undefined;
+      // a repair may grant only on a secret of the configured vault that this named value owns
+      const owner = parsed ? world.emu.vaults.find(parsed.vault.name, parsed.secret)?.v.tags : undefined;
+      if (parsed && m && parsed.vault.name.toLowerCase() === obs.spec.vaultName.toLowerCase() && ownedBy(owner, /^(.*)\/namedValues\//i.exec(f.resourceId)?.[1] ?? "", m[2] as string)) vaultSecrets.add(parsed.secret.toLowerCase());
     }
   }
   return { arm, lockServices, nvActions, vaultSecrets };
@@ -232,6 +238,41 @@ function checkUserWrites(obs: RunObservations, world: World): string[] {
   return out;
 }
 
+/** No request of the remediator's reached a vault it is not configured for, and no foreign reference resolves. */
+function checkVaultGuards(obs: RunObservations, world: World): string[] {
+  const out: string[] = [];
+  const configured = `vault:${obs.spec.vaultName.toLowerCase()}`;
+  for (const l of world.emu.log.list()) {
+    if (l.host.startsWith("vault:") && l.host.toLowerCase() !== configured && sameGuid(l.principal, REMEDIATOR)) out.push(`a request to a vault that is not the configured one: ${l.method} ${l.host} ${l.path.split("?")[0]}`);
+  }
+  for (const s of obs.spec.secrets) if (s.foreign && secretState(world, s.id, true).ok) out.push(`a reference the remediator must not act on was opened up: ${s.id}`);
+  return out;
+}
+
+/** The service a write belongs to (ARM path under a service), or undefined for vault and role-assignment writes. */
+const serviceOfPath = (path: string) => /^(\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.apimanagement\/service\/[^/]+)/.exec(norm(path))?.[1];
+
+/** Every write by the remediator has a `started` audit record, written before it, of a fix on that service (or of a Key Vault migration). */
+async function checkAuditComplete(obs: RunObservations, world: World): Promise<string[]> {
+  const started: Array<{ time: number; service?: string; ruleId: string }> = [];
+  for (const env of obs.envs) {
+    const storage = await openStorage(env, new LocalTokenCredential(AUDITOR));
+    for (const a of await storage.audit.list()) if (a.outcome === "started") started.push({ time: Date.parse(a.time), service: serviceOfPath(a.targetId ?? a.resourceId), ruleId: a.ruleId });
+  }
+  const out: string[] = [];
+  for (const l of world.emu.log.list()) {
+    if (l.method === "GET" || l.method === "HEAD" || !sameGuid(l.principal, REMEDIATOR)) continue;
+    const path = l.path.split("?")[0] as string;
+    if (/\/listvalue$/i.test(path)) continue; // a read that ARM spells as POST
+    const at = Date.parse(l.time);
+    const svc = l.host === "arm" ? serviceOfPath(path) : undefined;
+    const kvWrite = l.host.startsWith("vault:") || /\/providers\/microsoft\.authorization\/roleassignments\//i.test(path);
+    const covered = started.some((s) => s.time <= at && (svc !== undefined ? s.service === svc : kvWrite && s.ruleId === "named-value-secrets-in-key-vault"));
+    if (!covered) out.push(`a write without an audit record before it: ${l.method} ${l.host === "arm" ? "" : `${l.host} `}${path}`);
+  }
+  return out;
+}
+
 /** Every invariant after the schedule; returns the violations (empty when all hold). */
 export async function checkInvariants(obs: RunObservations, world: World): Promise<string[]> {
   const out: string[] = [...obs.midViolations];
@@ -262,5 +303,7 @@ export async function checkInvariants(obs: RunObservations, world: World): Promi
   out.push(...(await checkMessages(obs)));
   out.push(...(await checkHygiene(obs)));
   out.push(...checkUserWrites(obs, world));
+  out.push(...checkVaultGuards(obs, world));
+  out.push(...(await checkAuditComplete(obs, world)));
   return out;
 }

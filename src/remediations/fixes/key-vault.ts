@@ -72,10 +72,23 @@ function originOf(url: string): string | undefined {
   }
 }
 
-/** Whether a Key Vault URL (a vault or a secret identifier) is in the configured vault: the only one the remediator touches. */
-export function inAllowedVault(url: string, configuredVaultUrl: string | undefined): boolean {
+const LOOPBACK = /^https:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
+
+/**
+ * Whether a Key Vault URL (a vault or a secret identifier) is in the configured
+ * vault, the only one the remediator touches: its origin is KEY_VAULT_URL's.
+ * Against the loopback emulator, the vault's Azure name
+ * (`https://NAME.vault.azure.net`, NAME from KEY_VAULT_RESOURCE_ID) is the
+ * configured vault too, as it is in Azure; requests always go to
+ * KEY_VAULT_URL, so that name is mapped to the emulator and never resolved.
+ */
+export function inAllowedVault(url: string, vault: { keyVaultUrl?: string; keyVaultResourceId?: string }): boolean {
   const o = originOf(url);
-  return o !== undefined && configuredVaultUrl !== undefined && o === originOf(configuredVaultUrl);
+  const configured = vault.keyVaultUrl === undefined ? undefined : originOf(vault.keyVaultUrl);
+  if (o === undefined || configured === undefined) return false;
+  if (o === configured) return true;
+  const name = vault.keyVaultResourceId?.split("/").pop()?.toLowerCase();
+  return LOOPBACK.test(configured) && name !== undefined && o === `https://${name}.vault.azure.net`;
 }
 
 /** A deterministic role assignment name (GUID), so re-running the grant is idempotent. */
@@ -142,7 +155,7 @@ export const fixKeyVaultMigration: Remediation = {
     let secretName = secretNameFor(s.service.name, nv.name);
     if (repair) {
       // a reference into another vault is never acted on: we would read from, or grant on, a vault we were not given
-      if (!inAllowedVault(existingRef, vaultUrl)) return { kind: "blocked", reason: `the reference points into ${originOf(existingRef) ?? "an unknown location"}, which is not the configured Key Vault (KEY_VAULT_URL): not repaired; fix the reference or the access by hand` };
+      if (!inAllowedVault(existingRef, ctx.settings)) return { kind: "blocked", reason: `the reference points into ${originOf(existingRef) ?? "an unknown location"}, which is not the configured Key Vault (KEY_VAULT_URL): not repaired; fix the reference or the access by hand` };
       const named = /^\/secrets\/([0-9a-zA-Z-]{1,127})(?:\/[0-9a-zA-Z]*)?\/?$/.exec(new URL(existingRef).pathname)?.[1];
       if (!named) return { kind: "blocked", reason: "the reference is not a Key Vault secret identifier (https://VAULT/secrets/NAME[/VERSION]): not repaired" };
       secretName = named;
@@ -196,7 +209,7 @@ export const fixKeyVaultMigration: Remediation = {
     const ref = serviceOf(plan.targetId);
     const apim = ctx.clients.apim(ref.subscriptionId);
     const name = childName(plan.targetId, "namedValues");
-    if (!inAllowedVault(p.vaultUrl, ctx.settings.keyVaultUrl)) throw new BlockedError("the plan's vault is not the configured Key Vault (KEY_VAULT_URL): nothing done");
+    if (!inAllowedVault(p.vaultUrl, ctx.settings)) throw new BlockedError("the plan's vault is not the configured Key Vault (KEY_VAULT_URL): nothing done");
     const kv = ctx.clients.secrets(p.vaultUrl);
     if (p.kind === "repair") {
       const [current, secret] = await Promise.all([apim.namedValue.get(ref.resourceGroup, ref.name, name), kv.getSecret(p.secretName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)))]);
