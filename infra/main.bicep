@@ -162,15 +162,19 @@ module keyVaultAccess 'modules/key-vault-access.bicep' = {
     keyVaultName: keyVaultName
     principalId: identity.outputs.appPrincipalId
     grantKeyVaultAccess: grantKeyVaultAccess
+    roleNameSuffix: environmentName
   }
 }
 
+// Assignable (and assigned) only where the remediator works: the target resource groups when they are listed,
+// else the target subscriptions. locks/write has no narrower scope than that: ARM conditions do not cover locks.
 module role 'modules/remediator-role.bicep' = {
   name: 'remediator-role'
   params: {
     roleName: 'APIM Remediator (${environmentName})'
-    assignableScopes: [for s in subscriptionIds: '/subscriptions/${s}']
+    assignableScopes: empty(resourceGroupNames) ? map(subscriptionIds, s => '/subscriptions/${s}') : map(resourceGroupScopes, x => '/subscriptions/${x.subscriptionId}/resourceGroups/${x.resourceGroup}')
     grantWriteActions: grantWriteActions
+    ruleModes: ruleModes
   }
 }
 

@@ -7,6 +7,11 @@
 //
 // Event Grid system topics stay per subscription: list the subscriptions in targetSubscriptionIds
 // of main.bicep for event-driven fixes; the others are covered by the sweep.
+//
+// Least privilege: this grants the role (locks/write included) on every subscription below the management
+// group. Lock writes cannot be narrowed to API Management services by a condition (ABAC conditions cover
+// role assignments and storage / Key Vault data actions, not Microsoft.Authorization/locks), so prefer
+// main.bicep with targetSubscriptions / targetResourceGroups where the estate allows it.
 targetScope = 'managementGroup'
 
 param environmentName string
@@ -14,8 +19,13 @@ param environmentName string
 param principalId string
 @description('False: reads only (enough for dry-run).')
 param grantWriteActions bool = true
+@description('REMEDIATOR_RULE_MODES as deployed with main.bicep: an opt-in rule\'s own writes (e.g. backends/write for backend-certificate-validation=enforce) are granted only when it is set to enforce here.')
+param ruleModes string = ''
 
 var roleActions = loadJsonContent('role-actions.json')
+// rule=mode pairs, separated as the app separates them (commas, semicolons, spaces)
+var ruleModePairs = split(replace(replace(ruleModes, ';', ','), ' ', ','), ',')
+var optInWrites = flatten(map(filter(items(roleActions.optIn), r => contains(ruleModePairs, '${r.key}=enforce')), r => r.value))
 var roleName = 'APIM Remediator (${environmentName}, ${managementGroup().name})'
 var roleGuid = guid(managementGroup().id, 'apim-remediator-role', roleName)
 
@@ -27,7 +37,7 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
     type: 'CustomRole'
     permissions: [
       {
-        actions: grantWriteActions ? concat(roleActions.read, roleActions.write) : roleActions.read
+        actions: grantWriteActions ? union(roleActions.read, roleActions.write, optInWrites) : roleActions.read
         notActions: []
         dataActions: []
         notDataActions: []

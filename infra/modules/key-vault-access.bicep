@@ -1,59 +1,98 @@
-// The app's access to the target Key Vault (deployed into the vault's resource group):
-//  - Key Vault Secrets Officer: write migrated secrets, read them back, restore on rollback.
-//  - Role Based Access Control Administrator, constrained by a condition (ABAC) so the only role it can
-//    assign or remove is Key Vault Secrets User, and only to service principals (the APIM identities):
-//    the remediator grants each APIM identity read access to the one secret migrated for it.
-//  - When grants are turned off, Reader instead: the remediator then only checks that a person has granted
-//    the access (it lists the vault's role assignments) and opens a ticket when not.
+// The app's access to the target Key Vault (deployed into the vault's resource group): two custom roles generated
+// from the permission manifest (infra/role-actions.json, `npm run gen:role`), both assigned on the vault only.
+//  - secrets: exactly the data actions the migration calls (getSecret, setSecret). Not the built-in Key Vault
+//    Secrets Officer, which also lists, deletes, purges, backs up, restores and recovers every secret.
+//  - grants: role-assignment read and write, never delete (not the built-in Role Based Access Control
+//    Administrator, which can delete any assignment on the vault). The write is constrained by a condition (ABAC)
+//    to Key Vault Secrets User, for service principals (the APIM identities), never the remediator itself.
+//    ABAC offers no attribute for the scope of the new assignment (the request attributes of
+//    roleAssignments/write are RoleDefinitionId, PrincipalId and PrincipalType:
+//    https://learn.microsoft.com/azure/role-based-access-control/conditions-authorization-actions-attributes), so the
+//    condition cannot keep the grants to `<vault>/secrets/<name>`; docs/operations.md (Permissions) says what
+//    covers that instead.
+//  - When grants are turned off: the grants role holds only the read (the remediator lists the vault's role
+//    assignments to check the grants a person made) and no condition.
 param keyVaultName string
 param principalId string
 param grantKeyVaultAccess bool
+@description('Names the roles: APIM Remediator Key Vault secrets (<suffix>) and APIM Remediator Key Vault grants (<suffix>).')
+param roleNameSuffix string
 
+var roleActions = loadJsonContent('../role-actions.json')
 var roles = {
-  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
-  roleBasedAccessControlAdministrator: 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
-  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 }
+var secretsRoleName = 'APIM Remediator Key Vault secrets (${roleNameSuffix})'
+var grantsRoleName = 'APIM Remediator Key Vault grants (${roleNameSuffix})'
+var grantActions = grantKeyVaultAccess ? roleActions.keyVault.grantActions : filter(roleActions.keyVault.grantActions, a => endsWith(a, '/read'))
 
-// Write (create/update) only for Key Vault Secrets User given to a service principal; delete likewise.
-var grantCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${roles.keyVaultSecretsUser}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${roles.keyVaultSecretsUser}} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'}))'
+// Write (create/update) only of Key Vault Secrets User, only for a service principal, never for the remediator itself.
+var grantCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${roles.keyVaultSecretsUser}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidNotEquals {${principalId}}))'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, principalId, roles.keyVaultSecretsOfficer)
+resource secretsRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'apim-remediator-key-vault-secrets', secretsRoleName)
+  properties: {
+    roleName: secretsRoleName
+    description: 'apim-remediator: writes migrated secrets and reads them back (generated from the permission manifest).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: roleActions.keyVault.dataActions
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource grantsRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'apim-remediator-key-vault-grants', grantsRoleName)
+  properties: {
+    roleName: grantsRoleName
+    description: 'apim-remediator: grants APIM identities Key Vault Secrets User on migrated secrets; never deletes an assignment (generated from the permission manifest).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: grantActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource secrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, 'apim-remediator-key-vault-secrets')
   scope: vault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretsRole.name)
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'apim-remediator: migrates secret named values into this vault'
   }
 }
 
-resource grantSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantKeyVaultAccess) {
-  name: guid(vault.id, principalId, roles.roleBasedAccessControlAdministrator)
+resource grants 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, 'apim-remediator-key-vault-grants')
   scope: vault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.roleBasedAccessControlAdministrator)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grantsRole.name)
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'apim-remediator: may only assign Key Vault Secrets User (to APIM identities, on migrated secrets)'
-    conditionVersion: '2.0'
-    condition: grantCondition
-  }
-}
-
-resource readAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!grantKeyVaultAccess) {
-  name: guid(vault.id, principalId, roles.reader)
-  scope: vault
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    description: 'apim-remediator: checks the manual Key Vault Secrets User grants of APIM identities'
+    description: grantKeyVaultAccess ? 'apim-remediator: may only assign Key Vault Secrets User (to APIM identities, on migrated secrets)' : 'apim-remediator: checks the manual Key Vault Secrets User grants of APIM identities'
+    conditionVersion: grantKeyVaultAccess ? '2.0' : null
+    condition: grantKeyVaultAccess ? grantCondition : null
   }
 }

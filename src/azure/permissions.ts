@@ -7,11 +7,19 @@
  * the two drift apart, when the code calls an action the role lacks, or when
  * the role grants one nothing needs.
  *
- * Not every action goes into the custom role: Key Vault secret data actions
- * come from `Key Vault Secrets Officer` on the target vault, and the
- * role-assignment actions of the Key Vault grant from `Role Based Access
- * Control Administrator` on that vault, constrained by a condition to
- * assigning `Key Vault Secrets User` only.
+ * Three custom roles are generated from it (all in infra/role-actions.json):
+ *  - the ARM role, assigned at the subscriptions / resource groups in scope:
+ *    the reads in every mode, the writes of the rules that fix by default
+ *    (`write`), and per opt-in rule (a `ticket` rule with a fix, enabled with
+ *    REMEDIATOR_RULE_MODES=<rule>=enforce) the writes only it needs
+ *    (`optIn`): the Bicep grants those only for the rules the deployment
+ *    enables;
+ *  - on the target vault, the secret data actions the migration calls
+ *    (`keyVault.dataActions`: exactly getSecret and setSecret, no list,
+ *    delete, purge or recover);
+ *  - on the target vault, the role-assignment actions of the grant
+ *    (`keyVault.grantActions`: read and write, never delete), constrained by a
+ *    condition to assigning `Key Vault Secrets User` to service principals.
  */
 import type { DataNeed } from "../model/snapshot.js";
 import type { Rule } from "../model/rule.js";
@@ -65,12 +73,9 @@ export const IMPLIED_ACTIONS: Readonly<Record<string, readonly string[]>> = {
 /** Where an action is granted from in the deployment. */
 export type Grant = "custom-role" | "key-vault-data" | "key-vault-rbac";
 
-/** Built-in roles the deployment uses on the Key Vault (ids are the same in every tenant). */
+/** The built-in role the remediator assigns to APIM identities (ids are the same in every tenant). */
 export const BUILT_IN_ROLES = {
-  keyVaultSecretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
   keyVaultSecretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
-  roleBasedAccessControlAdministrator: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
-  reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
 } as const;
 
 /** Roles the deployment never assigns (tests look for their ids in infra/). */
@@ -78,6 +83,20 @@ export const FORBIDDEN_ROLES = {
   owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
   contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
   userAccessAdministrator: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+  // replaced by the generated Key Vault roles: Officer also lists, deletes, purges, backs up and recovers
+  // every secret; RBAC Administrator also deletes role assignments
+  keyVaultSecretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+  roleBasedAccessControlAdministrator: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+} as const;
+
+/**
+ * Key Vault data actions a planned fix would need and nothing calls yet: NOT granted. When the code calls
+ * one, add it to the rule's `fixActions` (the SDK-call test in test/infra/permissions.test.ts fails until
+ * then); `npm run gen:role` then puts it into the generated Key Vault role.
+ */
+export const KEY_VAULT_NOT_GRANTED = {
+  /** Recover a soft-deleted secret before writing it again (`SecretClient.beginRecoverDeletedSecret`, POST /deletedsecrets/{name}/recover). */
+  recoverDeletedSecret: "Microsoft.KeyVault/vaults/secrets/recover/action",
 } as const;
 
 export function grantFor(action: string): Grant {
@@ -107,12 +126,16 @@ export interface RulePermissions {
 export interface PermissionManifest {
   rules: RulePermissions[];
   discovery: string[];
-  /** The custom role (assigned at the subscriptions / resource groups in scope): reads in every mode, writes for enforce. */
-  customRole: { read: string[]; write: string[] };
+  /**
+   * The custom role (assigned at the subscriptions / resource groups in scope): reads in every mode, the
+   * writes of the rules that fix by default for enforce, and per opt-in rule the writes only it needs
+   * (granted when the deployment enables that rule; an empty list: the default writes cover it).
+   */
+  customRole: { read: string[]; write: string[]; optIn: Record<string, string[]> };
   keyVault: {
-    /** Data actions on the target vault, from `Key Vault Secrets Officer`. */
+    /** Data actions on the target vault (the generated Key Vault secrets role): what the migration's SDK calls need. */
     dataActions: string[];
-    /** Role-assignment actions for granting each APIM identity `Key Vault Secrets User` on its secrets. */
+    /** Role-assignment actions for granting each APIM identity `Key Vault Secrets User` on its secrets (the generated grant role). */
     grantActions: string[];
     /** The only role the remediator may assign (the condition on its RBAC Administrator assignment). */
     assignableRoleDefinitionId: string;
@@ -156,10 +179,15 @@ export function permissionManifest(rules: readonly Rule[]): PermissionManifest {
   for (const r of perRule) for (const f of r.fix) if (f.grant === "custom-role") role.add(f.action);
   const all = uniqSorted(role);
   const fixes = perRule.flatMap((r) => r.fix);
+  const writesOf = (r: RulePermissions) => r.fix.filter((f) => f.grant === "custom-role" && !isRead(f.action)).map((f) => f.action);
+  // writes every enforce deployment needs: the fixes of the rules that fix by default
+  const write = uniqSorted(perRule.filter((r) => r.remediable && r.defaultAction === "auto").flatMap(writesOf));
+  // an opt-in rule's writes beyond those: granted only when the deployment enables the rule
+  const optIn = Object.fromEntries(perRule.filter((r) => r.remediable && r.defaultAction !== "auto").map((r) => [r.id, uniqSorted(writesOf(r).filter((a) => !write.includes(a)))]));
   return {
     rules: perRule,
     discovery: [...DISCOVERY_ACTIONS],
-    customRole: { read: all.filter(isRead), write: all.filter((a) => !isRead(a)) },
+    customRole: { read: all.filter(isRead), write, optIn },
     keyVault: {
       dataActions: uniqSorted(fixes.filter((f) => f.grant === "key-vault-data").map((f) => f.action)),
       grantActions: uniqSorted(fixes.filter((f) => f.grant === "key-vault-rbac").map((f) => f.action)),
@@ -174,6 +202,8 @@ export function renderRoleActionsJson(manifest: PermissionManifest): string {
     $comment: "Generated by `npm run gen:role` from src/azure/permissions.ts (apim-remediator permissions --format role-json). Do not edit: the tests fail when it is out of date.",
     read: manifest.customRole.read,
     write: manifest.customRole.write,
+    optIn: manifest.customRole.optIn,
+    keyVault: { dataActions: manifest.keyVault.dataActions, grantActions: manifest.keyVault.grantActions },
   };
   return JSON.stringify(doc, null, 2) + "\n";
 }
@@ -183,14 +213,24 @@ export function renderRoleActionsBicep(manifest: PermissionManifest): string {
   const list = (xs: string[]) => xs.map((a) => `  '${a}'`).join("\n");
   return [
     "// Generated by `apim-remediator permissions --format bicep`: the actions of the apim-remediator custom role.",
-    "// Reads are needed in every mode; writes only when a rule enforces (dry-run deployments may leave them out).",
-    "// Key Vault: assign `Key Vault Secrets Officer` on the target vault, and `Role Based Access Control Administrator`",
+    "// Reads are needed in every mode; writes only when a rule enforces (dry-run deployments may leave them out);",
+    "// an opt-in rule's writes only when REMEDIATOR_RULE_MODES enables it (<rule>=enforce).",
+    "// Key Vault: a custom role with remediatorKeyVaultDataActions on the target vault, and one with remediatorKeyVaultGrantActions",
     `// on it with a condition allowing only role ${manifest.keyVault.assignableRoleDefinitionId} (Key Vault Secrets User); see infra/modules/key-vault-access.bicep.`,
     "var remediatorReadActions = [",
     list(manifest.customRole.read),
     "]",
     "var remediatorWriteActions = [",
     list(manifest.customRole.write),
+    "]",
+    "var remediatorOptInWriteActions = {",
+    ...Object.entries(manifest.customRole.optIn).flatMap(([id, xs]) => (xs.length === 0 ? [`  '${id}': []`] : [`  '${id}': [`, ...xs.map((a) => `    '${a}'`), "  ]"])),
+    "}",
+    "var remediatorKeyVaultDataActions = [",
+    list(manifest.keyVault.dataActions),
+    "]",
+    "var remediatorKeyVaultGrantActions = [",
+    list(manifest.keyVault.grantActions),
     "]",
     "",
   ].join("\n");

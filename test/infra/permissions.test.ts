@@ -4,8 +4,10 @@
  *  - the role holds every action the rules' needs and fixes call, and nothing else;
  *  - every Azure SDK call in the collector, discovery and remediations maps to a granted action;
  *  - a real run (enforce, every fixable rule on, on the emulator) makes only ARM calls the role grants
- *    (or, for the Key Vault grant, the constrained RBAC Administrator role), and a dry-run only reads;
- *  - every action the role grants is exercised by that run or listed here with the reason it is not.
+ *    (or, for the Key Vault grant, the generated grants role on the vault), only Key Vault calls the
+ *    generated secrets role grants, and a dry-run only reads; a run with only the default (auto) rules
+ *    needs none of the opt-in rules' writes;
+ *  - every action the roles grant is exercised by that run or listed here with the reason it is not.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +20,7 @@ import {
   grantFor,
   IMPLIED_ACTIONS,
   isRead,
+  KEY_VAULT_NOT_GRANTED,
   NEED_ACTIONS,
   permissionManifest,
   renderRoleActionsBicep,
@@ -29,23 +32,26 @@ import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
 import { engineFor } from "../helpers/engine.js";
 
 const ROOT = process.cwd();
-const ROLE = JSON.parse(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")) as { read: string[]; write: string[] };
-const ROLE_ACTIONS = [...ROLE.read, ...ROLE.write];
+interface RoleActions {
+  read: string[];
+  write: string[];
+  optIn: Record<string, string[]>;
+  keyVault: { dataActions: string[]; grantActions: string[] };
+}
+const ROLE = JSON.parse(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")) as RoleActions;
+/** Everything the ARM role can hold: reads, the default writes and every opt-in rule's writes (each only when enabled). */
+const ROLE_ACTIONS = [...ROLE.read, ...ROLE.write, ...Object.values(ROLE.optIn).flat()];
 const has = (list: string[], action: string) => list.some((a) => a.toLowerCase() === action.toLowerCase());
 
-/** Built-in roles on the vault (their published permissions, the part the remediator uses). */
-const RBAC_ADMINISTRATOR_ACTIONS = ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete", "Microsoft.Authorization/*/read"];
-const SECRETS_OFFICER_DATA_ACTIONS = ["Microsoft.KeyVault/vaults/secrets/*"];
-const matches = (pattern: string, action: string) => new RegExp(`^${pattern.replace(/[.]/g, "\\.").replace(/\*/g, "[^]*")}$`, "i").test(action);
-/** Whether the deployment grants an action, and through which role. */
+/** Whether the deployment grants an action, and through which role (the three generated roles). */
 function granted(action: string): boolean {
   switch (grantFor(action)) {
     case "custom-role":
       return has(ROLE_ACTIONS, action);
     case "key-vault-data":
-      return SECRETS_OFFICER_DATA_ACTIONS.some((p) => matches(p, action));
+      return has(ROLE.keyVault.dataActions, action);
     case "key-vault-rbac":
-      return RBAC_ADMINISTRATOR_ACTIONS.some((p) => matches(p, action));
+      return has(ROLE.keyVault.grantActions, action);
   }
 }
 
@@ -102,6 +108,19 @@ describe("permission manifest", () => {
     for (const rule of RULES.filter((r) => r.remediation)) for (const a of rule.meta.fixActions) expect(granted(a), `${rule.meta.id}: ${a}`).toBe(true);
     expect(m.keyVault.grantActions).toEqual(["Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleAssignments/write"]);
     expect(m.keyVault.dataActions.every((a) => a.startsWith("Microsoft.KeyVault/vaults/secrets/"))).toBe(true);
+  });
+
+  it("an opt-in rule's writes are granted apart: only those no default (auto) fix needs, per rule", () => {
+    const m = permissionManifest(RULES);
+    const optInRules = RULES.filter((r) => r.remediation && r.meta.defaultAction === "ticket").map((r) => r.meta.id);
+    expect(Object.keys(ROLE.optIn).sort()).toEqual(optInRules.sort());
+    const autoWrites = new Set(m.rules.filter((r) => r.remediable && r.defaultAction === "auto").flatMap((r) => r.fix.filter((f) => f.grant === "custom-role" && !isRead(f.action)).map((f) => f.action)));
+    expect([...ROLE.write].sort()).toEqual([...autoWrites].sort());
+    for (const id of optInRules) {
+      const own = (m.rules.find((r) => r.id === id)?.fix ?? []).filter((f) => f.grant === "custom-role" && !isRead(f.action)).map((f) => f.action);
+      expect(ROLE.optIn[id], id).toEqual(own.filter((a) => !autoWrites.has(a)));
+    }
+    expect(ROLE.optIn["backend-certificate-validation"]).toEqual(["Microsoft.ApiManagement/service/backends/write"]);
   });
 
   it("never grants lock deletion, role assignments, Key Vault, wildcards or the writes only report rules would need", () => {
@@ -199,8 +218,18 @@ const SDK_CALLS: Record<string, string> = {
   "subscriptions.list": "Microsoft.Resources/subscriptions/read",
   "subscriptions.get": "Microsoft.Resources/subscriptions/read",
   "metrics.list": "Microsoft.Insights/metrics/read",
+  // Key Vault data actions (https://learn.microsoft.com/azure/role-based-access-control/permissions/security#microsoftkeyvault):
+  // GET /secrets/{name}[/{version}] returns the value: getSecret/action (readMetadata/action is list or properties
+  // without the value, which nothing calls); PUT /secrets/{name}: setSecret/action
   "secrets.getSecret": "Microsoft.KeyVault/vaults/secrets/getSecret/action",
   "secrets.setSecret": "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+  // not called today and not granted: a call fails "maps to an action the deployment grants" until the rule's fixActions name it
+  "secrets.beginRecoverDeletedSecret": KEY_VAULT_NOT_GRANTED.recoverDeletedSecret,
+  "secrets.listPropertiesOfSecrets": "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+  "secrets.getDeletedSecret": "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+  "secrets.updateSecretProperties": "Microsoft.KeyVault/vaults/secrets/update/action",
+  "secrets.beginDeleteSecret": "Microsoft.KeyVault/vaults/secrets/delete",
+  "secrets.purgeDeletedSecret": "Microsoft.KeyVault/vaults/secrets/purge/action",
 };
 /** resources.getById reads by id: the provider path names the action. */
 const GET_BY_ID: Record<string, string> = {
@@ -251,6 +280,13 @@ describe("what the code calls", () => {
     }
   });
 
+  it("the Key Vault secrets role is exactly the data actions of the secret calls the code makes (get and set; recover is not granted)", () => {
+    const kvCalls = [...new Set(calls.filter((c) => c.op.startsWith("secrets.")).map((c) => c.op))].sort();
+    expect(kvCalls).toEqual(["secrets.getSecret", "secrets.setSecret"]);
+    expect([...new Set(kvCalls.map((op) => SDK_CALLS[op] as string))].sort()).toEqual([...ROLE.keyVault.dataActions].sort());
+    expect(has(ROLE.keyVault.dataActions, KEY_VAULT_NOT_GRANTED.recoverDeletedSecret)).toBe(false);
+  });
+
   it("never deletes: no lock, secret or role-assignment deletion anywhere in the product", () => {
     for (const c of calls) expect(c.op).not.toMatch(/\.(delete|beginDelete|deleteAt|purge)/i);
     for (const [file, text] of source) expect(text, file).not.toMatch(/deleteAtResourceLevel|beginDeleteSecret|purgeDeletedSecret|roleAssignments\.delete/);
@@ -272,7 +308,8 @@ describe("a real run against the emulator", () => {
     { id: `${DEV}/products/starter/policies/policy`, type: `${T}/products/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
     { id: `${DEV}/apis/echo/operations/get-echo`, type: `${T}/apis/operations`, name: "get-echo", properties: { displayName: "Get echo", method: "GET", urlTemplate: "/echo" } },
     { id: `${DEV}/apis/echo/operations/get-echo/policies/policy`, type: `${T}/apis/operations/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
-    { id: `${KV_ID}/secrets/rotated-partner-key`, type: "Microsoft.KeyVault/vaults/secrets", name: "rotated-partner-key", properties: { value: "perm-test-rotated-Vb81" } },
+    // the named value's own secret (owner tags), so the repair may grant on it
+    { id: `${KV_ID}/secrets/rotated-partner-key`, type: "Microsoft.KeyVault/vaults/secrets", name: "rotated-partner-key", properties: { value: "perm-test-rotated-Vb81" }, tags: { "apim-remediator-service": DEV, "apim-remediator-named-value": "rotated-partner-key" } },
     {
       id: `${DEV}/namedValues/rotated-partner-key`,
       type: `${T}/namedValues`,
@@ -285,8 +322,16 @@ describe("a real run against the emulator", () => {
   let dryRun: typeof enforced = [];
   let armHost = "";
 
-  /** Roles granted on the vault: RBAC Administrator (constrained) covers role-assignment calls at or under the vault. */
-  const grantedOnVault = (action: string, path: string) => path.toLowerCase().startsWith(KV_ID.toLowerCase()) && RBAC_ADMINISTRATOR_ACTIONS.some((p) => matches(p, action));
+  /** The grants role on the vault covers role-assignment calls at or under the vault. */
+  const grantedOnVault = (action: string, path: string) => path.toLowerCase().startsWith(KV_ID.toLowerCase()) && has(ROLE.keyVault.grantActions, action);
+  /** The Key Vault data action a request needs (the request log keeps method and path). */
+  const dataActionOf = (method: string, path: string) =>
+    method === "GET" && /^\/secrets\/[^/]+(\/[^/]*)?$/.test(path.split("?")[0] as string)
+      ? "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+      : method === "PUT" && /^\/secrets\/[^/]+$/.test(path.split("?")[0] as string)
+        ? "Microsoft.KeyVault/vaults/secrets/setSecret/action"
+        : `unmapped ${method} ${path}`;
+  let autoOnly: typeof enforced = [];
 
   beforeAll(async () => {
     env = await startTestEmulator(ESTATE, { throttle: { enabled: false } });
@@ -305,7 +350,13 @@ describe("a real run against the emulator", () => {
     const d = engineFor(env.emu, { ...settings, REMEDIATOR_MODE: "dry-run" });
     for (const svc of await discoverServices(env.clients, d.config)) await d.engine.evaluate(svc.id, { dryRun: true });
     dryRun = record();
-    // then enforce every fixable rule
+    // then enforce the default (auto) rules only: what the role gives without any opt-in rule
+    env.emu.log.clear();
+    const a = engineFor(env.emu, { ...settings, REMEDIATOR_RULE_MODES: "" });
+    for (const svc of await discoverServices(env.clients, a.config)) await a.engine.evaluate(svc.id);
+    autoOnly = record();
+    enforced.push(...autoOnly);
+    // then enforce every fixable rule (the opt-in fixes are left)
     env.emu.log.clear();
     const e = engineFor(env.emu, settings);
     for (const svc of await discoverServices(env.clients, e.config)) await e.engine.evaluate(svc.id);
@@ -321,18 +372,27 @@ describe("a real run against the emulator", () => {
     for (const a of ["Microsoft.Authorization/roleAssignments/write", "Microsoft.ApiManagement/service/namedValues/refreshSecret/action", "Microsoft.Authorization/locks/write", "Microsoft.ApiManagement/service/write"]) expect(actions, a).toContain(a);
   });
 
-  it("every ARM call is granted: by the custom role, or on the vault by the constrained RBAC Administrator", () => {
+  it("the default rules' fixes need none of the opt-in rules' writes (read + write is enough without REMEDIATOR_RULE_MODES)", () => {
+    expect(autoOnly.some((r) => r.method !== "GET")).toBe(true);
+    for (const r of autoOnly.filter((x) => x.host === armHost)) {
+      const ok = has([...ROLE.read, ...ROLE.write], r.action) || grantedOnVault(r.action, r.path);
+      expect(ok, `${r.method} ${r.path} needs ${r.action}`).toBe(true);
+    }
+    // and the opt-in fix did need its own: backends/write came with backend-certificate-validation=enforce
+    expect(enforced.filter((r) => !autoOnly.includes(r)).map((r) => r.action)).toContain("Microsoft.ApiManagement/service/backends/write");
+  });
+
+  it("every ARM call is granted: by the custom role, or on the vault by the generated grants role", () => {
     for (const r of enforced.filter((x) => x.host === armHost)) {
       const ok = has(ROLE_ACTIONS, r.action) || grantedOnVault(r.action, r.path);
       expect(ok, `${r.method} ${r.path} needs ${r.action}`).toBe(true);
     }
   });
 
-  it("Key Vault calls are secret reads and writes (Key Vault Secrets Officer), never deletes", () => {
-    for (const r of enforced.filter((x) => x.host !== armHost)) {
-      expect(r.path, `${r.method} ${r.path}`).toMatch(/^\/secrets(\/|$)/);
-      expect(r.method).not.toBe("DELETE");
-    }
+  it("Key Vault calls are secret gets and sets the generated secrets role grants, and it grants nothing the run does not use", () => {
+    const kv = enforced.filter((x) => x.host !== armHost);
+    for (const r of kv) expect(has(ROLE.keyVault.dataActions, dataActionOf(r.method, r.path)), `${r.method} ${r.path}`).toBe(true);
+    expect([...new Set(kv.map((r) => dataActionOf(r.method, r.path)))].sort()).toEqual([...ROLE.keyVault.dataActions].sort());
   });
 
   it("nothing is deleted, anywhere", () => {
@@ -355,6 +415,7 @@ describe("a real run against the emulator", () => {
       "Microsoft.Security/apiCollections/read": "per-API onboarding is read only when the plan is on",
     };
     const used = new Set(enforced.concat(dryRun).map((r) => r.action.toLowerCase()));
+    for (const a of ROLE.keyVault.grantActions) expect(used, a).toContain(a.toLowerCase());
     const missing = ROLE_ACTIONS.filter((a) => !used.has(a.toLowerCase()) && !(a in NOT_EXERCISED));
     expect(missing).toEqual([]);
     // and the exceptions are real exceptions (not stale)
@@ -374,7 +435,8 @@ describe("apim-remediator permissions", () => {
     const { cli, out } = io();
     expect(await run(["permissions"], cli)).toBe(0);
     const m = JSON.parse(out.join("")) as ReturnType<typeof permissionManifest>;
-    expect(m.customRole).toEqual({ read: ROLE.read, write: ROLE.write });
+    expect(m.customRole).toEqual({ read: ROLE.read, write: ROLE.write, optIn: ROLE.optIn });
+    expect(m.keyVault).toMatchObject(ROLE.keyVault);
     expect(m.rules.map((r) => r.id)).toEqual(RULES.map((r) => r.meta.id));
     expect(m.keyVault.assignableRoleDefinitionId).toBe("4633458b-17de-408a-b874-0445c86b69e6");
   });

@@ -2,12 +2,15 @@
  * Structural checks of the Bicep in infra/ (no Bicep CLI here; `npm run lint:infra` builds and lints
  * where one is installed): every file parses, modules resolve locally, resource types and API versions
  * are the expected ones, and the security facts hold: no keys, shared keys off, Entra-only telemetry,
- * no broad roles, the Key Vault grant constrained to Key Vault Secrets User.
+ * no broad roles, the Key Vault roles generated from the permission manifest (secret get/set only; role
+ * assignment read/write, never delete, the write constrained to Key Vault Secrets User), opt-in writes only
+ * for the opt-in rules the deployment enables, the ARM role assignable only where the remediator works.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUILT_IN_ROLES, FORBIDDEN_ROLES } from "../../src/azure/permissions.js";
+import { BUILT_IN_ROLES, FORBIDDEN_ROLES, permissionManifest } from "../../src/azure/permissions.js";
+import { RULES } from "../../src/remediations/index.js";
 import { arrayItems, INFRA, objectEntries, only, parseBicep, prop, str, type BicepFile } from "./bicep.js";
 
 function bicepFiles(dir = INFRA): string[] {
@@ -102,17 +105,25 @@ describe("infra: every Bicep file", () => {
     expect(allText).not.toMatch(/WEBSITE_CONTENTAZUREFILECONNECTIONSTRING|DEPLOYMENT_STORAGE_CONNECTION_STRING/);
   });
 
-  it("assigns no broad role: no Owner, Contributor or User Access Administrator, no wildcard actions", () => {
+  it("assigns no broad role: no Owner, Contributor, User Access Administrator, Key Vault Secrets Officer or RBAC Administrator, no wildcard actions", () => {
     for (const id of Object.values(FORBIDDEN_ROLES)) expect(allText.toLowerCase()).not.toContain(id);
+    // every custom role takes its actions from the generated infra/role-actions.json, never a literal list
+    const sources: string[] = [];
     for (const [rel, f] of parsed) {
       for (const r of f.resources.filter((x) => x.type === "Microsoft.Authorization/roleDefinitions")) {
         const perms = arrayItems(prop(r.body, "properties.permissions") as string);
         for (const p of perms) {
-          expect(prop(p, "actions"), rel).toMatch(/roleActions\.read/);
-          expect(prop(p, "dataActions"), rel).toBe("[]");
+          const actions = prop(p, "actions") as string;
+          const dataActions = prop(p, "dataActions") as string;
+          expect(actions === "[]" || /^(grantWriteActions \?|grantActions$)/.test(actions), `${rel}: ${r.symbol} actions ${actions}`).toBe(true);
+          expect(dataActions === "[]" || dataActions === "roleActions.keyVault.dataActions", `${rel}: ${r.symbol} dataActions ${dataActions}`).toBe(true);
+          expect(prop(p, "notActions")).toBe("[]");
+          sources.push(`${rel}:${r.symbol}`);
         }
+        expect(f.vars.get("roleActions"), rel).toMatch(/^loadJsonContent\('(\.\.\/)?role-actions\.json'\)$/);
       }
     }
+    expect(sources.sort()).toEqual(["management-group.bicep:role", "modules/key-vault-access.bicep:grantsRole", "modules/key-vault-access.bicep:secretsRole", "modules/remediator-role.bicep:role"]);
     expect(allText).not.toMatch(/'[^']*\/\*'/); // no '.../*' action strings anywhere
   });
 });
@@ -190,37 +201,54 @@ describe("infra: monitoring", () => {
 
 describe("infra: Key Vault access", () => {
   const kv = file("modules/key-vault-access.bicep");
-  const ids = Object.fromEntries(objectEntries(kv.vars.get("roles") as string).map(([k, v]) => [k, str(v)]));
+  const generated = JSON.parse(readFileSync(join(INFRA, "role-actions.json"), "utf8")) as { keyVault: { dataActions: string[]; grantActions: string[] } };
   const assignments = kv.resources.filter((r) => r.type === "Microsoft.Authorization/roleAssignments");
-  const byRole = (name: string) => assignments.find((r) => (prop(r.body, "properties.roleDefinitionId") ?? "").includes(`roles.${name})`));
+  const definitions = new Map(kv.resources.filter((r) => r.type === "Microsoft.Authorization/roleDefinitions").map((r) => [r.symbol, r]));
+  const assignmentOf = (role: string) => assignments.find((r) => prop(r.body, "properties.roleDefinitionId") === `subscriptionResourceId('Microsoft.Authorization/roleDefinitions', ${role}.name)`);
+  const permissions = (role: string) => arrayItems(prop(definitions.get(role)?.body ?? "{}", "properties.permissions") ?? "[]");
 
-  it("uses the built-in role ids", () => {
-    expect(ids).toEqual({
-      keyVaultSecretsOfficer: BUILT_IN_ROLES.keyVaultSecretsOfficer,
-      keyVaultSecretsUser: BUILT_IN_ROLES.keyVaultSecretsUser,
-      roleBasedAccessControlAdministrator: BUILT_IN_ROLES.roleBasedAccessControlAdministrator,
-      reader: BUILT_IN_ROLES.reader,
-    });
+  it("assigns exactly two roles on the vault, both custom roles generated from the manifest, assignable only in the vault's resource group", () => {
+    expect([...definitions.keys()].sort()).toEqual(["grantsRole", "secretsRole"]);
+    expect(assignments.map((a) => prop(a.body, "scope"))).toEqual(["vault", "vault"]);
+    for (const role of ["secretsRole", "grantsRole"]) {
+      const d = definitions.get(role)?.body ?? "{}";
+      expect(str(prop(d, "properties.type"))).toBe("CustomRole");
+      expect(arrayItems(prop(d, "properties.assignableScopes") as string)).toEqual(["resourceGroup().id"]);
+      expect(assignmentOf(role)?.condition, role).toBeUndefined(); // always deployed (the grants role shrinks to its read when grants are off)
+      expect(str(prop(assignmentOf(role)?.body ?? "{}", "properties.principalType"))).toBe("ServicePrincipal");
+    }
+    expect(kv.vars.get("roleActions")).toBe("loadJsonContent('../role-actions.json')");
+    // no built-in role is assigned here any more: the only role id is the one the remediator hands out
+    expect(objectEntries(kv.vars.get("roles") as string).map(([k, v]) => [k, str(v)])).toEqual([["keyVaultSecretsUser", BUILT_IN_ROLES.keyVaultSecretsUser]]);
   });
 
-  it("gives the app Key Vault Secrets Officer on the target vault (not the subscription)", () => {
-    const officer = byRole("keyVaultSecretsOfficer");
-    expect(officer?.condition).toBeUndefined();
-    expect(prop(officer?.body ?? "{}", "scope")).toBe("vault");
+  it("the secrets role holds the manifest's Key Vault data actions, which are exactly what the code calls: get and set, no list, delete, purge or recover", () => {
+    expect(permissions("secretsRole").map((p) => [prop(p, "actions"), prop(p, "dataActions")])).toEqual([["[]", "roleActions.keyVault.dataActions"]]);
+    expect(generated.keyVault.dataActions).toEqual(permissionManifest(RULES).keyVault.dataActions);
+    expect(generated.keyVault.dataActions).toEqual(["Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/setSecret/action"]);
   });
 
-  it("constrains its RBAC Administrator assignment to Key Vault Secrets User, for write and delete (ABAC 2.0)", () => {
-    const admin = byRole("roleBasedAccessControlAdministrator");
-    expect(admin?.condition).toBe("grantKeyVaultAccess");
-    expect(prop(admin?.body ?? "{}", "scope")).toBe("vault");
-    expect(str(prop(admin?.body ?? "{}", "properties.conditionVersion"))).toBe("2.0");
-    expect(prop(admin?.body ?? "{}", "properties.condition")).toBe("grantCondition");
-    const condition = (kv.vars.get("grantCondition") as string).replaceAll("${roles.keyVaultSecretsUser}", BUILT_IN_ROLES.keyVaultSecretsUser).replace(/\\'/g, "'");
+  it("the grants role reads and writes role assignments, never deletes them; with grants off it keeps only the read", () => {
+    expect(permissions("grantsRole").map((p) => [prop(p, "actions"), prop(p, "dataActions")])).toEqual([["grantActions", "[]"]]);
+    expect(kv.vars.get("grantActions")).toBe("grantKeyVaultAccess ? roleActions.keyVault.grantActions : filter(roleActions.keyVault.grantActions, a => endsWith(a, '/read'))");
+    expect(generated.keyVault.grantActions).toEqual(["Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleAssignments/write"]);
+    expect(generated.keyVault.grantActions.some((a) => /delete|\*/.test(a))).toBe(false);
+  });
+
+  it("constrains the grant (ABAC 2.0, when grants are on) to Key Vault Secrets User, for service principals, never the remediator itself", () => {
+    const grants = assignmentOf("grantsRole")?.body ?? "{}";
+    expect(prop(grants, "properties.conditionVersion")).toBe("grantKeyVaultAccess ? '2.0' : null");
+    expect(prop(grants, "properties.condition")).toBe("grantKeyVaultAccess ? grantCondition : null");
     const user = BUILT_IN_ROLES.keyVaultSecretsUser;
-    expect(condition).toContain("!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})");
-    expect(condition).toContain(`@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${user}}`);
-    expect(condition).toContain("!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})");
-    expect(condition).toContain(`@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${user}}`);
+    const condition = (kv.vars.get("grantCondition") as string).replaceAll("${roles.keyVaultSecretsUser}", user).replace(/\\'/g, "'");
+    expect(condition).toBe(
+      `'((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR (` +
+        `@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${user}} AND ` +
+        `@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'} AND ` +
+        `@Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidNotEquals {\${principalId}}))'`,
+    );
+    // nothing in it can allow a delete: the role has no delete action, and the condition names none
+    expect(condition).not.toMatch(/delete/i);
     // exactly one role id appears in it: Key Vault Secrets User
     expect(new Set(condition.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi))).toEqual(new Set([user]));
     // the remediation assigns exactly that role with principalType ServicePrincipal (what the condition also requires)
@@ -229,10 +257,11 @@ describe("infra: Key Vault access", () => {
     expect(fix).toMatch(/principalType: "ServicePrincipal"/);
   });
 
-  it("with grants off, gives Reader instead so the manual grants can be checked", () => {
-    const reader = byRole("reader");
-    expect(reader?.condition).toBe("!grantKeyVaultAccess");
-    expect(prop(reader?.body ?? "{}", "scope")).toBe("vault");
+  it("main.bicep passes the environment name for the role names", () => {
+    const main = file("main.bicep");
+    expect(prop(main.modules.find((m) => m.symbol === "keyVaultAccess")?.body ?? "{}", "params.roleNameSuffix")).toBe("environmentName");
+    expect(kv.vars.get("secretsRoleName")).toBe("'APIM Remediator Key Vault secrets (${roleNameSuffix})'");
+    expect(kv.vars.get("grantsRoleName")).toBe("'APIM Remediator Key Vault grants (${roleNameSuffix})'");
   });
 
   it("a vault it creates uses RBAC, soft delete and purge protection", () => {
@@ -251,7 +280,7 @@ describe("infra: the custom role", () => {
       expect(f.vars.get("roleActions"), rel).toMatch(/^loadJsonContent\('(\.\.\/)?role-actions\.json'\)$/);
       expect(str(prop(role.body, "properties.type"))).toBe("CustomRole");
       expect(prop(role.body, "properties.assignableScopes")).toBeDefined();
-      expect(prop(role.body, "properties.permissions")).toContain("grantWriteActions ? concat(roleActions.read, roleActions.write) : roleActions.read");
+      expect(prop(role.body, "properties.permissions")).toContain("grantWriteActions ? union(roleActions.read, roleActions.write, optInWrites) : roleActions.read");
     }
     const main = file("main.bicep");
     const subs = main.modules.find((m) => m.symbol === "subscriptionAssignments");
@@ -264,6 +293,41 @@ describe("infra: the custom role", () => {
       expect(prop(a.body, "properties.roleDefinitionId")).toBe("subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionGuid)");
       expect(str(prop(a.body, "properties.principalType"))).toBe("ServicePrincipal");
     }
+  });
+
+  it("grants an opt-in rule's own writes (backends/write for backend-certificate-validation) only when ruleModes sets that rule to enforce", () => {
+    const generated = JSON.parse(readFileSync(join(INFRA, "role-actions.json"), "utf8")) as { write: string[]; optIn: Record<string, string[]> };
+    // backends/write is needed by the opt-in fix alone: it is not among the writes every enforce deployment gets
+    expect(generated.write).not.toContain("Microsoft.ApiManagement/service/backends/write");
+    expect(generated.optIn["backend-certificate-validation"]).toEqual(["Microsoft.ApiManagement/service/backends/write"]);
+    // the gateway fixes write service/write, which the auto fixes need anyway
+    expect(generated.optIn["gateway-tls-protocols"]).toEqual([]);
+    expect(generated.optIn["gateway-weak-ciphers"]).toEqual([]);
+    expect(generated.write).toContain("Microsoft.ApiManagement/service/write");
+    for (const rel of ["modules/remediator-role.bicep", "management-group.bicep"]) {
+      const f = file(rel);
+      expect(f.params.get("ruleModes")?.default, rel).toBe("''");
+      // REMEDIATOR_RULE_MODES separates pairs by commas, semicolons or spaces (src/common/config.ts): so does the template
+      expect(f.vars.get("ruleModePairs"), rel).toBe("split(replace(replace(ruleModes, ';', ','), ' ', ','), ',')");
+      expect(f.vars.get("optInWrites"), rel).toBe("flatten(map(filter(items(roleActions.optIn), r => contains(ruleModePairs, '${r.key}=enforce')), r => r.value))");
+    }
+    const config = readFileSync(join(process.cwd(), "src/common/config.ts"), "utf8");
+    expect(config).toContain(".split(/[\\s,;]+/)");
+    // main.bicep hands the deployment's rule modes to the role, the same string the app gets as REMEDIATOR_RULE_MODES
+    const main = file("main.bicep");
+    expect(prop(main.modules.find((m) => m.symbol === "role")?.body ?? "{}", "params.ruleModes")).toBe("ruleModes");
+    expect(prop(main.modules.find((m) => m.symbol === "functionApp")?.body ?? "{}", "params.ruleModes")).toBe("ruleModes");
+  });
+
+  it("is assignable only where the remediator works: the target resource groups when listed, else the target subscriptions (locks/write goes no wider)", () => {
+    const main = file("main.bicep");
+    const role = main.modules.find((m) => m.symbol === "role")?.body ?? "{}";
+    expect(prop(role, "params.assignableScopes")).toBe("empty(resourceGroupNames) ? map(subscriptionIds, s => '/subscriptions/${s}') : map(resourceGroupScopes, x => '/subscriptions/${x.subscriptionId}/resourceGroups/${x.resourceGroup}')");
+    // and assigned at exactly those scopes: the subscriptions only when no resource group is listed
+    expect(main.modules.find((m) => m.symbol === "subscriptionAssignments")?.condition).toBe("assignRoleAtTargets && empty(resourceGroupNames)");
+    expect(main.modules.find((m) => m.symbol === "resourceGroupAssignments")?.condition).toBe("assignRoleAtTargets");
+    const generated = JSON.parse(readFileSync(join(INFRA, "role-actions.json"), "utf8")) as { write: string[] };
+    expect(generated.write).toContain("Microsoft.Authorization/locks/write");
   });
 
   it("every role assignment in infra/ names its principal type or is the deployer's", () => {
