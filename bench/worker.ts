@@ -18,6 +18,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { evaluateQueued, handleEvents, sweep, type AppDeps } from "../src/app/app.js";
 import { buildAppDeps } from "../src/app/runtime.js";
+import type { HeldLease, LeaseLogger } from "../src/app/storage.js";
 import { watchGc, watchLag } from "./lag.js";
 
 export type WorkerMode = "sweep" | "events";
@@ -203,12 +204,16 @@ function traceStorage(deps: AppDeps): void {
   wrap(s.evaluateQueue, "deleteMessage", "storage: message deleted");
   wrap(s.compliance, "record", "storage: compliance recorded");
   const withLease = s.leases.withLease.bind(s.leases);
-  s.leases.withLease = <T>(id: string, fn: () => Promise<T>) => {
+  s.leases.withLease = <T>(id: string, fn: (lease: HeldLease) => Promise<T>, log?: LeaseLogger) => {
     const t = performance.now();
-    return withLease(id, () => {
-      mark(t, "storage: lease acquired");
-      return fn();
-    });
+    return withLease(
+      id,
+      (lease) => {
+        mark(t, "storage: lease acquired");
+        return fn(lease);
+      },
+      log,
+    );
   };
 }
 

@@ -10,10 +10,12 @@ import { apiScopeOf, type DataNeed, type EvaluationScope } from "../model/snapsh
 import { RULES, type Rule } from "../remediations/index.js";
 import type { AzureClients } from "../azure/clients.js";
 import type { Config } from "../common/config.js";
-import { discoverServices } from "../azure/discovery.js";
+import { discoverServices, NOT_CANONICAL, scopeRefusal } from "../azure/discovery.js";
 import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engine.js";
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
-import { encodeMessage, LeaseBusyError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
+import { encodeMessage, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
+
+export { scopeRefusal };
 
 export interface AppDeps {
   config: Config;
@@ -81,7 +83,7 @@ export function decide(event: NormalizedEvent, config: Pick<Config, "subscriptio
   if (typeof uri !== "string" || uri.length === 0 || uri.length > 2048) return { accepted: false, reason: "data.resourceUri is missing or invalid" };
   if (typeof op !== "string") return { accepted: false, reason: "data.operationName is missing" };
   // ARM ids never hold encoded characters, dot segments, empty segments or whitespace: such ids are crafted
-  if (/%|\/\.\.?(\/|$)|\/\/|\s|[^\x21-\x7e]/.test(uri)) return { accepted: false, reason: "data.resourceUri is not a canonical ARM id" };
+  if (NOT_CANONICAL.test(uri)) return { accepted: false, reason: "data.resourceUri is not a canonical ARM id" };
   const m = SERVICE_PREFIX.exec(uri);
   if (!m) return { accepted: false, reason: "not an API Management resource" };
   const isLock = /\/providers\/Microsoft\.Authorization\/locks(\/|$)/i.test(uri);
@@ -90,10 +92,8 @@ export function decide(event: NormalizedEvent, config: Pick<Config, "subscriptio
   }
   const service = parseServiceId(m[0]);
   if (!service) return { accepted: false, reason: "not an API Management resource" };
-  if (config.subscriptions.length > 0 && !config.subscriptions.includes(service.subscriptionId.toLowerCase())) return { accepted: false, reason: `subscription ${service.subscriptionId} is out of scope` };
-  if (config.resourceGroups.length > 0 && !config.resourceGroups.some((g) => g.toLowerCase() === service.resourceGroup.toLowerCase())) {
-    return { accepted: false, reason: `resource group ${service.resourceGroup} is out of scope` };
-  }
+  const refused = scopeRefusal(service.id, config);
+  if (refused) return { accepted: false, reason: refused };
   const caller = callerOf(event.data);
   if (caller && config.principalId && normGuid(caller) === normGuid(config.principalId)) return { accepted: false, reason: "caused by the remediator itself" };
   return { accepted: true, reason: "ok", serviceId: service.id, changedResourceId: uri };
@@ -204,7 +204,17 @@ export function parseMessage(payload: unknown): EvaluateMessage {
   return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString() };
 }
 
-export type EvaluateOutcome = { kind: "evaluated"; result: EvaluationResult } | { kind: "deferred"; reason: string } | { kind: "gone"; reason: string } | { kind: "nothing"; reason: string };
+/**
+ * - refused: the message names a service out of scope (dropped, nothing read);
+ * - lease-lost: the service's lease was lost mid-evaluation; nothing was written after the loss and the message went back to the queue.
+ */
+export type EvaluateOutcome =
+  | { kind: "evaluated"; result: EvaluationResult }
+  | { kind: "deferred"; reason: string }
+  | { kind: "gone"; reason: string }
+  | { kind: "nothing"; reason: string }
+  | { kind: "refused"; reason: string }
+  | { kind: "lease-lost"; reason: string };
 
 /** True when ARM says the service does not exist (deleted, or never there): a 404 on the service itself. */
 async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
@@ -221,13 +231,20 @@ async function serviceGone(deps: AppDeps, serviceId: string): Promise<boolean> {
 /** evaluate: lease the service, take the pending changes, evaluate the rules they touch (all for sweeps), record compliance. */
 export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<EvaluateOutcome> {
   const msg = parseMessage(payload);
+  // the scope the event path checks: a message for a service out of scope (forged, or left from an earlier setting) is dropped unread
+  const refused = scopeRefusal(msg.serviceId, deps.config);
+  if (refused) {
+    deps.log.warn({ serviceId: msg.serviceId.slice(0, 300), correlationId: msg.correlationId.slice(0, 100), reason: refused }, "evaluation message out of scope: dropped");
+    return { kind: "refused", reason: refused };
+  }
   const fromMarker = msg.reason === "event" || msg.reason === "pending";
   let followUp = false;
+  let tookChanges = false;
   try {
     // the pending marker is read while the lease is being taken (reading is harmless without it); it is removed only under the lease
     const peeked = fromMarker ? deps.storage.pending.peek(msg.serviceId) : undefined;
     peeked?.catch(() => undefined);
-    const outcome = await deps.storage.leases.withLease(msg.serviceId, async (): Promise<EvaluateOutcome> => {
+    const outcome = await deps.storage.leases.withLease(msg.serviceId, async (lease): Promise<EvaluateOutcome> => {
       // the marker's removal runs alongside the first reads; it is settled before the lease is released
       const taken: EarlyTake = peeked ? await deps.storage.pending.takeEarly(msg.serviceId, peeked) : { changes: undefined, removal: Promise.resolve("removed") };
       const pending = taken.changes;
@@ -236,12 +253,20 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const changed: string[] | "all" = fromMarker ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
       const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
       const scope = scopeForChanges(msg.serviceId, changed);
-      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed) }).then(
+      // the engine starts no write once the lease is lost (a renewal refused, or none in time)
+      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal }).then(
         (result) => ({ result }),
         (error: unknown) => ({ error }),
       );
       // kept: the marker changed after it was read (an event added a change and, finding the marker, enqueued nothing)
       const kept = (await taken.removal) === "kept";
+      if (lease.signal.aborted) {
+        // another worker may hold the service now: this one records nothing more; the message goes back (below)
+        followUp = kept;
+        tookChanges = pending !== undefined;
+        const reason = lease.signal.reason instanceof LeaseLostError ? lease.signal.reason.message : "the service's lease was lost";
+        return { kind: "lease-lost" as const, reason };
+      }
       if ("error" in evaluation) {
         const e = evaluation.error;
         if ((e as { statusCode?: number }).statusCode === 404 && (await serviceGone(deps, msg.serviceId))) {
@@ -281,7 +306,12 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       }
       deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.apis, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
       return { kind: "evaluated" as const, result };
-    });
+    }, deps.log);
+    if (outcome.kind === "lease-lost") {
+      // not retried by this worker: back to the queue, after the lease holder (changes taken from the marker ride along as "every rule")
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: fromMarker && !tookChanges ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
+      deps.log.warn({ serviceId: msg.serviceId, correlationId: msg.correlationId, reason: outcome.reason }, "evaluation stopped: the service's lease was lost; the message goes back to the queue");
+    }
     if (followUp) {
       // after the lease is released, so the follow-up does not meet it
       const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "pending", correlationId: randomUUID(), enqueuedAt: new Date().toISOString() };

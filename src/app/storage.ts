@@ -354,20 +354,53 @@ export interface EarlyTake {
 
 export class LeaseBusyError extends Error {}
 
-/** Blob leases: one leased blob per service; the holder renews while it works. */
+/** The service's lease was lost while its evaluation ran (a renewal was refused, or none confirmed it in time): stop writing. */
+export class LeaseLostError extends Error {}
+
+export interface LeaseLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** What the work done under a lease gets: a signal aborted (reason: a LeaseLostError) once the lease is lost. */
+export interface HeldLease {
+  signal: AbortSignal;
+}
+
+/** A storage error as one line for a log (status, code, first line of the message). */
+function storageErrorText(e: unknown): string {
+  const err = e as { statusCode?: number; code?: string; message?: string };
+  return `${err.statusCode ? `HTTP ${err.statusCode} ` : ""}${err.code ? `${err.code}: ` : ""}${String(err.message ?? e).split("\n")[0]}`.slice(0, 300);
+}
+
+/**
+ * Blob leases: one leased blob per service; the holder renews while it works.
+ *
+ * A renewal that Blob storage refuses (409: the lease was broken, or another
+ * worker leased the blob after it expired; 412/404) loses the lease at once; a
+ * renewal that fails otherwise (5xx, a dropped connection) is retried, and the
+ * lease counts as lost once it could have expired: `durationSeconds` after the
+ * last acquire or renewal request that succeeded was sent, less a margin. Either
+ * way the holder's signal aborts and the loss is logged (Blob service "Lease
+ * Blob": a broken lease cannot be renewed; an expired one can be acquired by
+ * anyone, https://learn.microsoft.com/rest/api/storageservices/lease-blob).
+ */
 export class ServiceLeases {
   constructor(
     private readonly container: ContainerClient,
     private readonly durationSeconds = 60,
+    private readonly options: { /** How often the holder renews (default: a third of the duration). */ renewEveryMs?: number } = {},
   ) {}
 
   /** Runs `fn` holding the service's lease; throws LeaseBusyError when another worker holds it. */
-  async withLease<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
+  async withLease<T>(serviceId: string, fn: (lease: HeldLease) => Promise<T>, log?: LeaseLogger): Promise<T> {
     const blob = this.container.getBlockBlobClient(`${keyOf(serviceId)}.lease`);
     const lease = blob.getBlobLeaseClient();
+    let confirmedAt = Date.now();
     // the blob exists after a service's first evaluation: lease it at once, create it only when it is missing
     for (let attempt = 0; ; attempt++) {
       try {
+        confirmedAt = Date.now();
         await lease.acquireLease(this.durationSeconds);
         break;
       } catch (e) {
@@ -382,12 +415,47 @@ export class ServiceLeases {
         if (s !== 409 && s !== 412) throw e;
       }
     }
-    const renew = setInterval(() => void lease.renewLease().catch(() => undefined), (this.durationSeconds * 1000) / 3);
+    const durationMs = this.durationSeconds * 1000;
+    const margin = Math.min(durationMs / 6, 5_000);
+    const lost = new AbortController();
+    let expiry: ReturnType<typeof setTimeout> | undefined;
+    const lose = (why: string, e?: unknown) => {
+      if (lost.signal.aborted) return;
+      clearInterval(renew);
+      clearTimeout(expiry);
+      log?.error({ serviceId, lease: "lost", reason: why, ...(e === undefined ? {} : { err: storageErrorText(e) }) }, "service lease lost: no further write for this evaluation");
+      lost.abort(new LeaseLostError(`the lease on ${serviceId} was lost (${why}${e === undefined ? "" : `: ${storageErrorText(e)}`}); another worker may be evaluating it`));
+    };
+    const confirmed = (at: number) => {
+      confirmedAt = at;
+      clearTimeout(expiry);
+      expiry = setTimeout(() => lose("no renewal succeeded before it could expire"), Math.max(0, confirmedAt + durationMs - margin - Date.now()));
+      expiry.unref?.();
+    };
+    confirmed(confirmedAt);
+    let renewing = false;
+    const renew = setInterval(() => {
+      if (renewing || lost.signal.aborted) return;
+      renewing = true;
+      const sent = Date.now();
+      lease
+        .renewLease()
+        .then(
+          () => confirmed(sent),
+          (e: unknown) => {
+            const status = (e as { statusCode?: number }).statusCode;
+            if (status === 409 || status === 412 || status === 404) lose("the renewal was refused", e);
+            else log?.warn({ serviceId, lease: "renewal failed", err: storageErrorText(e) }, "service lease renewal failed; retried while the lease lasts");
+          },
+        )
+        .finally(() => (renewing = false));
+    }, this.options.renewEveryMs ?? durationMs / 3);
     renew.unref?.();
     try {
-      return await fn();
+      return await fn({ signal: lost.signal });
     } finally {
       clearInterval(renew);
+      clearTimeout(expiry);
       await lease.releaseLease().catch(() => undefined);
     }
   }

@@ -9,6 +9,25 @@ import { parseServiceId, type ServiceRef } from "../model/arm.js";
 
 export { parseServiceId, type ServiceRef };
 
+/** Characters and segments ARM ids never hold (encoded characters, dot segments, empty segments, whitespace): such ids are crafted. */
+export const NOT_CANONICAL = /%|\/\.\.?(\/|$)|\/\/|\s|[^\x21-\x7e]/;
+
+/**
+ * Why a service is outside the configured scope, or undefined when it is in
+ * it: the one check every entry point makes (events, `POST /api/evaluate`,
+ * queue messages, the sweep's discovery). In scope: a canonical API
+ * Management service id in a configured subscription (REMEDIATOR_SUBSCRIPTIONS;
+ * any when unset) and resource group (REMEDIATOR_RESOURCE_GROUPS; any when unset).
+ */
+export function scopeRefusal(serviceId: string, config: Pick<Config, "subscriptions" | "resourceGroups">): string | undefined {
+  if (NOT_CANONICAL.test(serviceId)) return "the service id is not a canonical ARM id";
+  const service = parseServiceId(serviceId);
+  if (!service) return "not an API Management service id";
+  if (config.subscriptions.length > 0 && !config.subscriptions.includes(service.subscriptionId.toLowerCase())) return `subscription ${service.subscriptionId} is out of scope`;
+  if (config.resourceGroups.length > 0 && !config.resourceGroups.some((g) => g.toLowerCase() === service.resourceGroup.toLowerCase())) return `resource group ${service.resourceGroup} is out of scope`;
+  return undefined;
+}
+
 export async function listSubscriptionsInScope(clients: AzureClients, config: Pick<Config, "subscriptions">): Promise<string[]> {
   if (config.subscriptions.length > 0) return [...config.subscriptions];
   const out: string[] = [];
@@ -30,7 +49,7 @@ export async function discoverServices(clients: AzureClients, config: Pick<Confi
         for await (const svc of it) {
           const ref = svc.id ? parseServiceId(svc.id) : undefined;
           if (!ref) continue;
-          if (groups.size > 0 && !groups.has(ref.resourceGroup.toLowerCase())) continue;
+          if (scopeRefusal(ref.id, config) !== undefined) continue;
           out.push({ ...ref, location: svc.location, sku: svc.sku?.name });
         }
       } catch (e) {

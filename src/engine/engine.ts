@@ -88,6 +88,8 @@ export interface EvaluateOptions {
   scope?: EvaluationScope;
   /** Run the rules that read only the service resource first (an event named the service). */
   serviceFirst?: boolean;
+  /** Aborted when the caller may no longer write (the app lost the service's lease): no write starts after it; the evaluation rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 interface PassState {
@@ -264,7 +266,7 @@ export class Engine {
       const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
       // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
       const view = state.pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: state.pretendIdentity } } : snap;
-      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget);
+      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget, options.signal);
       state.actions.push(result);
       if (result.outcome === "planned" && rule.meta.id === "managed-identity") {
         // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
@@ -276,7 +278,7 @@ export class Engine {
     return snap;
   }
 
-  private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget): Promise<ActionResult> {
+  private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget, signal?: AbortSignal): Promise<ActionResult> {
     const base = { ruleId: rule.meta.id, resourceId: finding.resourceId, mode };
     const auditRecord = (outcome: AuditOutcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): AuditRecord => {
       const { plan, writes = 0, ...rest } = extra;
@@ -342,6 +344,7 @@ export class Engine {
       clients: withVaultAllowList(this.deps.clients, planCtx.settings.keyVaultUrl),
       settings: planCtx.settings,
       write: (description) => {
+        signal?.throwIfAborted();
         if (serviceBudget.used >= serviceBudget.limit) throw new BlastRadiusError(`per-service write limit (${serviceBudget.limit}) reached before: ${description}`);
         if (sweepBudget && sweepBudget.used >= sweepBudget.limit) throw new BlastRadiusError(`per-sweep write limit (${sweepBudget.limit}) reached before: ${description}`);
         serviceBudget.used++;
@@ -362,6 +365,11 @@ export class Engine {
         await remediation.apply(plan, ctx);
         break;
       } catch (e) {
+        if (signal?.aborted) {
+          // the caller may no longer write (e.g. its lease is lost): no rollback (a write), the evaluation ends here
+          await record("skipped", { plan, writes, reason: `stopped before the next write: ${errText(signal.reason)}` });
+          throw signal.reason;
+        }
         if (e instanceof BlastRadiusError) return record("skipped", { plan, writes, reason: e.message });
         if (e instanceof BlockedError) return record("not-remediable", { plan, writes, reason: e.message });
         if (isScopeLocked(e)) return record("not-remediable", { plan, writes, reason: `a ReadOnly lock blocks the change (${errText(e)})` });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { app, type HttpFunctionOptions, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
-import { report as complianceReport } from "../app/app.js";
+import { report as complianceReport, scopeRefusal } from "../app/app.js";
 import { parseServiceId } from "../model/arm.js";
 import { appDeps } from "../app/runtime.js";
 import { encodeMessage } from "../app/storage.js";
@@ -17,9 +17,9 @@ export async function evaluateNow(request: HttpRequest, _context: InvocationCont
   const ref = typeof serviceId === "string" ? parseServiceId(serviceId) : undefined;
   if (!ref) return { status: 400, jsonBody: { error: "serviceId must be an API Management service resource id" } };
   const deps = await appDeps();
-  if (deps.config.subscriptions.length > 0 && !deps.config.subscriptions.includes(ref.subscriptionId.toLowerCase())) {
-    return { status: 403, jsonBody: { error: `subscription ${ref.subscriptionId} is not in scope` } };
-  }
+  // the scope the event path and the queue worker check (REMEDIATOR_SUBSCRIPTIONS, REMEDIATOR_RESOURCE_GROUPS)
+  const refused = scopeRefusal(ref.id, deps.config);
+  if (refused) return { status: 403, jsonBody: { error: `${refused}: not evaluated` } };
   const correlationId = `manual-${randomUUID()}`;
   await deps.storage.evaluateQueue.sendMessage(encodeMessage({ serviceId: ref.id, reason: "manual", correlationId, enqueuedAt: new Date().toISOString() }));
   return { status: 202, jsonBody: { serviceId: ref.id, correlationId } };
