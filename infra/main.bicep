@@ -37,8 +37,14 @@ param assignRoleAtTargets bool = true
 @description('REMEDIATOR_MODE: roll out in dry-run first.')
 param remediatorMode string = 'dry-run'
 
-@description('REMEDIATOR_RULE_MODES, e.g. resource-lock=enforce,api-https-only=dry-run (empty: rules follow the mode).')
+@description('REMEDIATOR_RULE_MODES, e.g. resource-lock=enforce,api-https-only=dry-run (empty: rules follow the mode). An opt-in fix\'s own writes (backends/write for backend-certificate-validation=enforce) are granted only when it is set to enforce here.')
 param ruleModes string = ''
+
+@description('REMEDIATOR_EXEMPTIONS: exemptions kept in the app settings, for services the exemption tag cannot be written on (a ReadOnly lock), e.g. apim-contoso-prod=gateway-tls-protocols@2026-06-30; /subscriptions/.../service/apim-x=*')
+param exemptions string = ''
+
+@description('REMEDIATOR_RECREATE_FOREIGN_LOCKS: also re-create deleted ReadOnly locks the remediator did not create (default: reported, not re-created).')
+param recreateForeignLocks bool = false
 
 @description('SWEEP_SCHEDULE (NCRONTAB, six fields).')
 param sweepSchedule string = '0 0 */6 * * *'
@@ -52,7 +58,7 @@ param grantWriteActions bool = true
 @description('ARM id of an existing Key Vault (RBAC authorization) that receives migrated secrets. Empty: a new vault is created in the app resource group.')
 param keyVaultResourceId string = ''
 
-@description('Let the remediator grant each APIM identity Key Vault Secrets User on its migrated secrets (through a constrained RBAC Administrator assignment). False: grants are made by hand and the remediator only checks them.')
+@description('Let the remediator grant each APIM identity Key Vault Secrets User on its migrated secrets (through the generated grants role on the vault, constrained to that role). False: grants are made by hand and the remediator only checks them.')
 param grantKeyVaultAccess bool = true
 
 @allowed(['none', 'webhook', 'github', 'azure-devops', 'jira', 'servicenow'])
@@ -221,6 +227,8 @@ module functionApp 'modules/function-app.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     remediatorMode: remediatorMode
     ruleModes: ruleModes
+    exemptions: exemptions
+    recreateForeignLocks: recreateForeignLocks
     sweepSchedule: sweepSchedule
     minApiVersion: minApiVersion
     subscriptionIds: scanAllVisibleSubscriptions ? [] : subscriptionIds

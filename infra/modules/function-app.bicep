@@ -23,6 +23,8 @@ param appInsightsConnectionString string
 
 param remediatorMode string
 param ruleModes string
+param exemptions string
+param recreateForeignLocks bool
 param sweepSchedule string
 param minApiVersion string
 param subscriptionIds array
@@ -51,6 +53,8 @@ var baseAppSettings = {
   // what it does, where
   REMEDIATOR_MODE: remediatorMode
   REMEDIATOR_RULE_MODES: ruleModes
+  REMEDIATOR_EXEMPTIONS: exemptions
+  REMEDIATOR_RECREATE_FOREIGN_LOCKS: recreateForeignLocks ? 'true' : 'false'
   REMEDIATOR_KILL_SWITCH: 'false'
   REMEDIATOR_SUBSCRIPTIONS: join(subscriptionIds, ',')
   REMEDIATOR_RESOURCE_GROUPS: join(resourceGroups, ',')

@@ -137,7 +137,7 @@ export interface PermissionManifest {
     dataActions: string[];
     /** Role-assignment actions for granting each APIM identity `Key Vault Secrets User` on its secrets (the generated grant role). */
     grantActions: string[];
-    /** The only role the remediator may assign (the condition on its RBAC Administrator assignment). */
+    /** The only role the remediator may assign (the condition on its grants role assignment on the vault). */
     assignableRoleDefinitionId: string;
   };
 }

@@ -174,6 +174,15 @@ describe("infra: app settings against the configuration schema", () => {
     expect(prop(events?.body ?? "{}", "params.remediatorPrincipalId")).toBe("identity.outputs.appPrincipalId");
   });
 
+  it("passes the lock policy and the settings exemptions from main.bicep (azd env REMEDIATOR_RECREATE_FOREIGN_LOCKS, REMEDIATOR_EXEMPTIONS)", () => {
+    expect(passed("exemptions")).toBe("exemptions");
+    expect(passed("recreateForeignLocks")).toBe("recreateForeignLocks");
+    expect(settings.get("REMEDIATOR_EXEMPTIONS")).toBe("exemptions");
+    expect(settings.get("REMEDIATOR_RECREATE_FOREIGN_LOCKS")).toBe("recreateForeignLocks ? 'true' : 'false'");
+    expect(str(main.params.get("exemptions")?.default)).toBe("");
+    expect(main.params.get("recreateForeignLocks")?.default).toBe("false");
+  });
+
   it("passes the vault and scope settings from main.bicep", () => {
     expect(passed("keyVaultUrl")).toBe("keyVaultUrl");
     expect(passed("keyVaultResourceId")).toBe("keyVaultId");
@@ -206,6 +215,8 @@ describe("infra: app settings against the configuration schema", () => {
         const env: Record<string, string> = {
           REMEDIATOR_MODE: mode,
           REMEDIATOR_RULE_MODES: str(main.params.get("ruleModes")?.default),
+          REMEDIATOR_EXEMPTIONS: str(main.params.get("exemptions")?.default),
+          REMEDIATOR_RECREATE_FOREIGN_LOCKS: "false",
           REMEDIATOR_KILL_SWITCH: str(settings.get("REMEDIATOR_KILL_SWITCH")),
           REMEDIATOR_SUBSCRIPTIONS: `${sub},22222222-2222-4222-8222-222222222222`,
           REMEDIATOR_RESOURCE_GROUPS: "",
