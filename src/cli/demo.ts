@@ -23,6 +23,7 @@ import type { Finding } from "../remediations/types.js";
 import { MemoryTicketProvider } from "../tickets/memory.js";
 import { TicketManager } from "../tickets/manager.js";
 import { TableTicketStore } from "../app/ticket-store.js";
+import { InputError, readInputFile } from "../engine/offline.js";
 
 export interface DemoIO {
   out: (s: string) => void;
@@ -60,15 +61,42 @@ function table(rows: string[][]): string {
 const short = (id: string) => id.split("/").pop() ?? id;
 const some = (ids: string[]) => (ids.length <= 4 ? ids.join(", ") : `${ids.slice(0, 4).join(", ")} +${ids.length - 4} more`);
 
+/**
+ * The demo's estate file, read as `scan --input` reads (bounded, regular files only) and checked as the
+ * emulator loads it (an ARM resource list, or `{ resources: [...] }`, every entry with an "id" path);
+ * throws InputError naming the file.
+ */
+export function readEstate(file: string): unknown[] {
+  let value: unknown;
+  try {
+    value = readInputFile(file);
+  } catch (e) {
+    throw e instanceof InputError ? new InputError(`--estate ${e.message}`) : e;
+  }
+  const list = Array.isArray(value) ? value : value !== null && typeof value === "object" && Array.isArray((value as { resources?: unknown }).resources) ? ((value as { resources: unknown[] }).resources) : undefined;
+  if (!list) throw new InputError(`--estate ${file}: expected a JSON array of ARM resources or an object with a 'resources' array`);
+  const bad = list.findIndex((r) => r === null || typeof r !== "object" || typeof (r as { id?: unknown }).id !== "string" || !(r as { id: string }).id.startsWith("/"));
+  if (bad >= 0) throw new InputError(`--estate ${file}: entry ${bad + 1} has no ARM "id" (a path such as /subscriptions/...)`);
+  return list;
+}
+
 export async function runDemo(options: { dryRun: boolean; estate?: string }, io: DemoIO): Promise<number> {
   const started = Date.now();
   const say = (s = "") => io.out(s + "\n");
+  // the estate is checked before anything starts: a bad --estate is one line (exit 2) and no process left behind
+  const estate = readEstate(options.estate ?? resolve("emulator/estates/demo.json"));
   say(`apim-remediator demo (${options.dryRun ? "dry-run: tickets instead of changes" : "enforce"}) — Azurite + the bundled ARM/Key Vault emulator, no Azure needed`);
   const azurite = await startAzurite();
-  // The CLI may start the emulator; src/ never imports it statically.
-  const emulatorPath = "../../emulator/server.js";
-  const { start } = (await import(emulatorPath)) as typeof import("../../emulator/server.js");
-  const emu = await start({ estate: options.estate ?? resolve("emulator/estates/demo.json"), stateDir: mkdtempSync(join(tmpdir(), "apim-demo-")) });
+  let emu: import("../../emulator/server.js").EmulatorHandle;
+  try {
+    // The CLI may start the emulator; src/ never imports it statically.
+    const emulatorPath = "../../emulator/server.js";
+    const { start } = (await import(emulatorPath)) as typeof import("../../emulator/server.js");
+    emu = await start({ estate: estate as Parameters<typeof start>[0]["estate"], stateDir: mkdtempSync(join(tmpdir(), "apim-demo-")) });
+  } catch (e) {
+    await azurite.stop();
+    throw e;
+  }
   const pendingEvents: Promise<unknown>[] = [];
   try {
     const env = {
@@ -188,7 +216,6 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
     return ok ? 0 : 1;
   } finally {
     await Promise.allSettled(pendingEvents);
-    await emu.stop();
-    await azurite.stop();
+    await emu.stop().finally(() => azurite.stop());
   }
 }

@@ -46,6 +46,20 @@ function intArg(name: string, min: number, max: number) {
   };
 }
 
+/** An absolute http:// or https:// URL (the emulator POSTs events to it: no other scheme, no relative path). */
+function httpUrlArg(name: string) {
+  return (v: string): string => {
+    let url: URL | undefined;
+    try {
+      url = new URL(v);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new InvalidArgumentError(`${name} must be an http:// or https:// URL`);
+    return v;
+  };
+}
+
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, ...v.split(",").filter((x) => x.length > 0)];
 }
@@ -87,7 +101,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     .option("--lro-ms <n>", "how long long-running operations stay in progress", intArg("--lro-ms", 0, 600_000), 0)
     .option("--seed <n>", "seed for injected faults' randomness", intArg("--seed", 0, 2 ** 31 - 1), 1)
     .option("--state-dir <dir>", "where to write the CA certificate", ".emulator")
-    .option("--event-webhook <url>", "POST every ARM event to this URL (e.g. the local Functions host's Event Grid endpoint)")
+    .option("--event-webhook <url>", "POST every ARM event to this URL (e.g. the local Functions host's Event Grid endpoint)", httpUrlArg("--event-webhook"))
     .option("--no-throttle", "disable ARM's per-subscription throttling")
     .action(async (opts: { estate: string; port: number; lroMs: number; seed: number; stateDir: string; eventWebhook?: string; throttle: boolean }) => {
       // The CLI may start the emulator; src/ never imports it statically.

@@ -3,7 +3,8 @@
  * variables / Function App settings (and, in the CLI, from flags mapped onto
  * the same names). Invalid input fails fast with one line naming the setting.
  */
-import { readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { FileReadError, readBoundedFile } from "./files.js";
 import { z } from "zod";
 import { RULE_IDS } from "../model/rule.js";
 
@@ -51,6 +52,15 @@ const ncrontab = z.string().refine((s) => s.trim().split(/\s+/).length === 6 && 
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/);
 
+/**
+ * Numbers in plain decimal notation only. `Number()` (z.coerce) also reads "0x5", "0b1", "1e3", "+5", " 5" and
+ * "5.0" as numbers, so a typo or a hex value would pass unnoticed: whole numbers are digits only, rates digits
+ * with an optional fraction. Blank is unset, as for every setting; anything else is taken as given (not trimmed).
+ */
+const plainNumber = (pattern: RegExp, n: z.ZodNumber) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), z.string().regex(pattern).transform(Number).pipe(n).optional());
+const wholeNumber = (min: number, max: number) => plainNumber(/^\d+$/, z.number().int().min(min).max(max));
+const decimalNumber = (min: number, max: number) => plainNumber(/^\d+(\.\d+)?$/, z.number().min(min).max(max));
+
 const SERVICE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.ApiManagement\/service\/[^/]+$/i;
 const SERVICE_NAME = /^[a-zA-Z][a-zA-Z0-9-]{0,49}$/;
 const EXEMPT_RULE = /^(\*|[a-z0-9-]+)(@\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?)?$/;
@@ -96,11 +106,11 @@ export const SETTINGS = {
     expected: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',
     schema: optionalString(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).transform((v) => v ?? "info"),
   },
-  ARM_MAX_RETRIES: { expected: "a whole number from 0 to 20", schema: optionalString(z.coerce.number().int().min(0).max(20)).transform((v) => v ?? 6) },
+  ARM_MAX_RETRIES: { expected: "a whole number from 0 to 20", schema: wholeNumber(0, 20).transform((v) => v ?? 6) },
   ARM_PACING: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === undefined || v === "true" || v === "1") },
-  ARM_READS_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 25) },
-  ARM_WRITES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 10) },
-  ARM_DELETES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: optionalString(z.coerce.number().min(0.1).max(100000)).transform((v) => v ?? 10) },
+  ARM_READS_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: decimalNumber(0.1, 100000).transform((v) => v ?? 25) },
+  ARM_WRITES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: decimalNumber(0.1, 100000).transform((v) => v ?? 10) },
+  ARM_DELETES_PER_SECOND: { expected: "a number of requests per second from 0.1 to 100000", schema: decimalNumber(0.1, 100000).transform((v) => v ?? 10) },
   REMEDIATOR_RULE_MODES: {
     expected: 'comma-separated rule=mode pairs with mode "enforce", "dry-run" or "off", e.g. "resource-lock=off,gateway-tls-protocols=enforce"',
     schema: optionalString(
@@ -111,9 +121,9 @@ export const SETTINGS = {
     ),
   },
   REMEDIATOR_KILL_SWITCH: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
-  REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: optionalString(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 25) },
-  REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: optionalString(z.coerce.number().int().min(0).max(100000)).transform((v) => v ?? 250) },
-  REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: optionalString(z.coerce.number().int().min(0).max(600)).transform((v) => v ?? 30) },
+  REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: wholeNumber(0, 1000).transform((v) => v ?? 25) },
+  REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: wholeNumber(0, 100000).transform((v) => v ?? 250) },
+  REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: wholeNumber(0, 600).transform((v) => v ?? 30) },
   REMEDIATOR_EXEMPT_TAG: { expected: "a tag name", schema: optionalString(z.string().min(1).max(512)).transform((v) => v ?? "apim-remediator:exempt") },
   KEY_VAULT_RESOURCE_ID: {
     expected: "the ARM id of the Key Vault (/subscriptions/.../providers/Microsoft.KeyVault/vaults/NAME)",
@@ -193,19 +203,45 @@ export function isLoopbackUrl(url: string): boolean {
   }
 }
 
+/** A CA bundle is a few hundred kilobytes at most (the whole Mozilla root store is about 200 KB). */
+export const MAX_CA_FILE_BYTES = 1024 * 1024;
+
+/**
+ * ARM_CA_FILE: a regular file, read with a bound, holding one or more PEM certificates, each of which
+ * parses as X.509 (node:crypto): a broken certificate fails here, with one line, not at the first TLS handshake.
+ * Text outside the BEGIN/END blocks is ignored, as OpenSSL ignores it.
+ */
+function readCaFile(caFile: string): string {
+  // what is wrong goes after what is expected, so a long path (shortened in the message) cannot hide it
+  const bad = (why: string) => new ConfigError("ARM_CA_FILE", `${SETTINGS.ARM_CA_FILE.expected}: ${why}`, caFile);
+  let text: string;
+  try {
+    text = readBoundedFile(caFile, MAX_CA_FILE_BYTES).toString("utf8");
+  } catch (e) {
+    if (!(e instanceof FileReadError)) throw e;
+    if (e.code) throw new ConfigError("ARM_CA_FILE", SETTINGS.ARM_CA_FILE.expected, `${caFile}: ${e.code}`);
+    throw bad(`it is ${e.problem}`);
+  }
+  const begins = text.split("-----BEGIN CERTIFICATE-----").length - 1;
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (begins === 0) throw bad("no PEM certificate in it");
+  if (blocks.length !== begins) throw bad("a BEGIN CERTIFICATE block in it has no END CERTIFICATE line");
+  blocks.forEach((pem, i) => {
+    try {
+      new X509Certificate(pem);
+    } catch {
+      throw bad(`certificate ${i + 1} of ${begins} in it is not a valid X.509 certificate`);
+    }
+  });
+  return text;
+}
+
 /** Loads and validates the configuration; throws ConfigError with a one-line message. */
 export function loadConfig(env: Env = process.env): Config {
   const armEndpoint = parseSetting("ARM_ENDPOINT", env) as string;
   const caFile = parseSetting("ARM_CA_FILE", env) as string | undefined;
   let armCa: string | undefined;
-  if (caFile) {
-    try {
-      armCa = readFileSync(caFile, "utf8");
-    } catch (e) {
-      throw new ConfigError("ARM_CA_FILE", SETTINGS.ARM_CA_FILE.expected, `${caFile}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`);
-    }
-    if (!armCa.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError("ARM_CA_FILE", SETTINGS.ARM_CA_FILE.expected, `${caFile}: no PEM certificate in it`);
-  }
+  if (caFile) armCa = readCaFile(caFile);
   return {
     mode: parseSetting("REMEDIATOR_MODE", env) as Config["mode"],
     subscriptions: ((parseSetting("REMEDIATOR_SUBSCRIPTIONS", env) as string[] | undefined) ?? []).map((s) => s.toLowerCase()),

@@ -3,8 +3,11 @@
  * owners), so a deleted lock can be re-created exactly as it was. Memory and
  * JSON-file stores here; the Functions app keeps it in Table storage.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { z } from "zod";
+import { FileReadError, readBoundedFile } from "../common/files.js";
+import { InputError } from "./offline.js";
 import type { ArmResource } from "../model/arm.js";
 import { pick, str } from "../model/arm.js";
 import type { LockRecord } from "../model/snapshot.js";
@@ -42,15 +45,34 @@ export class MemoryLockInventory implements LockInventory {
   }
 }
 
+/** The inventory file is small; a bound keeps a wrong path (a device, a huge file) from eating memory. */
+export const MAX_INVENTORY_BYTES = 16 * 1024 * 1024;
+
+/** The file's shape: service id (lower case) -> the lock records seen on it. */
+const INVENTORY_FILE = z.record(z.string(), z.array(z.looseObject({ id: z.string(), name: z.string().min(1), level: z.string(), notes: z.string().optional() })));
+
+/** A file-backed inventory (the CLI's `--state-dir`); a malformed file is refused when the inventory is opened, before anything runs. */
 export class FileLockInventory implements LockInventory {
-  constructor(private readonly file: string) {}
+  constructor(private readonly file: string) {
+    this.load();
+  }
+  /** The inventory, or InputError with one line naming the file. */
   private load(): Record<string, LockRecord[]> {
     if (!existsSync(this.file)) return {};
+    let value: unknown;
     try {
-      return JSON.parse(readFileSync(this.file, "utf8")) as Record<string, LockRecord[]>;
+      value = JSON.parse(readBoundedFile(this.file, MAX_INVENTORY_BYTES).toString("utf8"));
     } catch (e) {
-      throw new Error(`lock inventory ${this.file} is not valid JSON: ${(e as Error).message}`);
+      if (e instanceof FileReadError) throw new InputError(`lock inventory ${e.message}`);
+      throw new InputError(`lock inventory ${this.file}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
     }
+    const parsed = INVENTORY_FILE.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const at = issue && issue.path.length > 0 ? ` at ${issue.path.map((p) => JSON.stringify(String(p))).join(" > ")}` : "";
+      throw new InputError(`lock inventory ${this.file}: not a lock inventory (expected an object of service id -> [{ id, name, level }]${at}: ${(issue?.message ?? "invalid").split("\n")[0]})`);
+    }
+    return parsed.data as Record<string, LockRecord[]>;
   }
   get(serviceId: string): LockRecord[] {
     return this.load()[serviceId.toLowerCase()] ?? [];

@@ -5,7 +5,7 @@
  * in `resources[]`). Everything becomes ARM-shaped resources, grouped into
  * one snapshot per API Management service.
  */
-import { readFileSync, statSync } from "node:fs";
+import { FileReadError, readBoundedFile } from "../common/files.js";
 import { getCI, leafName, str, type ArmResource } from "../model/arm.js";
 import { emptySnapshot, type DataNeed, type ServiceSnapshot } from "../model/snapshot.js";
 
@@ -26,18 +26,12 @@ function isObj(v: unknown): v is Json {
 }
 
 export function readInputFile(file: string): unknown {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (e) {
-    throw new InputError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
-  }
-  if (size > MAX_INPUT_BYTES) throw new InputError(`${file}: too large (${size} bytes; the limit is ${MAX_INPUT_BYTES})`);
   let text: string;
   try {
-    text = readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+    // bounded as it is read (/dev/zero and pipes report size 0); a named pipe, socket or device is refused, not waited on
+    text = readBoundedFile(file, MAX_INPUT_BYTES).toString("utf8").replace(/^\uFEFF/, "");
   } catch (e) {
-    throw new InputError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+    throw e instanceof FileReadError ? new InputError(e.message) : e;
   }
   let containers = 0;
   let commas = 0;

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +10,12 @@ import { LocalTokenCredential } from "../../src/azure/clients.js";
 
 const DEMO = join(process.cwd(), "emulator/estates/demo.json");
 const DEMO_SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
+/** CA files a user may point --ca-file / ARM_CA_FILE at by mistake. */
+const BAD = mkdtempSync(join(tmpdir(), "cli-bad-"));
+const GARBAGE_CA = join(BAD, "garbage.pem");
+writeFileSync(GARBAGE_CA, "this is not a certificate\n");
+const BROKEN_CA = join(BAD, "broken.pem");
+writeFileSync(BROKEN_CA, "-----BEGIN CERTIFICATE-----\nMIIBbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
 
 async function cli(args: string[], env: Record<string, string> = {}) {
   let out = "";
@@ -91,11 +99,25 @@ describe("apim-remediator bad input", () => {
     [["emulator"], /required option '--estate <file>' not specified/],
     [["emulator", "--estate", "/nonexistent/estate.json"], /cannot read estate file \/nonexistent\/estate.json: ENOENT/],
     [["emulator", "--estate", DEMO, "--port", "70000"], /--port must be a whole number from 0 to 65535/],
+    [["--ca-file", GARBAGE_CA, "services"], /^apim-remediator: Invalid setting ARM_CA_FILE: expected .*: no PEM certificate in it \(got ".*garbage\.pem"\)\n$/],
+    [["--ca-file", BROKEN_CA, "services"], /^apim-remediator: Invalid setting ARM_CA_FILE: expected .*: certificate 1 of 1 in it is not a valid X\.509 certificate \(got ".*broken\.pem"\)\n$/],
+    [["emulator", "--estate", DEMO, "--event-webhook", "not a url"], /^apim-remediator: option '--event-webhook <url>' argument 'not a url' is invalid\. --event-webhook must be an http:\/\/ or https:\/\/ URL\n$/],
+    [["emulator", "--estate", DEMO, "--event-webhook", "ftp://hooks.contoso.example/events"], /--event-webhook must be an http:\/\/ or https:\/\/ URL/],
+    [["emulator", "--estate", DEMO, "--event-webhook", "file:///etc/passwd"], /--event-webhook must be an http:\/\/ or https:\/\/ URL/],
+    [["emulator", "--estate", DEMO, "--event-webhook", "/api/events"], /--event-webhook must be an http:\/\/ or https:\/\/ URL/],
   ])("%j exits 2 with one clear line", async (args, expected) => {
     const r = await cli(args as string[]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(expected as RegExp);
     expect(r.err.trim().split("\n")).toHaveLength(1);
     expect(r.out).toBe("");
+  });
+
+  it("a broken certificate in ARM_CA_FILE exits 2 with one line, for every command that loads the configuration", async () => {
+    for (const args of [["services"], ["scan"], ["plan", "--state-dir", BAD], ["remediate", "--yes", "--state-dir", BAD]]) {
+      const r = await cli(args, { ARM_CA_FILE: BROKEN_CA, ARM_ENDPOINT: "https://127.0.0.1:9" });
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.err).toMatch(/^apim-remediator: Invalid setting ARM_CA_FILE: [^\n]*not a valid X\.509 certificate[^\n]*\n$/);
+    }
   });
 });

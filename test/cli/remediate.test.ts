@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,5 +81,28 @@ describe("apim-remediator plan / remediate", () => {
     const again = await cli([...flags, "remediate", "--yes", "--service", "apim-contoso-dev", "--state-dir", state]);
     expect(again.out).toMatch(/\n0 applied/);
     expect(writes()).toEqual([]);
+  });
+
+  it("a malformed lock inventory in --state-dir exits 2 with one line naming it, and nothing is changed", async () => {
+    const cases: Array<[string, RegExp]> = [
+      ["{ not json", /: not valid JSON \(/],
+      ["[]", /: not a lock inventory \(/],
+      ['{"/subscriptions/x": 5}', /: not a lock inventory \(.* at "\/subscriptions\/x"/],
+      ['{"/subscriptions/x": [{"id": "/l", "name": 7, "level": "CanNotDelete"}]}', /: not a lock inventory \(.* at "\/subscriptions\/x" > "0" > "name"/],
+    ];
+    for (const [text, expected] of cases) {
+      const dir = mkdtempSync(join(tmpdir(), "remediate-bad-state-"));
+      const file = join(dir, "locks.json");
+      writeFileSync(file, text);
+      env.emu.log.clear();
+      const r = await cli([...flags, "remediate", "--yes", "--service", "apim-contoso-prod", "--state-dir", dir]);
+      expect(r.code, `${text}: ${r.err}`).toBe(2);
+      expect(r.err.startsWith(`apim-remediator: lock inventory ${file}: `), r.err).toBe(true);
+      expect(r.err).toMatch(expected);
+      expect(r.err.trim().split("\n")).toHaveLength(1);
+      expect(r.out).toBe("");
+      expect(writes()).toEqual([]);
+      expect(readFileSync(file, "utf8")).toBe(text);
+    }
   });
 });

@@ -1,11 +1,19 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, describeSettings, isLoopbackUrl, loadConfig } from "../../src/common/config.js";
+import { generate } from "selfsigned";
+import { ConfigError, describeSettings, isLoopbackUrl, loadConfig, SETTINGS } from "../../src/common/config.js";
 
 const SUB_A = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
 const SUB_B = "22222222-2222-4222-8222-222222222222";
+
+/** A named pipe in a temp dir, or undefined where mkfifo is not available (Windows). */
+function makeFifo(): string | undefined {
+  const fifo = join(mkdtempSync(join(tmpdir(), "cfg-fifo-")), "ca.pem");
+  return spawnSync("mkfifo", [fifo]).status === 0 ? fifo : undefined;
+}
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -73,15 +81,65 @@ describe("configuration", () => {
     expect(e.message).not.toContain("\n");
   });
 
-  it("checks that ARM_CA_FILE exists and holds a PEM certificate", () => {
+  it("checks that ARM_CA_FILE exists and holds a PEM certificate", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cfg-"));
     expect(errorOf({ ARM_CA_FILE: join(dir, "missing.pem") }).message).toMatch(/ARM_CA_FILE: expected the path of a readable PEM certificate file \(got ".*missing\.pem: ENOENT"\)/);
     const notPem = join(dir, "x.pem");
     writeFileSync(notPem, "hello");
     expect(errorOf({ ARM_CA_FILE: notPem }).message).toMatch(/no PEM certificate/);
     const pem = join(dir, "ca.pem");
-    writeFileSync(pem, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
-    expect(loadConfig({ ARM_CA_FILE: pem }).armCa).toContain("BEGIN CERTIFICATE");
+    const { cert } = await generate([{ name: "commonName", value: "config test CA" }], { keySize: 2048 });
+    writeFileSync(pem, `# the test CA\n${cert}`);
+    expect(loadConfig({ ARM_CA_FILE: pem }).armCa).toContain(cert.trim());
+  });
+
+  it("parses every certificate in ARM_CA_FILE: a broken one fails at start with one line, not at the first TLS handshake", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    const { cert } = await generate([{ name: "commonName", value: "config test CA" }], { keySize: 2048 });
+    const body = cert.trim().split("\n").slice(1, -1);
+    const cases: Array<[string, string, RegExp]> = [
+      ["junk.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", /certificate 1 of 1 in it is not a valid X\.509 certificate/],
+      ["truncated.pem", ["-----BEGIN CERTIFICATE-----", ...body.slice(0, 5), "-----END CERTIFICATE-----", ""].join("\n"), /certificate 1 of 1 in it is not a valid X\.509 certificate/],
+      ["second-broken.pem", `${cert}\n-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n`, /certificate 2 of 2 in it is not a valid X\.509 certificate/],
+      ["no-end.pem", `${cert}\n-----BEGIN CERTIFICATE-----\n${body.join("\n")}\n`, /has no END CERTIFICATE line/],
+      ["garbage.pem", "\u0000\u0001\u00ff not a certificate at all", /no PEM certificate/],
+    ];
+    for (const [name, text, expected] of cases) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const e = errorOf({ ARM_CA_FILE: file });
+      expect(e.setting).toBe("ARM_CA_FILE");
+      expect(e.message).toMatch(expected);
+      expect(e.message).toContain(name);
+      expect(e.message).not.toContain("\n");
+    }
+  });
+
+  it("refuses an ARM_CA_FILE that is not a regular file (a device, a named pipe) instead of reading it without end", () => {
+    if (existsSync("/dev/zero")) expect(errorOf({ ARM_CA_FILE: "/dev/zero" }).message).toMatch(/ARM_CA_FILE: .*it is not a regular file \(a character device\) \(got "\/dev\/zero"\)$/);
+    const fifo = makeFifo();
+    if (fifo) expect(errorOf({ ARM_CA_FILE: fifo }).message).toMatch(/it is not a regular file \(a named pipe\)/);
+  });
+
+  const NUMERIC = Object.entries(SETTINGS).filter(([, s]) => /number/.test(s.expected));
+  it("has numeric settings to check (the loop below is not vacuous)", () => {
+    expect(NUMERIC.map(([n]) => n)).toEqual(expect.arrayContaining(["ARM_MAX_RETRIES", "ARM_READS_PER_SECOND", "REMEDIATOR_MAX_WRITES_PER_SERVICE", "REMEDIATOR_MAX_WRITES_PER_SWEEP", "REMEDIATOR_DEBOUNCE_SECONDS"]));
+  });
+  it.each(NUMERIC.map(([n, s]) => [n, s.expected] as const))("%s takes plain decimal digits only (no hex, exponent, sign, padding)", (name, expected) => {
+    const whole = /whole number/.test(expected);
+    const refused = ["0x5", "0X5", "0b1", "0o7", "1e3", "1E1", "+5", "-5", " 5", "5 ", "\t5", "5\n", "5_0", "Infinity", "NaN", ".5", "5.", "1,5", ...(whole ? ["5.0", "1.5"] : [])];
+    for (const v of refused) {
+      const e = errorOf({ [name]: v });
+      expect(e.setting).toBe(name);
+      expect(e.message).toContain(JSON.stringify(v));
+      expect(e.message.split("\n")).toHaveLength(1);
+    }
+    expect(() => loadConfig({ [name]: "5" })).not.toThrow();
+  });
+  it("still reads plain numbers and treats blank as unset", () => {
+    const c = loadConfig({ ARM_MAX_RETRIES: "5", REMEDIATOR_MAX_WRITES_PER_SERVICE: "0", REMEDIATOR_DEBOUNCE_SECONDS: "600", ARM_READS_PER_SECOND: "2.5", ARM_WRITES_PER_SECOND: "7" });
+    expect([c.armMaxRetries, c.maxWritesPerService, c.debounceSeconds, c.armPacing?.readsPerSecond, c.armPacing?.writesPerSecond]).toEqual([5, 0, 600, 2.5, 7]);
+    expect(loadConfig({ ARM_MAX_RETRIES: "  ", ARM_READS_PER_SECOND: "" })).toMatchObject({ armMaxRetries: 6, armPacing: { readsPerSecond: 25 } });
   });
 
   it("recognises loopback endpoints only", () => {

@@ -23,12 +23,16 @@ export const configCases = { count: 0 };
 const dir = mkdtempSync(join(tmpdir(), "config-fuzz-"));
 const notPem = join(dir, "not.pem");
 writeFileSync(notPem, "hello");
+const brokenPem = join(dir, "broken.pem");
+writeFileSync(brokenPem, "-----BEGIN CERTIFICATE-----\nMIIBbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
 
 /** Malformed values by what a setting expects (its `expected` text), so a new setting gets cases too. */
 function derivedMalformed(expected: string): string[] {
   const out: string[] = [];
   if (/whole number/.test(expected)) out.push("-1", "lots", "1.5");
   else if (/number/.test(expected)) out.push("lots", "-1", "0");
+  // Number() reads these as numbers: a numeric setting takes plain decimal digits only
+  if (/number/.test(expected)) out.push("0x5", "1e3", " 5", "+5", "0b1", ...(/whole number/.test(expected) ? ["5.0"] : []));
   if (/"true" or "false"/.test(expected)) out.push("yes", "maybe");
   if (/one of/.test(expected)) out.push("not-one-of-them");
   if (/GUID/.test(expected)) out.push("me", "1234");
@@ -42,7 +46,7 @@ const MALFORMED: Partial<Record<keyof typeof SETTINGS, string[]>> = {
   REMEDIATOR_SUBSCRIPTIONS: ["my-subscription", "8f3c2a51-6d4e-4b7a-9c1f", "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34,nope", ",,,", "{8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34}"],
   REMEDIATOR_RESOURCE_GROUPS: ["rg a/b", "rg/..", "x".repeat(91), "rg%2F", ";;"],
   ARM_ENDPOINT: ["http://management.azure.com", "not a url", "ftp://management.azure.com", "https://", "management.azure.com"],
-  ARM_CA_FILE: [join(dir, "missing.pem"), notPem, dir, "\u0000"],
+  ARM_CA_FILE: [join(dir, "missing.pem"), notPem, dir, "\u0000", brokenPem, ...(process.platform === "win32" ? [] : ["/dev/zero"])],
   KEY_VAULT_URL: ["kv-contoso", "http://kv-contoso.vault.azure.net", "https://", "kv-contoso.vault.azure.net"],
   REMEDIATOR_PRINCIPAL_ID: ["me", "1234", "{0e5a0000-0000-4000-8000-00000000beef}", "0e5a0000-0000-4000-8000-00000000beeg"],
   AZURE_CLIENT_ID: ["client", "1234-5678"],

@@ -6,12 +6,14 @@
  * pathological files finish under a 512 MB heap (bounded memory).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
+import { readBoundedFile } from "../../src/common/files.js";
+import { MAX_INPUT_BYTES } from "../../src/engine/offline.js";
 
 const RUNS = Number(process.env["FUZZ_RUNS"] ?? "1");
 const dir = mkdtempSync(join(tmpdir(), "offline-fuzz-"));
@@ -170,6 +172,43 @@ describe("offline scanner input fuzzing", () => {
     expect(r.stderr).toMatch(/too large \(68157440 bytes; the limit is 67108864\)$/);
     rmSync(file);
   }, 60_000);
+
+  /** The CLI as a user runs it on `path`, stopped if it has not ended after a minute (a hang is the failure). */
+  function cliOn(path: string): { status: number | null; signal: NodeJS.Signals | null; stderr: string } {
+    offlineFuzzed.childProcess++;
+    const r = spawnSync(process.execPath, ["--max-old-space-size=512", "--require", "tsx/cjs", "src/cli/main.ts", "scan", "--input", path, "--format", "json"], { cwd: process.cwd(), encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+    return { status: r.status, signal: r.signal, stderr: r.stderr.split("\n").filter((l) => l.length > 0 && !l.startsWith("npm warn")).join("\n") };
+  }
+
+  it.skipIf(!existsSync("/dev/zero"))("/dev/zero (endless, and stat() says 0 bytes): refused with one line, not read without end", () => {
+    const r = cliOn("/dev/zero");
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("apim-remediator: /dev/zero: not a regular file (a character device)");
+  }, 90_000);
+
+  it("a named pipe nobody writes to: refused with one line, not waited on (skipped without mkfifo)", (ctx) => {
+    const fifo = join(dir, "input.fifo");
+    if (spawnSync("mkfifo", [fifo]).status !== 0) return ctx.skip();
+    const r = cliOn(fifo);
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`apim-remediator: ${fifo}: not a regular file (a named pipe)`);
+  }, 90_000);
+
+  it("the read itself is bounded, not only the size stat() reports: a file at the limit is read, one past it is not", () => {
+    offlineFuzzed.inProcess++;
+    // a regular file whose stat() size (0) is not its length, as a file still growing: the bound holds while reading
+    if (existsSync("/proc/self/status")) expect(() => readBoundedFile("/proc/self/status", 100)).toThrow(/^\/proc\/self\/status: too large \(more than 100 bytes\)$/);
+    const file = join(dir, "at-limit.json");
+    writeFileSync(file, "[");
+    truncateSync(file, MAX_INPUT_BYTES + 1);
+    expect(() => readBoundedFile(file, MAX_INPUT_BYTES)).toThrow(/too large/);
+    truncateSync(file, 4096);
+    expect(readBoundedFile(file, 4096)).toHaveLength(4096);
+    expect(() => readBoundedFile(file, 4095)).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: too large \\(4096 bytes; the limit is 4095\\)$`));
+    rmSync(file);
+  });
 
   afterAll(() => console.log(`offline inputs fuzzed: ${offlineFuzzed.inProcess} in process, ${offlineFuzzed.childProcess} as a child process with a 512 MB heap`));
 });
