@@ -38,6 +38,8 @@ interface Tally {
   writeBudgets: number;
   wipes: number;
   concurrentWriters: number;
+  /** Schedules with overlapping workers; of those, leases broken; evaluations stopped by a lost lease. */
+  overlaps: { schedules: number; leasesBroken: number; leaseLost: number };
   dryRun: number;
   estates: Record<string, number>;
   recoveryRounds: number;
@@ -50,7 +52,7 @@ describe.concurrent(`fault schedules (${seeds.length}${single ? `, seed ${single
   const waiting: Array<(w: World) => void> = [];
   const acquire = () => new Promise<World>((resolve) => (free.length > 0 ? resolve(free.pop() as World) : waiting.push(resolve)));
   const release = (w: World) => (waiting.length > 0 ? (waiting.shift() as (w: World) => void)(w) : free.push(w));
-  const tally: Tally = { schedules: 0, violations: 0, failingSeeds: [], faultsPlanned: {}, faultsFired: 0, firedBySite: {}, crashes: 0, writeBudgets: 0, wipes: 0, concurrentWriters: 0, dryRun: 0, estates: {}, recoveryRounds: 0, ms: 0 };
+  const tally: Tally = { schedules: 0, violations: 0, failingSeeds: [], faultsPlanned: {}, faultsFired: 0, firedBySite: {}, crashes: 0, writeBudgets: 0, wipes: 0, concurrentWriters: 0, overlaps: { schedules: 0, leasesBroken: 0, leaseLost: 0 }, dryRun: 0, estates: {}, recoveryRounds: 0, ms: 0 };
 
   beforeAll(async () => {
     for (let i = 0; i < Math.min(concurrency, seeds.length); i++) {
@@ -62,7 +64,7 @@ describe.concurrent(`fault schedules (${seeds.length}${single ? `, seed ${single
   });
   afterAll(async () => {
     await Promise.all(worlds.map((w) => w.emu.stop()));
-    const line = `fault schedules: ${tally.schedules} run, ${tally.violations} invariant violations${tally.failingSeeds.length ? ` (seeds ${tally.failingSeeds.join(", ")})` : ""}; ${tally.faultsFired} injected faults fired, ${tally.crashes} crashes, ${tally.writeBudgets} stopped by a write budget, ${tally.wipes} storage wipes, ${tally.concurrentWriters} with a concurrent writer, ${tally.dryRun} dry-run; faults fired at ${new Set(Object.keys(tally.firedBySite).map((k) => k.split("@")[1])).size} call sites (${Object.keys(tally.firedBySite).length} kind@site pairs); ${(tally.ms / 1000).toFixed(1)} s of schedules`;
+    const line = `fault schedules: ${tally.schedules} run, ${tally.violations} invariant violations${tally.failingSeeds.length ? ` (seeds ${tally.failingSeeds.join(", ")})` : ""}; ${tally.faultsFired} injected faults fired, ${tally.crashes} crashes, ${tally.writeBudgets} stopped by a write budget, ${tally.wipes} storage wipes, ${tally.concurrentWriters} with a concurrent writer, ${tally.overlaps.schedules} with overlapping workers (leases broken in ${tally.overlaps.leasesBroken}, ${tally.overlaps.leaseLost} evaluations stopped by a lost lease), ${tally.dryRun} dry-run; faults fired at ${new Set(Object.keys(tally.firedBySite).map((k) => k.split("@")[1])).size} call sites (${Object.keys(tally.firedBySite).length} kind@site pairs); ${(tally.ms / 1000).toFixed(1)} s of schedules`;
     console.log(line);
     if (process.env["FAULT_REPORT"]) {
       mkdirSync(join(process.cwd(), "test-results"), { recursive: true });
@@ -85,6 +87,11 @@ describe.concurrent(`fault schedules (${seeds.length}${single ? `, seed ${single
         tally.faultsFired += obs.faultsFired;
         for (const [k, v] of Object.entries(obs.firedBySite)) tally.firedBySite[k] = (tally.firedBySite[k] ?? 0) + v;
         tally.recoveryRounds += obs.recoveryRounds;
+        if (obs.overlap) {
+          tally.overlaps.schedules++;
+          tally.overlaps.leasesBroken += obs.overlap.leasesBroken ? 1 : 0;
+          tally.overlaps.leaseLost += obs.overlap.leaseLost;
+        }
         if (process.env["FAULT_DEBUG"]) console.log(`seed ${seed}: ${Date.now() - t0} ms (${obs.timings.map(([k, v]) => `${k} ${v}`).join(", ")}), ${obs.faultsFired} faults fired`);
       } catch (e) {
         violations = [`the schedule itself failed: ${(e as Error).stack ?? String(e)}`];

@@ -9,8 +9,11 @@
  * "die": after a crash every storage call fails, as does every Azure request
  * (an emulator fault resets every connection), and whatever the dead worker
  * still had in flight is awaited before a new worker starts. Restarting also
- * lets time pass: leases the dead worker held expire and the messages it had
- * received become visible again.
+ * lets time pass: leases the dead worker held expire, the messages it had
+ * received become visible again and its ticket claims can be taken over.
+ * With overlapping workers (schedule.ts `Overlap`) a second worker drains
+ * alongside the first, the ticket system is slow and the leases are broken
+ * mid-run.
  */
 import { Writable } from "node:stream";
 import { BlobServiceClient } from "@azure/storage-blob";
@@ -189,6 +192,36 @@ export class FlakyTickets implements TicketProvider {
   }
 }
 
+/** Overlapping workers: a ticket system that answers every call `delayMs` late, counting the calls made. */
+export class SlowTickets implements TicketProvider {
+  readonly name = "memory";
+  calls = 0;
+  constructor(
+    readonly inner: TicketProvider,
+    private readonly delayMs: number,
+  ) {}
+  private async slow<T>(call: () => Promise<T>): Promise<T> {
+    this.calls++;
+    await sleep(this.delayMs);
+    return call();
+  }
+  find(fp: string) {
+    return this.slow(() => this.inner.find(fp));
+  }
+  open(c: Parameters<TicketProvider["open"]>[0]) {
+    return this.slow(() => this.inner.open(c));
+  }
+  comment(r: Parameters<TicketProvider["comment"]>[0], t: string) {
+    return this.slow(() => this.inner.comment(r, t));
+  }
+  close(r: Parameters<TicketProvider["close"]>[0], t: string) {
+    return this.slow(() => this.inner.close(r, t));
+  }
+  reopen(r: Parameters<TicketProvider["reopen"]>[0], c: Parameters<TicketProvider["reopen"]>[1], t: string) {
+    return this.slow(() => this.inner.reopen(r, c, t));
+  }
+}
+
 export interface World {
   emu: EmulatorHandle;
   connectionString: string;
@@ -240,9 +273,14 @@ export interface RunObservations {
   firedBySite: Record<string, number>;
   /** Milliseconds per step. */
   timings: Array<[string, number]>;
+  /** With overlapping workers: whether the leases were broken, and how many evaluations then stopped for a lost lease. */
+  overlap?: { leasesBroken: boolean; leaseLost: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A restart lets time pass: leases expire (expireLeases) and ticket claims left by a dead worker (10 minutes) are taken over. */
+const RESTART_CLOCK_MS = 11 * 60_000;
 
 /**
  * Storage names for one schedule: a fresh prefix per schedule (and per wipe), so
@@ -278,7 +316,7 @@ export function settingsFor(world: World, spec: EstateSpec, s: Schedule, phase: 
 }
 
 /** Builds a worker the way src/app/runtime.ts does, with storage that can die and logs captured. */
-export async function buildWorker(env: Record<string, string>, tracker: MessageTracker, tickets: TicketProvider, logLines: string[], secrets: SecretRegistry, leaseSeconds = 15): Promise<Worker> {
+export async function buildWorker(env: Record<string, string>, tracker: MessageTracker, tickets: TicketProvider, logLines: string[], secrets: SecretRegistry, leaseSeconds = 15, extra: { renewEveryMs?: number; clockOffsetMs?: number } = {}): Promise<Worker> {
   const worker: Worker = { deps: undefined as unknown as AppDeps, dead: false, inflight: 0 };
   const dead = () => worker.dead;
   const config = loadConfig(env);
@@ -294,7 +332,7 @@ export async function buildWorker(env: Record<string, string>, tracker: MessageT
     compliance: new ComplianceStore(table(names.tables.compliance)),
     inventory: new TableLockInventory(table(names.tables.locks)),
     pending: new PendingMarkers(table(names.tables.pending)),
-    leases: new ServiceLeases(mortal(BlobServiceClient.fromConnectionString(conn).getContainerClient(names.leaseContainer), dead), leaseSeconds),
+    leases: new ServiceLeases(mortal(BlobServiceClient.fromConnectionString(conn).getContainerClient(names.leaseContainer), dead), leaseSeconds, { renewEveryMs: extra.renewEveryMs }),
     queueService: base.queueService,
     ticketsTable: table(names.tables.tickets),
   };
@@ -316,7 +354,8 @@ export async function buildWorker(env: Record<string, string>, tracker: MessageT
       worker.inflight--;
     }
   };
-  const manager = new TicketManager(tickets, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log, createsPerMinute: 100_000 });
+  const offset = extra.clockOffsetMs;
+  const manager = new TicketManager(tickets, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log, createsPerMinute: 100_000, ...(offset ? { now: () => Date.now() + offset } : {}) });
   worker.deps = { config, clients, storage, engine, log, debounceSeconds: 0, leaseRetrySeconds: 0, tickets: manager };
   return worker;
 }
@@ -388,7 +427,7 @@ async function drainAll(worker: Worker, outcomes: EvaluateOutcome[]): Promise<{ 
     tally.processed += r.processed;
     for (const o of r.outcomes) {
       if (o.kind === "evaluated") tally.writes += o.result.writes;
-      else if (o.kind === "deferred") tally.deferred++;
+      else if (o.kind === "deferred" || o.kind === "lease-lost") tally.deferred++;
     }
     const left = (await worker.deps.storage.evaluateQueue.getProperties()).approximateMessagesCount ?? 0;
     if (left === 0) break;
@@ -445,7 +484,10 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
   world.emu.log.clear();
   world.emu.events.clear();
 
-  let worker = await buildWorker(faultyEnv, tracker, flaky, logLines, registry);
+  // overlapping workers: a slow ticket system, leases renewed often (so a lost one is noticed within a schedule)
+  const slow = s.overlap ? new SlowTickets(flaky, s.overlap.ticketDelayMs) : undefined;
+  const renewEveryMs = s.overlap ? 100 : undefined;
+  let worker = await buildWorker(faultyEnv, tracker, slow ?? flaky, logLines, registry, 15, { renewEveryMs });
   flaky.failRate = s.ticketOutage;
   mark("worker");
 
@@ -505,6 +547,34 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
     })();
   }
 
+  // overlapping workers: a second worker sweeps and drains alongside; once the trigger is reached every lease is broken
+  const overlap = s.overlap ? { leasesBroken: false, leaseLost: 0 } : undefined;
+  let overlapping: Promise<unknown> = Promise.resolve();
+  let breakWatch: ReturnType<typeof setInterval> | undefined;
+  if (s.overlap && slow && overlap) {
+    const o = s.overlap;
+    const second = await buildWorker(faultyEnv, tracker, slow, logLines, registry, 15, { renewEveryMs });
+    const remediatorWrites = () => world.emu.log.list().filter((l) => l.method !== "GET" && (l.principal ?? "").replace(/-/g, "").toLowerCase() === REMEDIATOR.replace(/-/g, "")).length;
+    let breaking = false;
+    breakWatch = setInterval(() => {
+      if (breaking || (o.breakOn === "ticket" ? slow.calls : remediatorWrites()) <= o.after) return;
+      breaking = true;
+      clearInterval(breakWatch);
+      void expireLeases(world, faultyEnv).then(
+        () => (overlap.leasesBroken = true),
+        (e: Error) => errors.push(`breaking leases: ${e.message}`),
+      );
+    }, 5);
+    overlapping = (async () => {
+      try {
+        await sweep(second.deps, `sweep-${s.seed}-second`);
+      } catch (e) {
+        errors.push(`sweep: ${(e as Error).message}`);
+      }
+      await drainAll(second, outcomes);
+    })().catch((e: Error) => errors.push(`second worker: ${e.message}`));
+  }
+
   // ---- the faulty phase: one sweep, then drain until the queue is empty (or the worker dies)
   try {
     try {
@@ -530,6 +600,12 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
   } catch (e) {
     errors.push(`worker: ${(e as Error).message}`);
     if (!(e instanceof WorkerCrashed) && !checkCrash()) throw e;
+  }
+  await overlapping;
+  if (breakWatch) clearInterval(breakWatch);
+  if (overlap) {
+    await drainAll(worker, outcomes);
+    overlap.leaseLost = outcomes.filter((o) => o.kind === "lease-lost").length;
   }
   stopWriter = true;
   await writerDone;
@@ -563,7 +639,7 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
     loseStorage();
   }
   midViolations.push(...(await import("./invariants.js")).checkRecoverable(world, spec, memory, "after the faulty phase"));
-  worker = await buildWorker(recoveryEnv, tracker, flaky, logLines, registry);
+  worker = await buildWorker(recoveryEnv, tracker, flaky, logLines, registry, 15, { clockOffsetMs: RESTART_CLOCK_MS });
   mark("restart");
 
   // ---- recovery: evaluations until quiet (bounded)
@@ -588,7 +664,7 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
   unsubscribe();
   mark("recovery");
 
-  return { schedule: s, spec, envs, recoveryEnv, config: loadConfig(recoveryEnv), before, outOfScopeBefore, logLines, errors, tracker, tickets: memory, outcomes, userWrites, quiet, recoveryRounds: rounds - 1, crashed, midViolations, rounds: roundNotes, faultsFired, firedBySite, timings };
+  return { schedule: s, spec, envs, recoveryEnv, config: loadConfig(recoveryEnv), before, outOfScopeBefore, logLines, errors, tracker, tickets: memory, outcomes, userWrites, quiet, recoveryRounds: rounds - 1, crashed, midViolations, rounds: roundNotes, faultsFired, firedBySite, timings, overlap };
 }
 
 export { TABLES };

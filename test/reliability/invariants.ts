@@ -6,7 +6,8 @@
  * - every drift of an auto rule is fixed, or ticketed with its reason (or exempted by tag);
  * - every secret named value still resolves to its original value (inline, or through its Key Vault reference);
  * - no write on a resource that was compliant, none outside the configured scope, none at all in dry-run;
- * - at most one open ticket per fingerprint (and none for a drift that is gone);
+ * - at most one open ticket per fingerprint (and none for a drift that is gone), and one ticket per drift ever
+ *   (two would mean overlapping syncs each opened one);
  * - every failed message ends processed, or in the poison queue with an audit record;
  * - no seeded secret value in any log line, audit record, compliance row, ticket, result or error;
  * - no lost update of a concurrent user's change; evaluations become quiet;
@@ -80,9 +81,16 @@ function oneOpenTicketPerFingerprint(tickets: MemoryTicketProvider, label: strin
   return [...open.entries()].filter(([, n]) => n > 1).map(([f, n]) => `${n} open tickets for fingerprint ${f} ${label}`);
 }
 
+/** One ticket per drift, ever: a second ticket for a fingerprint (open or closed since) means two syncs opened one each (overlapping workers). */
+function oneTicketPerDrift(tickets: MemoryTicketProvider, label: string): string[] {
+  const made = new Map<string, number>();
+  for (const t of tickets.tickets) made.set(t.fingerprint, (made.get(t.fingerprint) ?? 0) + 1);
+  return [...made.entries()].filter(([, n]) => n > 1).map(([f, n]) => `${n} tickets opened for one drift (fingerprint ${f}) ${label}`);
+}
+
 /** Mid-run: the secrets are recoverable (the value is inline, or in the vault the reference names) and tickets are not duplicated. */
 export function checkRecoverable(world: World, spec: EstateSpec, tickets: MemoryTicketProvider, label: string): string[] {
-  return [...secretsKept(world, spec, false, label), ...oneOpenTicketPerFingerprint(tickets, label)];
+  return [...secretsKept(world, spec, false, label), ...oneOpenTicketPerFingerprint(tickets, label), ...oneTicketPerDrift(tickets, label)];
 }
 
 const isExempt = (spec: EstateSpec, world: World, f: Finding, tag: string): boolean => {
@@ -286,6 +294,7 @@ export async function checkInvariants(obs: RunObservations, world: World): Promi
   out.push(...secretsKept(world, obs.spec, true, "at the end"));
   out.push(...checkWrites(obs, world));
   out.push(...oneOpenTicketPerFingerprint(obs.tickets, "at the end"));
+  out.push(...oneTicketPerDrift(obs.tickets, "at the end"));
   if (!obs.quiet) out.push(`evaluations did not become quiet within ${obs.recoveryRounds} recovery rounds: ${obs.rounds.join("; ")}`);
   const { createClients } = await import("../../src/azure/clients.js");
   const { loadConfig } = await import("../../src/common/config.js");

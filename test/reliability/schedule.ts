@@ -4,8 +4,9 @@
  * timeouts, connection resets, 412 from a concurrent writer, 409 while the
  * service updates, a write acknowledged but lost), plus a crash of the worker
  * after N requests, a write budget that stops a remediation between two
- * steps, a storage (Azurite) wipe, a concurrent portal user and a ticket
- * system outage. The same seed always gives the same schedule.
+ * steps, a storage (Azurite) wipe, a concurrent portal user, a ticket
+ * system outage and overlapping workers with a slow ticket system. The same
+ * seed always gives the same schedule.
  */
 import type { FaultRule } from "../../emulator/control.js";
 import { Rng } from "./rng.js";
@@ -137,6 +138,30 @@ export interface Schedule {
   discoverSubscriptions: boolean;
   /** Demo estate only: the production service's identity loses read access to its Key Vault reference (a repair: grant, refresh). */
   breakReference?: boolean;
+  /** Overlapping workers (see `overlapOf`). */
+  overlap?: Overlap;
+}
+
+/**
+ * Overlapping workers: a second worker drains the queue alongside the first
+ * (after its own sweep, as a second Function instance's timer would), the
+ * ticket system answers every call `ticketDelayMs` late, and once more than
+ * `after` ticket calls (or remediator writes) were made, every service lease
+ * is broken — what a lease that expired during a long operation (its renewals
+ * failing) looks like: the other worker then takes a service while the first
+ * is still evaluating it, and their ticket syncs overlap.
+ */
+export interface Overlap {
+  ticketDelayMs: number;
+  breakOn: "ticket" | "write";
+  after: number;
+}
+
+/** Drawn from its own stream of the seed (so the other draws of a schedule are as before); not with a crash or a mid-run wipe. */
+export function overlapOf(seed: number, crashAfter: number | undefined, wipe: Schedule["wipe"]): Overlap | undefined {
+  const rng = new Rng(seed).fork("overlap");
+  if (!rng.chance(0.25) || crashAfter !== undefined || wipe === "mid-run") return undefined;
+  return { ticketDelayMs: rng.int(20, 120), breakOn: rng.pick(["ticket", "write"] as const), after: rng.int(0, 3) };
 }
 
 export function makeSchedule(seed: number): Schedule {
@@ -186,6 +211,7 @@ export function makeSchedule(seed: number): Schedule {
     events: rng.chance(0.5),
     ticketOutage: rng.chance(0.15) ? rng.pick([0.3, 0.6, 1]) : 0,
     discoverSubscriptions: estate === "demo" && rng.chance(0.3),
+    overlap: overlapOf(seed, crashAfter, wipe),
   };
 }
 
@@ -205,5 +231,6 @@ export function describeSchedule(s: Schedule): string {
   if (s.ticketOutage) parts.push(`ticket outage ${s.ticketOutage}`);
   if (s.discoverSubscriptions) parts.push("discover subscriptions");
   if (s.breakReference && s.estate === "demo") parts.push("unreadable Key Vault reference");
+  if (s.overlap) parts.push(`overlapping workers (leases broken after ${s.overlap.after} ${s.overlap.breakOn === "ticket" ? "ticket calls" : "writes"}, tickets ${s.overlap.ticketDelayMs} ms late)`);
   return parts.join(", ");
 }
