@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { ConfigError, loadConfig, type Env } from "../common/config.js";
 import { createClients } from "../azure/clients.js";
 import { discoverServices } from "../azure/discovery.js";
-import { writeFileSync } from "node:fs";
+import { accessSync, appendFileSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { InputError, snapshotsFromFiles } from "../engine/offline.js";
 import { FORMATS, render, renderRules, summary, type Format } from "../report/report.js";
 import { detect, scanLive } from "../engine/scan.js";
@@ -242,6 +242,8 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     const settings = settingsFrom(program.opts(), io.env);
     if (!dryRun && program.opts()["mode"] === undefined) settings["REMEDIATOR_MODE"] = "enforce";
     const config = loadConfig(settings);
+    // the audit file and the state directory must take writes before anything is changed: a fix without its record is not made
+    ensureWritable(opts.auditFile, resolve(opts.stateDir));
     const clients = createClients(config);
     const log = createLogger({ level: io.env["LOG_LEVEL"] ?? "silent", destination: { write: (l: string) => io.stderr(l) } });
     const memory = new MemoryAudit(secrets);
@@ -285,6 +287,24 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     });
 
   return program;
+}
+
+/** Fails with one line (exit 2) unless the audit file can be appended to and the state directory written. */
+function ensureWritable(auditFile: string | undefined, stateDir: string): void {
+  const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  if (auditFile !== undefined) {
+    try {
+      appendFileSync(auditFile, "");
+    } catch (e) {
+      throw new UsageError(`--audit-file ${auditFile}: cannot append to it (${why(e)}); nothing was changed`);
+    }
+  }
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    accessSync(stateDir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--state-dir ${stateDir}: cannot write there (${why(e)}); nothing was changed`);
+  }
 }
 
 /** Runs the CLI; resolves with the exit code (0 ok, 1 findings, 2 bad input or usage). */

@@ -249,7 +249,7 @@ export function loadConfig(env: Env = process.env): Config {
     armEndpoint,
     armCa,
     armCaFile: caFile,
-    keyVaultUrl: parseSetting("KEY_VAULT_URL", env) as string | undefined,
+    keyVaultUrl: configuredVault(env),
     principalId: (parseSetting("REMEDIATOR_PRINCIPAL_ID", env) as string | undefined)?.toLowerCase(),
     managedIdentityClientId: parseSetting("AZURE_CLIENT_ID", env) as string | undefined,
     tenantId: parseSetting("AZURE_TENANT_ID", env) as string | undefined,
@@ -278,6 +278,29 @@ export function loadConfig(env: Env = process.env): Config {
     recreateForeignLocks: parseSetting("REMEDIATOR_RECREATE_FOREIGN_LOCKS", env) as boolean,
     exemptions: exemptionSettings(env),
   };
+}
+
+/** Key Vault DNS suffixes of the public and sovereign clouds (Microsoft Learn: "About Azure Key Vault" / cloud endpoints). */
+const KEY_VAULT_SUFFIXES = [".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de"];
+
+/**
+ * KEY_VAULT_URL, checked against KEY_VAULT_RESOURCE_ID when both are set: the
+ * configured vault is the only one the remediator reads, writes or grants on,
+ * so its URL and its ARM id must name the same vault (in Azure the URL is
+ * https://NAME.vault.azure.net for the vault NAME; loopback emulator URLs are
+ * not checked).
+ */
+function configuredVault(env: Env): string | undefined {
+  const url = parseSetting("KEY_VAULT_URL", env) as string | undefined;
+  const id = parseSetting("KEY_VAULT_RESOURCE_ID", env) as string | undefined;
+  if (url === undefined || id === undefined || isLoopbackUrl(url)) return url;
+  const host = new URL(url).hostname.toLowerCase();
+  const name = (id.split("/").pop() ?? "").toLowerCase();
+  const suffix = KEY_VAULT_SUFFIXES.find((x) => host.endsWith(x));
+  if (!suffix || host.slice(0, -suffix.length) !== name) {
+    throw new ConfigError("KEY_VAULT_URL", `the URL of the vault KEY_VAULT_RESOURCE_ID names (https://${name}${suffix ?? ".vault.azure.net"})`, env["KEY_VAULT_URL"]);
+  }
+  return url;
 }
 
 function ruleModes(env: Env): Config["ruleModes"] {
