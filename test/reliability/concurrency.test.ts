@@ -12,6 +12,7 @@ import { evaluateQueued, sweep, type EvaluateOutcome } from "../../src/app/app.j
 import { createClients, type AzureClients } from "../../src/azure/clients.js";
 import { loadConfig } from "../../src/common/config.js";
 import { drainQueue } from "../../src/local/driver.js";
+import { parseExemptions } from "../../src/engine/engine.js";
 import { SecretRegistry } from "../../src/common/logger.js";
 import { encodeMessage } from "../../src/app/storage.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
@@ -175,7 +176,8 @@ async function check(t: Team, userWrites: Map<string, { field: string; value: un
   // no double migration: each secret written to Key Vault at most once, each named value pointed at it at most once, and every value intact
   const log = world.emu.log.list();
   for (const s of t.spec.secrets) {
-    expect(secretState(world, s.id, true).ok, `${s.id}: ${secretState(world, s.id, true).how}`).toBe(true);
+    // a reference the remediator must not act on (another vault, a secret it does not own) stays unresolved, by design
+    expect(secretState(world, s.id, true).ok, `${s.id}: ${secretState(world, s.id, true).how}`).toBe(!s.foreign);
     const m = /\/service\/([^/]+)\/namedValues\/([^/]+)$/.exec(s.id) as RegExpExecArray;
     const name = secretNameFor(m[1] as string, m[2] as string);
     const landed = (method: string, path: (p: string) => boolean) => log.filter((l) => l.method === method && path(l.path.split("?")[0] as string) && l.status >= 200 && l.status < 300 && isRemediator(l.principal)).length;
@@ -186,7 +188,13 @@ async function check(t: Team, userWrites: Map<string, { field: string; value: un
   // every auto drift fixed (or, under a ReadOnly lock, ticketed)
   const config = t.workers[0]!.deps.config;
   const final = await auditorFindings(t.auditor, t.spec, config);
-  const autoLeft = final.filter((f) => f.status === "fail" && f.action === "auto");
+  // an exemption tag (the generated estates draw some) leaves a drift skipped on purpose: neither fixed nor ticketed
+  const exempt = (f: { ruleId: string; resourceId: string }) => {
+    const svc = /^(.*\/providers\/Microsoft\.ApiManagement\/service\/[^/]+)/i.exec(f.resourceId)?.[1];
+    const ex = parseExemptions(svc ? world.emu.store.get(svc)?.tags?.[config.exemptTag] : undefined, new Date());
+    return ex.rules.has("*") || ex.rules.has(f.ruleId);
+  };
+  const autoLeft = final.filter((f) => f.status === "fail" && f.action === "auto" && !exempt(f));
   for (const f of autoLeft) expect(t.tickets.tickets.some((x) => x.state === "open" && x.ruleId === f.ruleId && x.resourceId.toLowerCase() === f.resourceId.toLowerCase()), `${f.ruleId} ${f.resourceId}`).toBe(true);
   // each service's own writes: none repeated after it became compliant (a second evaluation wrote nothing)
   const evaluated = t.outcomes.filter((o) => o.kind === "evaluated");
