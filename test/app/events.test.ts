@@ -2,7 +2,7 @@
  * Event filtering: which events reach the queue. `decide` is pure; the
  * payload cases go through `handleEvents` (the onResourceEvent core) so the
  * "acknowledge with a reason, never throw" contract is tested where it holds.
- * Samples: ../shared/azure-specs/eventgrid (Event Grid and CloudEvents schemas,
+ * Samples: test/fixtures/azure-specs/eventgrid (copied from the public specs; see its SOURCES.md) (Event Grid and CloudEvents schemas,
  * rewritten to APIM ids where an APIM event is needed) and the emulator's events.
  */
 import { readFileSync } from "node:fs";
@@ -14,7 +14,7 @@ import { appFor, clearAppStorage } from "../helpers/app.js";
 import { PORTAL_USER, REMEDIATOR, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
 
 const DEMO = JSON.parse(readFileSync(join(process.cwd(), "emulator/estates/demo.json"), "utf8")) as Array<Record<string, unknown>>;
-const SPECS = join(process.cwd(), "..", "shared", "azure-specs", "eventgrid");
+const SPECS = join(process.cwd(), "test", "fixtures", "azure-specs", "eventgrid");
 const SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
 const OTHER_SUB = "22222222-2222-4222-8222-222222222222";
 const RG = "rg-apim-prod";

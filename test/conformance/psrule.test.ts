@@ -1,6 +1,6 @@
 /**
  * Conformance with PSRule for Azure on PSRule's own APIM test resources
- * (/work/shared/conformance/psrule-apim: `Resources.APIM.json`, a
+ * (test/fixtures/conformance/psrule-apim, copied from PSRule for Azure: `Resources.APIM.json`, a
  * PowerShell-style export, and `expected-verdicts.json`, PSRule's expected
  * verdict per target and rule).
  *
@@ -22,7 +22,7 @@ import { snapshotsFromFiles } from "../../src/engine/offline.js";
 import { detect } from "../../src/engine/scan.js";
 import { DEFAULT_RULE_OPTIONS, selectRules, type Finding } from "../../src/remediations/index.js";
 
-const DIR = path.resolve(process.cwd(), "..", "shared", "conformance", "psrule-apim");
+const DIR = path.join(process.cwd(), "test", "fixtures", "conformance", "psrule-apim");
 const RESOURCES = path.join(DIR, "Resources.APIM.json");
 
 type PSVerdict = "Pass" | "Fail" | "None";

@@ -21,7 +21,7 @@ const API_ID = `${SVC_ID}/apis/echo`;
 const NV_ID = `${SVC_ID}/namedValues/backend-key`;
 const SECRET_VALUE = `nv-${randomUUID()}`;
 const OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier";
-const SHARED = path.resolve(process.cwd(), "..", "shared");
+const SHARED = path.join(process.cwd(), "test", "fixtures");
 const SAMPLES = path.join(SHARED, "azure-specs", "eventgrid", "event-grid-schema");
 const lro = { updateIntervalInMs: 10 };
 
