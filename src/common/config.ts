@@ -6,6 +6,7 @@
 import { X509Certificate } from "node:crypto";
 import { FileReadError, readBoundedFile } from "./files.js";
 import { z } from "zod";
+import { Cron } from "croner";
 import { RULE_IDS } from "../model/rule.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -47,8 +48,21 @@ const httpsUrl = z
   .refine((u) => u.startsWith("https://"), "must use https")
   .transform((u) => u.replace(/\/+$/, ""));
 
-/** NCRONTAB as the Functions timer trigger takes it: six fields (seconds first). */
-const ncrontab = z.string().refine((s) => s.trim().split(/\s+/).length === 6 && /^[\d*/,\-A-Za-z\s]+$/.test(s), "six NCRONTAB fields");
+/**
+ * NCRONTAB as the Functions timer trigger takes it: six fields, seconds first
+ * ({second} {minute} {hour} {day} {month} {day-of-week}; learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
+ * The field count and characters are checked here, each field's values by croner's parser in its six-field mode
+ * (so `99 99 99 * * *` is refused, not accepted and never fired).
+ */
+const ncrontab = z.string().refine((s) => {
+  if (s.trim().split(/\s+/).length !== 6 || !/^[\d*/,\-A-Za-z\s]+$/.test(s)) return false;
+  try {
+    new Cron(s.trim(), { paused: true, mode: "6-part" }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}, "six NCRONTAB fields");
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/);
 
@@ -100,7 +114,7 @@ export const SETTINGS = {
   REMEDIATOR_PRINCIPAL_ID: { expected: "the object id (GUID) of the remediator's own identity", schema: optionalString(z.string().regex(GUID)) },
   AZURE_CLIENT_ID: { expected: "the client id (GUID) of a user-assigned managed identity", schema: optionalString(z.string().regex(GUID)) },
   AZURE_TENANT_ID: { expected: "a tenant id (GUID)", schema: optionalString(z.string().regex(GUID)) },
-  SWEEP_SCHEDULE: { expected: 'an NCRONTAB expression with six fields, e.g. "0 0 */6 * * *"', schema: optionalString(ncrontab).transform((v) => v ?? "0 0 */6 * * *") },
+  SWEEP_SCHEDULE: { expected: 'an NCRONTAB expression with six fields (second minute hour day month day-of-week), each in range, e.g. "0 0 */6 * * *"', schema: optionalString(ncrontab).transform((v) => v ?? "0 0 */6 * * *") },
   MIN_API_VERSION: { expected: "an API version date such as 2019-12-01", schema: optionalString(isoDate).transform((v) => v ?? "2019-12-01") },
   LOG_LEVEL: {
     expected: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',

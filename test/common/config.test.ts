@@ -52,6 +52,10 @@ describe("configuration", () => {
     expect(c.keyVaultUrl).toBe("https://kv-contoso.vault.azure.net");
   });
 
+  it.each(["0 0 */6 * * *", "0 */5 * * * *", "0 30 9 * * 1-5", "0 0 0 * * MON", "0 0 0 1 Jan *", "*/30 * * * * *", "0 0 8,12,18 * * *"])("accepts the NCRONTAB schedule %j", (schedule) => {
+    expect(loadConfig({ SWEEP_SCHEDULE: schedule }).sweepSchedule).toBe(schedule);
+  });
+
   it("treats an empty setting as unset", () => {
     expect(loadConfig({ REMEDIATOR_SUBSCRIPTIONS: "  ", KEY_VAULT_URL: "" }).subscriptions).toEqual([]);
   });
@@ -67,6 +71,12 @@ describe("configuration", () => {
     ["AZURE_CLIENT_ID", "1234", /client id \(GUID\)/],
     ["AZURE_TENANT_ID", "contoso.onmicrosoft.com", /tenant id \(GUID\)/],
     ["SWEEP_SCHEDULE", "0 */6 * * *", /six fields/],
+    // six fields of the right characters, but out of range: the timer would never fire (or the host would refuse it)
+    ["SWEEP_SCHEDULE", "99 99 99 * * *", /six fields .*each in range/],
+    ["SWEEP_SCHEDULE", "0 0 24 * * *", /six fields/],
+    ["SWEEP_SCHEDULE", "0 0 0 32 * *", /six fields/],
+    ["SWEEP_SCHEDULE", "0 0 0 * 13 *", /six fields/],
+    ["SWEEP_SCHEDULE", "0 0 0 * * FUNDAY", /six fields/],
     ["MIN_API_VERSION", "2019/12/01", /API version date/],
     ["LOG_LEVEL", "verbose", /"fatal", "error"/],
     ["ARM_MAX_RETRIES", "-1", /whole number from 0 to 20/],

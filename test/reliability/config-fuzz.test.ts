@@ -51,7 +51,7 @@ const MALFORMED: Partial<Record<keyof typeof SETTINGS, string[]>> = {
   REMEDIATOR_PRINCIPAL_ID: ["me", "1234", "{0e5a0000-0000-4000-8000-00000000beef}", "0e5a0000-0000-4000-8000-00000000beeg"],
   AZURE_CLIENT_ID: ["client", "1234-5678"],
   AZURE_TENANT_ID: ["contoso.onmicrosoft.com", "common"],
-  SWEEP_SCHEDULE: ["0 */6 * * *", "every hour", "0 0 */6 * * * *", "0 0 */6 * * ; rm -rf"],
+  SWEEP_SCHEDULE: ["0 */6 * * *", "every hour", "0 0 */6 * * * *", "0 0 */6 * * ; rm -rf", "99 99 99 * * *", "60 * * * * *", "0 0 0 0 * *", "0 0 0 * 0 *", "0 0 0 * * 8", "0 5-1 * * * *", "0 */0 * * * *", "a b c d e f"],
   MIN_API_VERSION: ["2019/12/01", "latest", "2019-12", "19-12-01"],
   LOG_LEVEL: ["verbose", "INFO", "5"],
   ARM_MAX_RETRIES: ["-1", "many", "21", "1.5"],
