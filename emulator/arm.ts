@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { authorizationScopeOf, BUILTIN_ROLE_NAMES } from "./access.js";
 import { resourceEvent, type Caller, type EventSink } from "./events.js";
+import { listedTenantSettings, tierRefusal } from "./tiers.js";
 import { ArmError, etagValue, type Reply } from "./http.js";
 import { idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId } from "./ids.js";
 import type { Vaults } from "./keyvault.js";
@@ -186,6 +187,9 @@ export class Arm {
     }
     const afterProvider = segs.length - 6; // type/name pairs after providers/{ns}
     const path = "/" + segs.join("/");
+    // a feature the service's tier lacks (tenant access on Consumption and v2): emulator/tiers.ts
+    const refused = tierRefusal(this.store, path);
+    if (refused) throw refused;
     if (afterProvider % 2 === 0) return this.resource(req, path);
     return this.collectionOrAction(req, segs);
   }
@@ -618,6 +622,8 @@ export class Arm {
       // the collection lists current revisions only; others are reached by `name;rev=N` or /revisions
       items = items.filter((a) => !a.name.includes(";rev="));
     }
+    // the tenant list answers `access` only; `gitAccess` is read by name (emulator/tiers.ts)
+    if (lt === SERVICE_TYPE && ll === "tenant") items = listedTenantSettings(items);
     const filter = req.url.searchParams.get("$filter");
     if (filter && lt === SERVICE_TYPE && ll === "namedvalues") items = applyODataFilter(items, filter);
     return this.page(req, items, (r) => this.view(r, req));

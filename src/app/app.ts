@@ -107,7 +107,7 @@ export function needsForChange(serviceId: string, changedResourceId: string): Da
   const map: Record<string, DataNeed[]> = {
     apis: ["apis", "apiRevisions", "apiPolicies", "operationPolicies"],
     namedvalues: ["namedValues"],
-    tenant: ["tenantAccess"],
+    tenant: ["tenantAccess", "gitAccess"],
     backends: ["backends"],
     subscriptions: ["subscriptions"],
     products: ["products", "productApis", "productPolicies"],

@@ -5,7 +5,7 @@
  * ARM returned them (`properties` nested), through the SDK's `onResponse`.
  */
 import type { FullOperationResponse, OperationOptions } from "@azure/core-client";
-import { bool, pick, str, type ArmResource } from "../model/arm.js";
+import { bool, leafName, pick, str, type ArmResource } from "../model/arm.js";
 import type { DataNeed, EvaluationScope, ServiceSnapshot } from "../model/snapshot.js";
 import { emptySnapshot } from "../model/snapshot.js";
 import type { AzureClients } from "./clients.js";
@@ -44,6 +44,7 @@ export function expectedCalls(needsIn: Iterable<DataNeed>, shape: CallShape): nu
   if (needs.has("apiRevisions")) for (const a of shape.apis) calls += p(a.revisions) + (a.revisions - 1);
   if (needs.has("namedValues")) calls += p(shape.namedValues);
   if (needs.has("tenantAccess")) calls += 1;
+  if (needs.has("gitAccess")) calls += 1;
   if (needs.has("locks")) calls += 1;
   if (needs.has("backends")) calls += p(shape.backends);
   if (needs.has("subscriptions")) calls += p(shape.subscriptions);
@@ -142,6 +143,27 @@ function isForbidden(e: unknown): boolean {
   return c === 403 || c === 401;
 }
 
+/** ARM error codes of a 400 that no retry changes: the request asks for something the service does not have. */
+const PERMANENT_400_CODES = new Set(["methodnotallowedinpricingtier"]);
+
+/**
+ * Why a collection failed for good, or undefined when the failure may pass (and the evaluation must fail, to be retried):
+ * - permanent: 400 with a code in PERMANENT_400_CODES (e.g. tenant access on a Consumption or v2 service), 404 (the
+ *   collection or setting does not exist on this service; a 404 because the service itself is gone is told apart by
+ *   re-reading the service), 405, 501;
+ * - transient or unexplained, so thrown: no status (network error, timeout), 408, 429, 5xx but 501, 401/403 (a role
+ *   assignment may not have propagated yet), 409, 412 and any other 4xx, 400 with another code.
+ */
+export function permanentFailure(e: unknown): string | undefined {
+  const err = e as { statusCode?: unknown; code?: unknown; message?: unknown };
+  const status = typeof err.statusCode === "number" ? err.statusCode : undefined;
+  const code = typeof err.code === "string" ? err.code : "";
+  const permanent = status === 404 || status === 405 || status === 501 || (status === 400 && PERMANENT_400_CODES.has(code.toLowerCase()));
+  if (!permanent) return undefined;
+  const message = typeof err.message === "string" ? err.message.replace(/\s+/g, " ").trim().slice(0, 300) : "";
+  return `ARM answered ${status}${code ? ` ${code}` : ""}${message ? ` (${message})` : ""}`;
+}
+
 const DEFENDER_PRICING_API_VERSION = "2024-01-01";
 const API_COLLECTIONS_API_VERSION = "2023-11-15";
 
@@ -158,15 +180,30 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   const serviceReady = options.service ? Promise.resolve(options.service) : rawGet((o) => apim.apiManagementService.get(rg, svc, o));
   const snap = emptySnapshot({ id: ref.id, name: svc, type: "Microsoft.ApiManagement/service", properties: {} }, []);
   const collected = new Set<DataNeed>(["service"]);
+  const failed = new Map<DataNeed, string>();
+  let sawNotFound = false;
   const tasks: Array<Promise<void>> = [];
   // a collection may fail before anything awaits it: mark it handled now (the failure is reported below)
   const track = (task: Promise<void>) => {
     task.catch(() => undefined);
     tasks.push(task);
   };
+  // a collection that fails for good is recorded with its reason (the rules that need it answer unknown); any other failure fails the snapshot
+  const settle = (need: DataNeed, p: Promise<unknown>) =>
+    track(
+      p.then(
+        () => void collected.add(need),
+        (e: unknown) => {
+          const why = permanentFailure(e);
+          if (why === undefined) throw e;
+          if ((e as { statusCode?: number }).statusCode === 404) sawNotFound = true;
+          failed.set(need, why);
+        },
+      ),
+    );
   const run = (need: DataNeed, f: () => Promise<void>) => {
     if (!needs.has(need)) return;
-    track(f().then(() => void collected.add(need)));
+    settle(need, f());
   };
   track(serviceReady.then((service) => void (snap.service = service)));
   // on the first failure, let every collection in flight finish before reporting it: none is left unhandled or running
@@ -188,15 +225,25 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     apisReady = scoped
       ? Promise.all(scoped.map((name) => absentIfGone(rawGet((o) => apim.api.get(rg, svc, name, o)) as Promise<ArmResource | undefined>, undefined))).then((xs) => xs.filter((x): x is ArmResource => x !== undefined))
       : rawList((o) => apim.api.listByService(rg, svc, o));
-    track(apisReady.then(() => void collected.add("apis")));
+    settle("apis", apisReady);
   }
   let productsReady: Promise<ArmResource[]> = Promise.resolve([]);
   if (needs.has("products")) {
     productsReady = rawList((o) => apim.product.listByService(rg, svc, o));
-    track(productsReady.then((p) => void ((snap.products = p), collected.add("products"))));
+    settle("products", productsReady.then((p) => void (snap.products = p)));
   }
   run("namedValues", async () => void (snap.namedValues = await rawList((o) => apim.namedValue.listByService(rg, svc, o))));
-  run("tenantAccess", async () => void (snap.tenantAccess = await rawList((o) => apim.tenantAccess.listByService(rg, svc, o))));
+  // the tenant list answers `access` only (2024-05-01 ApiManagementListTenantAccess example): `gitAccess` is read by name;
+  // what the GET by name answers wins over a list item of the same name
+  const sameSetting = (a: ArmResource, b: ArmResource) => leafName(a.name).toLowerCase() === leafName(b.name).toLowerCase();
+  run("tenantAccess", async () => {
+    const list = await rawList((o) => apim.tenantAccess.listByService(rg, svc, o));
+    snap.tenantAccess = [...snap.tenantAccess, ...list.filter((t) => !snap.tenantAccess.some((x) => sameSetting(x, t)))];
+  });
+  run("gitAccess", async () => {
+    const git = await rawGet((o) => apim.tenantAccess.get(rg, svc, "gitAccess", o));
+    snap.tenantAccess = [...snap.tenantAccess.filter((t) => !sameSetting(t, git)), git];
+  });
   run("backends", async () => void (snap.backends = await rawList((o) => apim.backend.listByService(rg, svc, o))));
   run("subscriptions", async () => void (snap.subscriptions = await rawList((o) => apim.subscription.list(rg, svc, o))));
   run("locks", async () => {
@@ -227,7 +274,11 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
       return mapLimit(others, limit, (r) => rawGet((o) => apim.api.get(rg, svc, `${api.name};rev=${String(r["apiRevision"])}`, o)));
     });
     await currentReady;
-    snap.apis.push(...extra.flat());
+    // Azure's API list already holds the other revisions (recorded: test/fixtures/recordings/azure-cli, api #27);
+    // the revision read by name replaces the list's item instead of doubling it
+    const fetched = extra.flat();
+    const got = new Set(fetched.map((a) => a.name.toLowerCase()));
+    snap.apis = [...snap.apis.filter((a) => !got.has(a.name.toLowerCase())), ...fetched];
   });
   run("apiPolicies", async () => {
     const names = await namesReady;
@@ -302,12 +353,13 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   });
 
   // product children once the product list is in
-  const products = await productsReady.catch(settleThenThrow);
   run("productApis", async () => {
+    const products = await productsReady;
     const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productApi.listByProduct(rg, svc, p.name, o)));
     products.forEach((p, i) => (snap.productApis[p.name.toLowerCase()] = (lists[i] ?? []).map((a) => a.name.toLowerCase())));
   });
   run("productPolicies", async () => {
+    const products = await productsReady;
     const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productPolicy.listByProduct(rg, svc, p.name, o)));
     products.forEach((p, i) => {
       const pol = lists[i]?.[0];
@@ -322,5 +374,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     settled = tasks.length;
     await Promise.all(batch).catch(settleThenThrow);
   }
-  return { ...snap, collected };
+  // a 404 taken for a missing collection may be the service itself gone meanwhile: then that is the failure to report
+  if (sawNotFound) await rawGet((o) => apim.apiManagementService.get(rg, svc, o));
+  return { ...snap, collected, failed };
 }

@@ -33,6 +33,8 @@ export const NEED_ACTIONS: Readonly<Record<DataNeed, readonly string[]>> = {
   apiRevisions: ["Microsoft.ApiManagement/service/apis/revisions/read", "Microsoft.ApiManagement/service/apis/read"],
   namedValues: ["Microsoft.ApiManagement/service/namedValues/read"],
   tenantAccess: ["Microsoft.ApiManagement/service/tenant/read"],
+  // GET tenant/gitAccess by name
+  gitAccess: ["Microsoft.ApiManagement/service/tenant/read"],
   // listAtResourceLevel with atScope(): locks on the service and inherited from its resource group and subscription
   locks: ["Microsoft.Authorization/locks/read"],
   backends: ["Microsoft.ApiManagement/service/backends/read"],

@@ -383,7 +383,7 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
       const scope = (/^(.*?)\/providers\/Microsoft\.Authorization\//i.exec(l.id)?.[1] ?? "").toLowerCase();
       if (key === scope || key.startsWith(scope + "/")) s.locks.push(l);
     }
-    s.collected = new Set<DataNeed>(["service", ...base, ...(anyLocks ? (["locks"] as DataNeed[]) : []), ...(anyTenant.has(key) ? (["tenantAccess"] as DataNeed[]) : [])]);
+    s.collected = new Set<DataNeed>(["service", ...base, ...(anyLocks ? (["locks"] as DataNeed[]) : []), ...(anyTenant.has(key) ? (["tenantAccess", "gitAccess"] as DataNeed[]) : [])]);
   }
   return [...byService.values()];
 }

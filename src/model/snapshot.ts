@@ -12,6 +12,7 @@ export type DataNeed =
   | "apiRevisions"
   | "namedValues"
   | "tenantAccess"
+  | "gitAccess"
   | "locks"
   | "backends"
   | "subscriptions"
@@ -40,7 +41,7 @@ export interface ServiceSnapshot {
   /** Every API, all revisions (ids `.../apis/echo;rev=2` for non-current ones). */
   apis: ArmResource[];
   namedValues: ArmResource[];
-  /** Tenant access settings: `access` and `gitAccess`. */
+  /** Tenant access settings: `access` (from the tenant list, need `tenantAccess`) and `gitAccess` (read by name, need `gitAccess`). */
   tenantAccess: ArmResource[];
   /** Locks on the service and inherited from its resource group and subscription. */
   locks: ArmResource[];
@@ -65,6 +66,12 @@ export interface ServiceSnapshot {
   lockInventory?: LockRecord[];
   /** Which needs were actually collected (offline files may lack some: rules then answer `unknown`). */
   collected: ReadonlySet<DataNeed>;
+  /**
+   * Needs whose collection failed for a reason that does not go away on retry (e.g. ARM's 400
+   * `MethodNotAllowedInPricingTier` for tenant access on a Consumption service), with that reason.
+   * The rules that need one answer `unknown` with the reason; every other rule runs as usual.
+   */
+  failed?: ReadonlyMap<DataNeed, string>;
 }
 
 export function emptySnapshot(service: ArmResource, collected: Iterable<DataNeed> = []): ServiceSnapshot {

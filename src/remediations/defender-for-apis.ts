@@ -20,6 +20,8 @@ export const rule = defineRule(
     },
     needs: ["apis", "defender"],
     fixActions: ["Microsoft.Security/apiCollections/write"],
+    // Defender for APIs does not support the Consumption tier (docs/rules/README.md#sku-applicability)
+    notApplicableSkus: ["Consumption"],
   },
   (s) => {
     const d = s.defender;

@@ -1,5 +1,5 @@
 import { tenantAccessVerdict } from "./utils/tenant.js";
-import { defineRule } from "./types.js";
+import { defineRule, V2_SKUS } from "./types.js";
 import { fixTenantAccess } from "./fixes/tenant-access.js";
 
 export const rule = defineRule(
@@ -19,7 +19,8 @@ export const rule = defineRule(
     },
     needs: ["tenantAccess"],
     fixActions: ["Microsoft.ApiManagement/service/tenant/read", "Microsoft.ApiManagement/service/tenant/write"],
-    notApplicableSkus: ["Consumption"],
+    // tenant access does not exist on Consumption or the v2 tiers (docs/rules/README.md#sku-applicability)
+    notApplicableSkus: ["Consumption", ...V2_SKUS],
   },
   (s) => tenantAccessVerdict(s, "access", "direct management API"),
 );

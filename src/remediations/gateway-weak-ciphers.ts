@@ -1,5 +1,5 @@
 import { keyState } from "./utils/custom-properties.js";
-import { defineRule } from "./types.js";
+import { defineRule, V2_SKUS } from "./types.js";
 import { fixCustomProperties } from "./fixes/service.js";
 
 /** Default set: 3DES and the CBC / RSA key-exchange suites the baseline asks to disable. */
@@ -32,7 +32,8 @@ export const rule = defineRule(
     },
     needs: ["service"],
     fixActions: ["Microsoft.ApiManagement/service/read", "Microsoft.ApiManagement/service/write"],
-    notApplicableSkus: ["Consumption"],
+    // no cipher configuration on Consumption or the v2 tiers (docs/rules/README.md#sku-applicability)
+    notApplicableSkus: ["Consumption", ...V2_SKUS],
   },
   (s, o) => {
     const states = o.weakCiphers.map((c) => [c, keyState(s, `Ciphers.${c}`, c.toLowerCase() === "tripledes168")] as const);

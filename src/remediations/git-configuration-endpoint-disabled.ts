@@ -1,5 +1,5 @@
 import { tenantAccessVerdict } from "./utils/tenant.js";
-import { defineRule } from "./types.js";
+import { defineRule, V2_SKUS } from "./types.js";
 import { fixTenantAccess } from "./fixes/tenant-access.js";
 
 export const rule = defineRule(
@@ -17,11 +17,14 @@ export const rule = defineRule(
       baseline: "PA-1: Separate and limit highly privileged users",
       links: ["https://learn.microsoft.com/azure/api-management/api-management-configuration-repository-git"],
     },
-    needs: ["tenantAccess"],
+    // read by name: the tenant list answers `access` only (2024-05-01 ApiManagementListTenantAccess example)
+    needs: ["gitAccess"],
     fixActions: ["Microsoft.ApiManagement/service/tenant/read", "Microsoft.ApiManagement/service/tenant/write"],
-    notApplicableSkus: ["Consumption"],
+    // no Git configuration repository on Consumption or the v2 tiers (docs/rules/README.md#sku-applicability)
+    notApplicableSkus: ["Consumption", ...V2_SKUS],
   },
-  (s) => tenantAccessVerdict(s, "gitAccess", "Git configuration endpoint"),
+  // every service of a tier with Git has a gitAccess setting: none read is not a pass
+  (s) => tenantAccessVerdict(s, "gitAccess", "Git configuration endpoint", "unknown"),
 );
 
 /** Remediation: PATCHes tenant access `gitAccess` to `enabled: false` with If-Match. */

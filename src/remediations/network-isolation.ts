@@ -18,7 +18,8 @@ export const rule = defineRule(
     },
     needs: ["service"],
     fixActions: ["Microsoft.ApiManagement/service/write"],
-    notApplicableSkus: ["Consumption"],
+    // neither private endpoints nor a virtual network on Consumption or Basic v2 (docs/rules/README.md#sku-applicability)
+    notApplicableSkus: ["Consumption", "BasicV2"],
   },
   (s) => {
     const pna = pick(s.service, "properties.publicNetworkAccess");

@@ -1,5 +1,5 @@
 import { isExpression, pick, str } from "../model/arm.js";
-import { defineRule } from "./types.js";
+import { defineRule, V2_SKUS } from "./types.js";
 
 export const rule = defineRule(
   {
@@ -17,7 +17,8 @@ export const rule = defineRule(
     },
     needs: ["service"],
     fixActions: ["Microsoft.ApiManagement/service/write"],
-    notApplicableSkus: ["Consumption"],
+    // stv1/stv2 are compute platforms of the classic dedicated tiers only (docs/rules/README.md#sku-applicability)
+    notApplicableSkus: ["Consumption", ...V2_SKUS],
   },
   (s) => {
     const v = pick(s.service, "properties.platformVersion");

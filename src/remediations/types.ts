@@ -12,6 +12,12 @@ export function skuOf(s: ServiceSnapshot): string {
   return str(pick(s.service, "sku.name")) ?? "";
 }
 
+/**
+ * The v2 tiers' SKU names (ARM `sku.name`; Microsoft Learn, "Azure API Management v2 tiers"). Their
+ * features differ from the classic tiers': see the applicability table in docs/rules/README.md.
+ */
+export const V2_SKUS = ["BasicV2", "StandardV2", "PremiumV2"] as const;
+
 /** Builds a rule from its meta and a detect that returns verdicts. */
 export function defineRule(meta: RuleMeta, detect: (s: ServiceSnapshot, o: RuleOptions) => Verdict[]): Rule {
   return {
@@ -20,6 +26,14 @@ export function defineRule(meta: RuleMeta, detect: (s: ServiceSnapshot, o: RuleO
       const sku = skuOf(snapshot);
       if (meta.notApplicableSkus?.some((s) => s.toLowerCase() === sku.toLowerCase())) return [];
       if (meta.target === "service" && !snapshot.serviceKnown) return [];
+      // a collection that failed for good (e.g. a feature the tier lacks): this rule cannot decide, the others run
+      const failed = meta.needs.flatMap((n) => {
+        const why = snapshot.failed?.get(n);
+        return why === undefined ? [] : [`the ${n} data could not be read: ${why}`];
+      });
+      if (failed.length > 0) {
+        return [{ ruleId: meta.id, resourceId: snapshot.service.id, status: "unknown", severity: meta.severity, action: meta.defaultAction, message: `Not evaluated: ${failed.join("; ")}.` }];
+      }
       const missing = meta.needs.filter((n) => !snapshot.collected.has(n));
       if (missing.length > 0 && !meta.needs.every((n) => n === "service")) {
         return [{ ruleId: meta.id, resourceId: snapshot.service.id, status: "unknown", severity: meta.severity, action: meta.defaultAction, message: `Not evaluated: the input has no ${missing.join(", ")} data.` }];

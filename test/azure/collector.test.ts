@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { collectSnapshot, expectedCalls, expandNeeds, type CallShape } from "../../src/azure/collector.js";
+import { collectSnapshot, expectedCalls, expandNeeds, permanentFailure, type CallShape } from "../../src/azure/collector.js";
 import type { DataNeed } from "../../src/model/snapshot.js";
-import { RULES } from "../../src/remediations/index.js";
+import { DEFAULT_RULE_OPTIONS, RULES } from "../../src/remediations/index.js";
+import { rule as gitRule } from "../../src/remediations/git-configuration-endpoint-disabled.js";
 import { child, RG, service, serviceId, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
 
 const PAGE = 10;
@@ -58,6 +59,7 @@ describe("snapshot collector", () => {
   const cases: Array<[string, DataNeed[]]> = [
     ["service only (managed-identity)", ["service"]],
     ["tenant access", ["tenantAccess"]],
+    ["Git access, read by name", ["gitAccess"]],
     ["locks", ["locks"]],
     ["named values (2 pages)", ["namedValues"]],
     ["APIs with every revision", ["apis", "apiRevisions"]],
@@ -86,6 +88,8 @@ describe("snapshot collector", () => {
     expect(expectedCalls(["apiRevisions"], SHAPE)).toBe(1 + 3 + (2 + 11) + (1 + 1) + 21);
     expect(expectedCalls(["defender"], { ...SHAPE, defenderPlanEnabled: false })).toBe(1 + 3 + 1);
     expect(expectedCalls(["apis"], { ...SHAPE, apis: [] })).toBe(2);
+    // the tenant list, and gitAccess by name
+    expect(expectedCalls(["tenantAccess", "gitAccess"], SHAPE)).toBe(1 + 1 + 1);
   });
 
   it("collects what the rules read, as ARM returned it", async () => {
@@ -148,5 +152,110 @@ describe("snapshot collector", () => {
     expect(scoped.apis).toEqual([]);
     expect(scoped.apiPolicies).toEqual({});
     expect(scoped.operationPolicies).toEqual({});
+  });
+});
+
+describe("tenant access: the list, gitAccess by name", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator([service(SVC, {}), child(SVC, "tenant/gitAccess", `${T}/tenant`, { principalId: "git", enabled: true })], { throttle: { enabled: false } });
+  });
+  afterAll(async () => env.emu.stop());
+  beforeEach(() => env.emu.log.clear());
+
+  it("the tenant list answers access only; gitAccess is read by name, so an enabled Git endpoint fails", async () => {
+    const listed = await collectSnapshot(env.clients, sid, ["tenantAccess"]);
+    // the 2024-05-01 ApiManagementListTenantAccess example
+    expect(listed.tenantAccess.map((t) => t.name)).toEqual(["access"]);
+    env.emu.log.clear();
+    const snap = await collectSnapshot(env.clients, sid, gitRule.meta.needs);
+    const paths = env.emu.log.list().filter((l) => l.host === "arm").map((l) => (l.path.split("?")[0] ?? "").toLowerCase());
+    expect(paths).toContain(`${sid}/tenant/gitAccess`.toLowerCase());
+    expect(gitRule.detect(snap, DEFAULT_RULE_OPTIONS)).toEqual([expect.objectContaining({ resourceId: `${sid}/tenant/gitAccess`, status: "fail" })]);
+  });
+
+  it("a gitAccess that is not there is unknown, not a pass; a 404 from a service that is gone still fails the snapshot", async () => {
+    env.emu.store.delete(`${sid}/tenant/gitAccess`);
+    try {
+      const snap = await collectSnapshot(env.clients, sid, ["tenantAccess", "gitAccess"]);
+      expect(snap.failed?.get("gitAccess")).toMatch(/^ARM answered 404 ResourceNotFound/);
+      expect(snap.collected.has("gitAccess")).toBe(false);
+      expect(snap.collected.has("tenantAccess")).toBe(true);
+      expect(gitRule.detect(snap, DEFAULT_RULE_OPTIONS)).toEqual([expect.objectContaining({ resourceId: sid, status: "unknown", message: expect.stringMatching(/^Not evaluated: the gitAccess data could not be read: ARM answered 404/) })]);
+      // the service read a moment ago (options.service) was deleted since: its 404 is the failure, not a missing setting
+      const gone = serviceId("apim-gone");
+      await expect(collectSnapshot(env.clients, gone, ["tenantAccess", "gitAccess"], { service: { id: gone, name: "apim-gone", type: T, properties: {} } })).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      env.emu.reset();
+    }
+  });
+});
+
+describe("tiers without tenant access: Consumption and v2", () => {
+  const CONS = "apim-consumption";
+  const V2 = "apim-standard-v2";
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator(
+      [
+        service(CONS, {}, { sku: { name: "Consumption", capacity: 0 } }),
+        child(CONS, "apis/echo", `${T}/apis`, { displayName: "Echo", path: "echo", protocols: ["http", "https"], isCurrent: true, apiRevision: "1" }),
+        service(V2, {}, { sku: { name: "StandardV2", capacity: 1 } }),
+        child(V2, "apis/echo", `${T}/apis`, { displayName: "Echo", path: "echo", protocols: ["https"], isCurrent: true, apiRevision: "1" }),
+      ],
+      { throttle: { enabled: false } },
+    );
+  });
+  afterAll(async () => env.emu.stop());
+  beforeEach(() => {
+    env.emu.log.clear();
+    env.emu.faults.clear();
+  });
+
+  it.each([
+    [CONS, "Consumption"],
+    [V2, "StandardV2"],
+  ])("%s: tenant access is recorded as failed with ARM's reason, and every other collection is read", async (name, tier) => {
+    const needs = RULES.flatMap((r) => r.meta.needs);
+    const snap = await collectSnapshot(env.clients, serviceId(name), needs);
+    const why = `ARM answered 400 MethodNotAllowedInPricingTier (Method not allowed in ${tier} pricing tier)`;
+    expect(Object.fromEntries(snap.failed ?? [])).toEqual({ tenantAccess: why, gitAccess: why });
+    for (const n of expandNeeds(needs)) expect(snap.collected.has(n)).toBe(!["tenantAccess", "gitAccess"].includes(n));
+    expect(snap.apis.map((a) => a.name)).toEqual(["echo"]);
+    expect(snap.tenantAccess).toEqual([]);
+  });
+
+  it("a transient failure (5xx, 429) still fails the snapshot, so the evaluation is retried", async () => {
+    env.emu.faults.add({ method: "GET", pathRegex: "/tenant(\\?|$)", status: 503, code: "ServiceUnavailable", retryAfter: 0, count: 1000 });
+    await expect(collectSnapshot(env.clients, serviceId(CONS), ["apis", "tenantAccess"])).rejects.toMatchObject({ statusCode: 503 });
+    env.emu.faults.clear();
+    env.emu.faults.add({ method: "GET", pathRegex: "/tenant/gitAccess", status: 429, code: "TooManyRequests", retryAfter: 0, count: 1000 });
+    await expect(collectSnapshot(env.clients, serviceId(V2), ["apis", "gitAccess"])).rejects.toMatchObject({ statusCode: 429 });
+  });
+});
+
+describe("which collection failures are for good", () => {
+  const err = (statusCode: number | undefined, code = "", message = "m") => Object.assign(new Error(message), { statusCode, code });
+  it.each([
+    [400, "MethodNotAllowedInPricingTier", "ARM answered 400 MethodNotAllowedInPricingTier (m)"],
+    [400, "methodnotallowedinpricingtier", "ARM answered 400 methodnotallowedinpricingtier (m)"],
+    [404, "ResourceNotFound", "ARM answered 404 ResourceNotFound (m)"],
+    [405, "MethodNotAllowed", "ARM answered 405 MethodNotAllowed (m)"],
+    [501, "NotImplemented", "ARM answered 501 NotImplemented (m)"],
+  ])("%i %s: recorded (%s)", (status, code, why) => {
+    expect(permanentFailure(err(status, code))).toBe(why);
+  });
+  it.each([
+    [400, "ValidationError"],
+    [401, "InvalidAuthenticationToken"],
+    [403, "AuthorizationFailed"],
+    [408, "RequestTimeout"],
+    [409, "Conflict"],
+    [429, "TooManyRequests"],
+    [500, "InternalServerError"],
+    [503, "ServiceUnavailable"],
+    [undefined, "ECONNRESET"],
+  ])("%s %s: thrown (the evaluation is retried)", (status, code) => {
+    expect(permanentFailure(err(status, code))).toBeUndefined();
   });
 });

@@ -170,6 +170,7 @@ export const ALL_NEEDS: readonly DataNeed[] = [
   "apiRevisions",
   "namedValues",
   "tenantAccess",
+  "gitAccess",
   "locks",
   "backends",
   "subscriptions",

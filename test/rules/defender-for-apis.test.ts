@@ -1,6 +1,6 @@
 import { rule } from "../../src/remediations/defender-for-apis.js";
 import type { ServiceSnapshot } from "../../src/model/snapshot.js";
-import { SERVICE_ID, api, consumption, pascal, snap, stub, ruleTester, type SnapParts } from "../helpers/rule-tester.js";
+import { SERVICE_ID, api, consumption, pascal, service, sku, snap, stub, ruleTester, type SnapParts } from "../helpers/rule-tester.js";
 
 /** A snapshot with the Defender for APIs plan on and these APIs onboarded. */
 const on = (onboardedApis: string[], parts: SnapParts = {}): ServiceSnapshot => snap({ defender: { planEnabled: true, onboardedApis }, ...parts });
@@ -13,7 +13,7 @@ ruleTester(rule, {
     { name: "mixed-case API name, PascalCase properties", snapshot: on(["echo-api"], { apis: [pascal(api("Echo-API", { type: "HTTP" }))] }), expect: [{ resourceId: "apis/echo-api", status: "pass", message: /'Echo-API'/ }] },
     { name: "non-HTTP APIs are skipped next to an onboarded HTTP API", snapshot: on(["echo"], { apis: [api("echo"), api("gql", { type: "graphql" }), api("chat", { type: "websocket" })] }), count: 1 },
     { name: "only the current revision is evaluated", snapshot: on(["echo"], { apis: [api("echo"), api("echo;rev=2")] }), count: 1 },
-    { name: "a Consumption service", snapshot: on(["echo"], { service: consumption(), apis: [api("echo")] }) },
+    ...["Developer", "Basic", "Standard", "Premium", "Isolated", "BasicV2", "StandardV2", "PremiumV2"].map((name) => ({ name: `a ${name} service`, snapshot: on(["echo"], { service: service({}, sku(name)), apis: [api("echo")] }) })),
     { name: "children-only input", snapshot: () => ({ ...stub({ apis: [api("echo")] }), defender: { planEnabled: true, onboardedApis: ["echo"] } }) },
   ],
   invalid: [
@@ -25,6 +25,9 @@ ruleTester(rule, {
     { name: "a SOAP API not onboarded", snapshot: on([], { apis: [api("legacy", { apiType: "soap" })] }), expect: [{ status: "fail" }] },
   ],
   notApplicable: [
+    // Defender for APIs does not support the Consumption tier (Defender for APIs FAQ)
+    { name: "a Consumption service, API not onboarded", snapshot: on([], { service: consumption(), apis: [api("echo")] }) },
+    { name: "a Consumption service, plan off", snapshot: snap({ service: consumption(), apis: [api("echo")], defender: { planEnabled: false, onboardedApis: [] } }) },
     { name: "no APIs", snapshot: on([]) },
     { name: "only GraphQL and websocket APIs", snapshot: on([], { apis: [api("gql", { type: "graphql", apiType: "graphql" }), api("chat", { type: "websocket", apiType: "websocket" })] }) },
     { name: "only gRPC and OData APIs (PascalCase)", snapshot: on([], { apis: [pascal(api("grpc", { type: "grpc" })), pascal(api("odata", { type: "odata" }))] }) },

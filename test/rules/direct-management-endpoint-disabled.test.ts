@@ -10,6 +10,7 @@ ruleTester(rule, {
     { name: "enabled absent on the setting", snapshot: snap({ tenantAccess: [tenantAccess("access", undefined)] }) },
     { name: "only the Git endpoint is enabled", snapshot: snap({ tenantAccess: [tenantAccess("access", false), tenantAccess("gitAccess", true)] }), count: 1, expect: [{ resourceId: "tenant/access", status: "pass" }] },
     { name: "a Premium service", snapshot: snap({ service: service({}, sku("Premium")), tenantAccess: [tenantAccess("access", false)] }) },
+    { name: "an Isolated service", snapshot: snap({ service: service({}, sku("Isolated")), tenantAccess: [tenantAccess("access", false)] }) },
   ],
   invalid: [
     { name: "enabled: true", snapshot: snap({ tenantAccess: [tenantAccess("access", true)] }), count: 1, expect: [{ resourceId: "tenant/access", status: "fail", message: /direct management API of 'apim1' is enabled/ }] },
@@ -21,10 +22,19 @@ ruleTester(rule, {
   notApplicable: [
     { name: "Consumption SKU", snapshot: snap({ service: consumption(), tenantAccess: [tenantAccess("access", true)] }) },
     { name: "Consumption SKU spelled in lower case", snapshot: snap({ service: service({}, sku("consumption")), tenantAccess: [tenantAccess("access", true)] }) },
+    // no direct management API on the v2 tiers: their tenant endpoints answer 400 MethodNotAllowedInPricingTier
+    ...["BasicV2", "StandardV2", "PremiumV2"].map((name) => ({ name: `${name} SKU, tenant access unreadable`, snapshot: snap({ service: service({}, sku(name)), needs: ["service"], failed: new Map([["tenantAccess", "ARM answered 400 MethodNotAllowedInPricingTier"]]) }) })),
+    { name: "Consumption SKU, tenant access unreadable", snapshot: snap({ service: consumption(), needs: ["service"], failed: new Map([["tenantAccess", "ARM answered 400 MethodNotAllowedInPricingTier"]]) }) },
     { name: "children-only input (service not in the input)", snapshot: stub({ tenantAccess: [tenantAccess("access", true)] }) },
   ],
   unknown: [
     { name: "enabled is a template expression", snapshot: snap({ tenantAccess: [tenantAccess("access", EXPR)] }), expect: [{ resourceId: "tenant/access", status: "unknown", message: /template expression/ }] },
     { name: "tenant access was not collected", snapshot: snap({ needs: ["apis"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /tenantAccess/ }] },
+    {
+      name: "reading tenant access failed for good on a tier that has it",
+      snapshot: snap({ service: service({}, sku("Standard")), needs: ["service"], failed: new Map([["tenantAccess", "ARM answered 405 MethodNotAllowed (not here)"]]) }),
+      count: 1,
+      expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /^Not evaluated: the tenantAccess data could not be read: ARM answered 405 MethodNotAllowed \(not here\)\.$/ }],
+    },
   ],
 });

@@ -1,5 +1,5 @@
 import { DEFAULT_WEAK_CIPHERS, rule } from "../../src/remediations/gateway-weak-ciphers.js";
-import { EXPR, SERVICE_ID, consumption, customProperties, pascal, service, snap, stub, ruleTester } from "../helpers/rule-tester.js";
+import { EXPR, SERVICE_ID, consumption, customProperties, pascal, service, sku, snap, stub, ruleTester } from "../helpers/rule-tester.js";
 
 /** Every default weak cipher key set to `value`, with `overrides` on top. */
 const all = (value: unknown, overrides: Record<string, unknown> = {}) => customProperties({ ...Object.fromEntries(DEFAULT_WEAK_CIPHERS.map((c) => [`Ciphers.${c}`, value])), ...overrides });
@@ -33,6 +33,8 @@ ruleTester(rule, {
   ],
   notApplicable: [
     { name: "Consumption SKU", snapshot: snap({ service: consumption({ createdAtUtc: CREATED_2017 }) }) },
+    // cipher configuration is unavailable in the v2 tiers (Learn: Azure API Management v2 tiers)
+    ...["BasicV2", "StandardV2", "PremiumV2"].map((name) => ({ name: `${name} SKU, keys absent`, snapshot: snap({ service: service({ createdAtUtc: CREATED_2023 }, sku(name)) }) })),
     { name: "children-only input (service not in the input)", snapshot: stub() },
   ],
   unknown: [

@@ -12,17 +12,22 @@ ruleTester(rule, {
     { name: "Internal virtual network, public access a template expression", snapshot: snap({ service: service({ virtualNetworkType: "Internal", publicNetworkAccess: EXPR }) }) },
     { name: "public access Disabled, virtual network type a template expression", snapshot: snap({ service: service({ virtualNetworkType: EXPR, publicNetworkAccess: "Disabled" }) }) },
     { name: "a Premium service in a virtual network", snapshot: snap({ service: service({ virtualNetworkType: "Internal" }, sku("Premium")) }) },
+    { name: "a Basic service behind a private endpoint", snapshot: snap({ service: service({ publicNetworkAccess: "Disabled" }, sku("Basic")) }) },
+    { name: "a Premium v2 service injected in a virtual network", snapshot: snap({ service: service({ virtualNetworkType: "Internal" }, sku("PremiumV2")) }) },
   ],
   invalid: [
     { name: "public access Enabled, no virtual network", snapshot: snap({ service: service({ publicNetworkAccess: "Enabled", virtualNetworkType: "None" }) }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /not in a virtual network/ }] },
     { name: "nothing set (ARM defaults: Enabled, None)", snapshot: snap(), expect: [{ status: "fail" }] },
     { name: "PascalCase, upper case values", snapshot: snap({ service: pascal(service({ publicNetworkAccess: "ENABLED", virtualNetworkType: "NONE" })) }), expect: [{ status: "fail" }] },
     { name: "a Standard v2 service without isolation", snapshot: snap({ service: service({}, sku("StandardV2")) }), expect: [{ status: "fail" }] },
+    { name: "a Basic service without isolation", snapshot: snap({ service: service({}, sku("Basic")) }), expect: [{ status: "fail" }] },
   ],
   notApplicable: [
     { name: "a Consumption service", snapshot: snap({ service: consumption({ publicNetworkAccess: "Enabled" }) }) },
     { name: "a Consumption service, SKU in lower case", snapshot: snap({ service: service({}, { sku: { name: "consumption", capacity: 0 } }) }) },
     { name: "a Consumption service, PascalCase Sku.Name", snapshot: snap({ service: pascal(consumption()) }) },
+    // Basic v2 offers neither a virtual network nor inbound private endpoints (Learn: feature-based comparison of the tiers)
+    { name: "a Basic v2 service", snapshot: snap({ service: service({ publicNetworkAccess: "Enabled" }, sku("BasicV2")) }) },
     { name: "children-only input (the service is not in the input)", snapshot: stub() },
   ],
   unknown: [

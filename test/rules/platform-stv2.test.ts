@@ -9,6 +9,7 @@ ruleTester(rule, {
     { name: "no platform version (a template for a new service)", snapshot: snap(), expect: [{ status: "pass", message: /No platform version/ }] },
     { name: "PascalCase Properties.PlatformVersion", snapshot: snap({ service: pascal(service({ platformVersion: "stv2" })) }) },
     { name: "a Premium service on stv2", snapshot: snap({ service: service({ platformVersion: "stv2" }, sku("Premium", 2)) }) },
+    { name: "an Isolated service on stv2", snapshot: snap({ service: service({ platformVersion: "stv2" }, sku("Isolated")) }) },
   ],
   invalid: [
     { name: "stv1", snapshot: snap({ service: service({ platformVersion: "stv1" }) }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "fail", message: /retired stv1/ }] },
@@ -18,6 +19,8 @@ ruleTester(rule, {
   notApplicable: [
     { name: "a Consumption service (mtv1)", snapshot: snap({ service: consumption({ platformVersion: "mtv1" }) }) },
     { name: "a Consumption service, SKU in lower case", snapshot: snap({ service: service({ platformVersion: "mtv1" }, { sku: { name: "consumption", capacity: 0 } }) }) },
+    // stv1/stv2 are platforms of the classic dedicated tiers; the v2 tiers are unrelated to them (Learn: v2 tiers FAQ)
+    ...["BasicV2", "StandardV2", "PremiumV2"].map((name) => ({ name: `a ${name} service`, snapshot: snap({ service: service({ platformVersion: "stv1" }, sku(name)) }) })),
     { name: "children-only input (the service is not in the input)", snapshot: stub() },
   ],
   unknown: [
