@@ -77,9 +77,9 @@ param eventsResourceGroupName string = ''
 @description('Subscriptions that already have a Microsoft.Resources.Subscriptions system topic (only one is allowed per subscription): { "<subscriptionId>": "<resourceGroup>/<topicName>" }. The events identity must be assigned to such a topic.')
 param existingSystemTopics object = {}
 
-@allowed(['20', '22'])
-@description('Node.js version of the Functions runtime.')
-param nodeVersion string = '20'
+@allowed(['20', '22', '24'])
+@description('Node.js version of the Functions runtime (Flex Consumption functionAppConfig.runtime.version). 22 by default: Node 20 reached end of life on 2026-04-30; 24 where the region offers it (`Get-AzFunctionAppFlexConsumptionRuntime -Location <region> -Runtime node`).')
+param nodeVersion string = '22'
 
 @description('Maximum instances of the Flex Consumption app.')
 param maximumInstanceCount int = 40

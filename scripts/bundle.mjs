@@ -3,21 +3,35 @@
 //   functions.js        package.json's main: loads app.js with V8's code cache (app.js.cache),
 //                       so a cold start does not compile 3.5 MB of JavaScript; when the cache does
 //                       not match the runtime's V8 it is ignored and app.js compiles as usual
-//   app.js (+ .map, .LEGAL.txt, .cache)  the app, all dependencies inlined
+//   app.js (+ .LEGAL.txt, .cache)  the app, all dependencies inlined
 //   package.json        main: functions.js, no dependencies
 //   host.json           as in the repository
 //   docs/rules/*.md     the rule pages tickets quote
 // `@azure/functions-core` stays external: the Functions host provides it at run time.
-// Usage: node scripts/bundle.mjs   (it bundles the TypeScript sources; tsc is not needed first)
+// The source map (~15 MB) is not part of the package: by default it is written to dist/sourcemaps/app.js.map,
+// beside the package, with no sourceMappingURL in app.js (map a stack trace from Azure with it locally).
+// BUNDLE_SOURCEMAP=1 or --sourcemap puts app.js.map in the package, linked from app.js (then set
+// NODE_OPTIONS=--enable-source-maps in the app settings to get mapped stack traces on Azure).
+// Usage: node scripts/bundle.mjs [--sourcemap] [--out DIR]   (default DIR dist/deploy; it bundles the
+// TypeScript sources, tsc is not needed first)
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, "dist", "deploy");
+const argv = process.argv.slice(2);
+const outAt = argv.indexOf("--out");
+if (outAt >= 0 && !argv[outAt + 1]) {
+  process.stderr.write("bundle: --out needs a folder\n");
+  process.exit(2);
+}
+const out = outAt >= 0 ? resolve(argv[outAt + 1]) : join(root, "dist", "deploy");
+const mapInPackage = argv.includes("--sourcemap") || /^(1|true)$/i.test(process.env.BUNDLE_SOURCEMAP ?? "");
+// outside the package folder: azd zip-deploys `dist: dist/deploy` whole
+const mapDir = join(dirname(out), "sourcemaps");
 const functions = readdirSync(join(root, "src", "functions"))
   .filter((f) => f.endsWith(".ts"))
   .sort();
@@ -41,7 +55,8 @@ await build({
   external: ["@azure/functions-core"],
   minify: true,
   keepNames: true,
-  sourcemap: true,
+  // "linked": app.js.map beside app.js with a sourceMappingURL comment; "external": the map, no comment
+  sourcemap: mapInPackage ? "linked" : "external",
   legalComments: "external",
   // ESM dependencies read import.meta.url; in the CommonJS bundle it is the bundle's own URL
   banner: { js: 'var __bundle_import_meta_url = require("url").pathToFileURL(__filename).href;' },
@@ -55,6 +70,11 @@ writeFileSync(
   JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true, type: "commonjs", main: "functions.js", engines: pkg.engines }, null, 2) + "\n",
 );
 cpSync(join(root, "host.json"), join(out, "host.json"));
+rmSync(join(mapDir, "app.js.map"), { force: true });
+if (!mapInPackage) {
+  mkdirSync(mapDir, { recursive: true });
+  renameSync(join(out, "app.js.map"), join(mapDir, "app.js.map"));
+}
 cpSync(join(root, "docs", "rules"), join(out, "docs", "rules"), { recursive: true });
 
 // the loader, and the code cache it uses (made by running the app's top level once, as the host would)
@@ -91,4 +111,7 @@ if (made.status !== 0) process.stderr.write(`${made.stderr}\n`);
 if (made.status !== 0) process.stderr.write("warning: no code cache made; functions.js compiles app.js at start\n");
 
 const bytes = statSync(join(out, "app.js")).size;
-process.stdout.write(`dist/deploy: ${functions.length} functions, app.js ${(bytes / 2 ** 20).toFixed(1)} MB, ${Date.now() - started} ms\n`);
+const shown = (p) => (relative(root, p).startsWith("..") ? p : relative(root, p));
+const where = shown(out);
+const map = mapInPackage ? `source map in the package (${where}/app.js.map)` : `source map outside the package (${shown(join(mapDir, "app.js.map"))}; BUNDLE_SOURCEMAP=1 to ship it)`;
+process.stdout.write(`${where}: ${functions.length} functions, app.js ${(bytes / 2 ** 20).toFixed(1)} MB, ${map}, ${Date.now() - started} ms\n`);

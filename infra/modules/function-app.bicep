@@ -5,7 +5,7 @@ param location string
 param tags object
 param name string
 param planName string
-@allowed(['20', '22'])
+@allowed(['20', '22', '24'])
 param nodeVersion string
 param maximumInstanceCount int
 @allowed([2048, 4096])

@@ -92,7 +92,7 @@ function evaluate(expr: string, values: Record<string, string>): string {
 }
 
 describe("infra: the function app", () => {
-  it("is a Linux Flex Consumption app on Node 20 or 22, HTTPS only, with no publishing credentials", () => {
+  it("is a Linux Flex Consumption app on Node 22 by default (20 is past end of life), HTTPS only, with no publishing credentials", () => {
     const plan = only(fa, "Microsoft.Web/serverfarms");
     expect(str(prop(plan.body, "sku.tier"))).toBe("FlexConsumption");
     expect(str(prop(plan.body, "sku.name"))).toBe("FC1");
@@ -102,9 +102,16 @@ describe("infra: the function app", () => {
     expect(str(prop(site.body, "properties.siteConfig.minTlsVersion"))).toBe("1.2");
     expect(str(prop(site.body, "properties.functionAppConfig.runtime.name"))).toBe("node");
     expect(prop(site.body, "properties.functionAppConfig.runtime.version")).toBe("nodeVersion");
-    for (const f of [fa, main]) expect(f.params.get("nodeVersion")?.decorators).toContain("@allowed(['20', '22'])");
+    for (const f of [fa, main]) expect(f.params.get("nodeVersion")?.decorators).toContain("@allowed(['20', '22', '24'])");
+    // what `azd up` deploys unless told otherwise: Node 22 (Node 20 reached end of life on 2026-04-30)
+    expect(str(main.params.get("nodeVersion")?.default)).toBe("22");
+    expect(fa.params.get("nodeVersion")?.default).toBeUndefined();
+    expect(passed("nodeVersion")).toBe("nodeVersion");
+    const azdParameters = JSON.parse(readFileSync(join(INFRA, "main.parameters.json"), "utf8")) as { parameters: Record<string, { value: string }> };
+    expect(azdParameters.parameters["nodeVersion"]?.value).toBe("${REMEDIATOR_NODE_VERSION=22}");
+    // the package itself still runs on 20, 22 and 24
     const engines = (JSON.parse(readFileSync(join(process.cwd(), "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
-    expect(engines).toBe(">=20.0.0");
+    expect(engines).toBe(">=20");
     const policies = fa.resources.filter((r) => r.type === "Microsoft.Web/sites/basicPublishingCredentialsPolicies");
     expect(policies.map((p) => str(prop(p.body, "name"))).sort()).toEqual(["ftp", "scm"]);
     for (const p of policies) expect(prop(p.body, "properties.allow")).toBe("false");
