@@ -5,10 +5,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { authorizationScopeOf, BUILTIN_ROLE_NAMES } from "./access.js";
+import * as contracts from "./contracts.js";
 import { resourceEvent, type Caller, type EventSink } from "./events.js";
 import { listedTenantSettings, tierRefusal } from "./tiers.js";
 import { ArmError, etagValue, type Reply } from "./http.js";
-import { idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId } from "./ids.js";
+import { collectionOf, idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId } from "./ids.js";
 import type { Vaults } from "./keyvault.js";
 import { guidFrom, type Resource, type Store } from "./store.js";
 
@@ -60,14 +61,27 @@ interface Operation {
   endTime?: string;
   finalStatus: number;
   deleted: boolean;
+  /** The poll URLs the operation was answered with (an in-progress status poll repeats them: core #2). */
+  headers: Record<string, string>;
   complete: () => void;
 }
+
+/**
+ * How Azure answers a long-running write (recorded: test/fixtures/recordings/azure-cli; none has Retry-After):
+ * - "azure-async": Azure-AsyncOperation and Location, both polled for `{status}` (service PUT core #1/#77, DELETE core #336);
+ * - "location": Location only; 202 while running, then the resource (service backup core #120, Consumption service PUT mi #1);
+ * - "async-id": 202 without a body, Location = the resource's URL with asyncId and asyncCode; polling it answers
+ *   asyncCode with the resource (named values nv #0/#8, API imports api #17, GraphQL schemas core #307).
+ */
+type LroStyle = "azure-async" | "location" | "async-id";
 
 type Mutability = { patchNeedsIfMatch: boolean; putLro: boolean; patchLro: boolean; deleteLro: boolean };
 
 /** Per child type: which writes need If-Match and which are long-running (from the 2024-05-01 swagger). */
 const CHILD_RULES: Record<string, Mutability> = {
-  "microsoft.apimanagement/service/apis": { patchNeedsIfMatch: true, putLro: true, patchLro: false, deleteLro: true },
+  // an API PUT is long-running only when it imports a document (contracts.isAsyncImport); its DELETE answers 200 (api #30, core #297)
+  "microsoft.apimanagement/service/apis": { patchNeedsIfMatch: true, putLro: true, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/apis/schemas": { patchNeedsIfMatch: false, putLro: true, patchLro: false, deleteLro: false },
   "microsoft.apimanagement/service/namedvalues": { patchNeedsIfMatch: true, putLro: true, patchLro: true, deleteLro: false },
   "microsoft.apimanagement/service/tenant": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
   "microsoft.apimanagement/service/backends": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
@@ -169,6 +183,10 @@ export class Arm {
       if ((ls.length - extIdx) % 2 === 0) return this.extensionResource(req, "/" + segs.join("/"), parentId);
       return this.expectGet(m, () => this.page(req, this.store.list("/" + segs.join("/")), (r) => this.view(r, req), false));
     }
+    if (ls.length === 5 && ls[2] === "providers" && ls[3] === "microsoft.apimanagement" && ls[4] === "checknameavailability") {
+      if (m !== "POST") throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${m}'.`);
+      return this.checkNameAvailability(req);
+    }
     // service lists by subscription / resource group
     if ((ls.length === 5 && ls[2] === "providers") || (ls.length === 7 && ls[2] === "resourcegroups" && ls[4] === "providers")) {
       const type = `${segs[ls.length - 2]}/${segs[ls.length - 1]}`;
@@ -250,6 +268,14 @@ export class Arm {
     return { status: 200, body: { cost: 0, timespan, interval, value, namespace: "Microsoft.ApiManagement/service", resourceregion: "westeurope" } };
   }
 
+  /** Service names are global (`{name}.azure-api.net`): answers as core #0 (nameAvailable, reason, message). */
+  private checkNameAvailability(req: ArmRequest): Reply {
+    const name = typeof req.body["name"] === "string" ? req.body["name"] : "";
+    if (!/^[a-zA-Z](?:[a-zA-Z0-9-]{0,48}[a-zA-Z0-9])?$/.test(name)) return { status: 200, body: { nameAvailable: false, reason: "Invalid", message: `Invalid service name '${name}'.` } };
+    const taken = this.store.ofType("Microsoft.ApiManagement/service").some((s) => s.name.toLowerCase() === name.toLowerCase());
+    return { status: 200, body: taken ? { nameAvailable: false, reason: "AlreadyExists", message: `${name} is already in use. Please select a different name.` } : { nameAvailable: true, reason: "Valid", message: "" } };
+  }
+
   private expectGet(method: string, f: () => Reply): Reply {
     if (method !== "GET") throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`);
     return f();
@@ -281,7 +307,7 @@ export class Arm {
   // ---- views ------------------------------------------------------------
 
   /** The ARM view of a resource as the caller sees it. */
-  view(r: Resource, req: Pick<ArmRequest, "origin">): Record<string, unknown> {
+  view(r: Resource, req: Pick<ArmRequest, "origin"> & Partial<Pick<ArmRequest, "method" | "url">>, extra: { created?: boolean } = {}): Record<string, unknown> {
     const v = this.store.view(r);
     const t = r.type.toLowerCase();
     const props = v["properties"] as Record<string, unknown>;
@@ -291,7 +317,13 @@ export class Arm {
       if (origin) props["vaultUri"] = `${origin}/`;
     }
     if (t === "microsoft.keyvault/vaults/secrets") delete props["value"];
-    void req;
+    if (t.startsWith(SERVICE_TYPE)) {
+      // GET, list and write answers differ (emulator/contracts.ts); a collection's items are answered in list form
+      const method = req.method ?? "GET";
+      const listing = req.url !== undefined && idKey(req.url.pathname) === idKey(collectionOf(r.id)) && idKey(req.url.pathname) !== idKey(r.id);
+      const mode: contracts.ViewMode = method === "GET" || method === "HEAD" ? (listing ? "list" : "get") : "write";
+      contracts.shapeView(r, v, { mode, apiVersion: req.url?.searchParams.get("api-version") ?? "", created: extra.created }, this.store, this.serviceOf(r.id)?.id);
+    }
     return v;
   }
 
@@ -366,7 +398,11 @@ export class Arm {
     switch (req.method) {
       case "GET":
       case "HEAD": {
+        const asyncId = req.url.searchParams.get("asyncId");
+        if (req.method === "GET" && asyncId !== null && this.operations.has(asyncId)) return this.asyncIdPoll(asyncId, req);
         if (!existing) throw this.notFoundFor(path, type);
+        // a product's API link answers its existence check with 204 and no ETag (core #292)
+        if (req.method === "HEAD" && lt === "microsoft.apimanagement/service/products/apis") return { status: 204 };
         if (lt === "microsoft.apimanagement/service/namedvalues" && existing.properties["keyVault"]) this.noteResolution(existing);
         return this.withEtag(existing, { status: 200, body: req.method === "HEAD" ? undefined : this.view(existing, req) });
       }
@@ -384,8 +420,11 @@ export class Arm {
         if (existing) this.checkIfMatch(existing, req, false);
         this.assertNotLocked(path, "write");
         this.assertNotUpdating(path);
-        const r = this.applyPut(path, type, existing, req.body);
-        return this.finishWrite(req, r, rules.putLro, existing ? 200 : 201, "write");
+        if (lt === "microsoft.apimanagement/service/products/apis") return this.linkProductApi(req, path, existing);
+        const given = (req.body["properties"] ?? {}) as Record<string, unknown>;
+        const r = this.applyPut(path, type, existing, req.body, req.caller.principalId);
+        const lro = lt === "microsoft.apimanagement/service/apis" ? contracts.isAsyncImport(given) : rules.putLro;
+        return this.finishWrite(req, r, lro, existing ? 200 : 201, "write");
       }
       case "DELETE": {
         if (!existing) return { status: 204 };
@@ -396,8 +435,13 @@ export class Arm {
           return this.startOperation(req, existing, 202, true, () => this.store.delete(existing.id));
         }
         this.store.delete(existing.id);
+        if (lt === "microsoft.apimanagement/service/apis" && req.url.searchParams.get("deleteRevisions") === "true" && !existing.name.includes(";rev=")) {
+          // deleteRevisions=true takes the API's other revisions with it (api #30, then #31 lists none of them)
+          for (const rev of this.store.list(collectionOf(existing.id))) if (rev.name.toLowerCase().startsWith(`${existing.name.toLowerCase()};rev=`)) this.store.delete(rev.id);
+        }
         this.emit(req, "delete", existing.id, `${existing.type}/delete`);
-        return { status: 200 };
+        // a version set's DELETE answers 204 (core #334)
+        return { status: lt === "microsoft.apimanagement/service/apiversionsets" ? 204 : 200 };
       }
       default:
         throw new ArmError(405, "MethodNotAllowed", `The requested resource does not support http method '${req.method}'.`);
@@ -407,7 +451,8 @@ export class Arm {
   private notFoundFor(path: string, type: string): ArmError {
     const lt = type.toLowerCase();
     if (lt === SERVICE_TYPE) return new ArmError(404, "ResourceNotFound", `The Resource '${type}/${nameOf(path)}' under resource group '${parseId(path).resourceGroup}' was not found.`);
-    if (lt.startsWith("microsoft.apimanagement/service/")) return new ArmError(404, "ResourceNotFound", `${type.split("/").pop()} not found.`);
+    // API Management's own errors carry details: null (policy #3: "PoliciesConfiguration not found.")
+    if (lt.startsWith("microsoft.apimanagement/service/")) return new ArmError(404, "ResourceNotFound", `${type.split("/").pop()} not found.`, {}, null);
     return new ArmError(404, "ResourceNotFound", `The Resource '${type}/${nameOf(path)}' under resource group '${parseId(path).resourceGroup}' was not found.`);
   }
 
@@ -466,7 +511,7 @@ export class Arm {
     if (r.properties["keyVault"]) this.resolveNamedValue(r);
   }
 
-  private applyPut(path: string, type: string, existing: Resource | undefined, body: Record<string, unknown>): Resource {
+  private applyPut(path: string, type: string, existing: Resource | undefined, body: Record<string, unknown>, principal = ""): Resource {
     const props = { ...((body["properties"] as Record<string, unknown> | undefined) ?? {}) };
     const segs = segments(path);
     const r: Resource = {
@@ -484,6 +529,7 @@ export class Arm {
     if (lt === SERVICE_TYPE) {
       props["createdAtUtc"] = existing?.properties["createdAtUtc"] ?? new Date().toISOString();
       props["provisioningState"] = "Succeeded";
+      contracts.putService(r, existing, principal);
       this.fillIdentity(r);
     }
     if (lt === "microsoft.apimanagement/service/namedvalues") {
@@ -496,11 +542,17 @@ export class Arm {
         this.resolveNamedValue(r);
       }
     }
+    const svcId = this.serviceOf(r.id)?.id ?? "";
     if (lt === "microsoft.apimanagement/service/apis") {
-      props["isCurrent"] ??= !r.name.includes(";rev=");
-      props["apiRevision"] ??= r.name.includes(";rev=") ? r.name.split(";rev=")[1] : "1";
-      props["protocols"] ??= ["https"];
+      const sourceId = typeof props["sourceApiId"] === "string" ? props["sourceApiId"] : undefined;
+      const source = sourceId ? this.store.get(sourceId.startsWith("/apis/") ? `${svcId}${sourceId}` : sourceId) : undefined;
+      contracts.putApi(r, props, existing, source, svcId);
+    } else if (lt.startsWith(SERVICE_TYPE + "/") && lt !== "microsoft.apimanagement/service/namedvalues") {
+      const released = lt === "microsoft.apimanagement/service/apis/releases" && typeof props["apiId"] === "string" ? contracts.revisionOf(props["apiId"]) : undefined;
+      contracts.putChild(r, existing, svcId);
+      if (released !== undefined) contracts.release(this.store, svcId, segments(r.id)[9] ?? "", released, () => this.store.nextEtag());
     }
+    if (lt.startsWith(SERVICE_TYPE)) r.armWritten = true;
     if (lt === "microsoft.keyvault/vaults/secrets" && typeof props["value"] === "string") {
       r.hiddenValue = props["value"];
       delete props["value"];
@@ -511,20 +563,52 @@ export class Arm {
 
   private finishWrite(req: ArmRequest, r: Resource, lro: boolean, status: number, kind: "write"): Reply {
     // a long-running PATCH answers 202 without a body (service and named value examples); a long-running PUT answers 201/200 with the body
-    if (lro) return this.startOperation(req, r, req.method === "PATCH" ? 202 : status, false, undefined);
+    if (lro) {
+      const isService = r.type.toLowerCase() === SERVICE_TYPE;
+      if (!isService) return this.startOperation(req, r, 202, false, undefined, "async-id", { asyncCode: status });
+      const creating = req.method === "PUT" && status === 201;
+      // a new service activates: computed properties and default children appear when it is done (core #1 -> #73, #262, #263)
+      const activate = creating
+        ? () => {
+            contracts.activateService(r);
+            for (const c of contracts.defaultChildren(r, () => this.store.nextEtag())) if (!this.store.get(c.id)) this.store.put(c);
+          }
+        : undefined;
+      const consumptionPut = req.method === "PUT" && String(r.sku?.["name"] ?? "").toLowerCase() === "consumption";
+      return this.startOperation(req, r, req.method === "PATCH" ? 202 : status, false, activate, consumptionPut ? "location" : "azure-async", { creating });
+    }
     this.emit(req, kind, r.id, `${r.type}/write`);
-    return this.withEtag(r, { status, body: this.view(r, req) });
+    return this.withEtag(r, { status, body: this.view(r, req, { created: status === 201 }) });
+  }
+
+  /** A product's API link (`products/{p}/apis/{api}`): the answer is the API as the product lists it, with the API's ETag (core #290). */
+  private linkProductApi(req: ArmRequest, path: string, existing: Resource | undefined): Reply {
+    const segs = segments(path);
+    const api = this.store.get(`/${segs.slice(0, 8).join("/")}/apis/${segs[11] ?? ""}`);
+    if (!api) throw this.notFoundFor(`/${segs.slice(0, 8).join("/")}/apis/${segs[11] ?? ""}`, "Microsoft.ApiManagement/service/apis");
+    const link = this.applyPut(path, "Microsoft.ApiManagement/service/products/apis", existing, {}, req.caller.principalId);
+    this.emit(req, "write", link.id, `${link.type}/write`);
+    return this.withEtag(api, { status: existing ? 200 : 201, body: contracts.productApiView(api, link.id, { mode: "write", apiVersion: req.url.searchParams.get("api-version") ?? "" }) });
   }
 
   // ---- long-running operations ------------------------------------------------
 
-  private startOperation(req: ArmRequest, r: Resource, status: number, deleting: boolean, onComplete: (() => void) | undefined): Reply {
+  private startOperation(
+    req: ArmRequest,
+    r: Resource,
+    status: number,
+    deleting: boolean,
+    onComplete: (() => void) | undefined,
+    style: LroStyle = "azure-async",
+    options: { asyncCode?: number; creating?: boolean; keepState?: boolean } = {},
+  ): Reply {
     const opId = randomUUID().replace(/-/g, "");
     const svc = this.serviceOf(r.id);
-    const isService = r.type.toLowerCase() === SERVICE_TYPE;
+    const isService = r.type.toLowerCase() === SERVICE_TYPE && !options.keepState;
     if (isService) {
-      r.properties["provisioningState"] = deleting ? "Deleting" : "Updating";
-      r.properties["targetProvisioningState"] = deleting ? "Deleted" : "Succeeded";
+      // while it runs a service reports the operation in both states (core #1 Activating, #77 Updating, #336 Deleting)
+      const pending = deleting ? { provisioningState: "Deleting", targetProvisioningState: "Deleting" } : contracts.pendingServiceStates(r, options.creating === true);
+      Object.assign(r.properties, pending);
     }
     const op: Operation = {
       id: opId,
@@ -532,8 +616,9 @@ export class Arm {
       serviceId: svc?.id,
       status: "InProgress",
       startTime: new Date().toISOString(),
-      finalStatus: deleting ? 200 : 200,
+      finalStatus: options.asyncCode ?? 200,
       deleted: deleting,
+      headers: {},
       complete: () => {
         if (op.status !== "InProgress") return;
         op.status = "Succeeded";
@@ -556,13 +641,18 @@ export class Arm {
     const locationUrl = new URL(`${base}/operationResults/${opId}`, req.origin);
     locationUrl.searchParams.set("api-version", apiVersion);
     locationUrl.searchParams.set("asyncResponse", "location");
-    const headers: Record<string, string> = {
-      "azure-asyncoperation": asyncUrl.toString(),
-      location: locationUrl.toString(),
-      "retry-after": String(Math.ceil(this.settings.lroDurationMs / 1000)),
-    };
-    if (status === 202) return { status, headers };
+    const resourceUrl = new URL(r.id, req.origin);
+    resourceUrl.searchParams.set("api-version", apiVersion);
+    resourceUrl.searchParams.set("asyncId", opId);
+    resourceUrl.searchParams.set("asyncCode", String(op.finalStatus));
+    // no Retry-After: Azure sends none on any of these (every recorded LRO answer and poll); clients poll at their own interval
+    const headers: Record<string, string> =
+      style === "azure-async" ? { "azure-asyncoperation": asyncUrl.toString(), location: locationUrl.toString() } : style === "location" ? { location: locationUrl.toString() } : { location: resourceUrl.toString() };
+    op.headers = headers;
+    // a service DELETE answers 202 with the service, Deleting (core #336)
+    if (status === 202 && !(deleting && isService)) return { status, headers };
     const body = this.view(r, req);
+    if (deleting) return { status, headers, body }; // without an ETag (core #336)
     // the initial body of a named value PUT reports the operation as in progress (CreateNamedValueWithKeyVault example)
     if (r.type.toLowerCase() === "microsoft.apimanagement/service/namedvalues") (body["properties"] as Record<string, unknown>)["provisioningState"] = "InProgress";
     return this.withEtag(r, { status, headers, body });
@@ -571,21 +661,31 @@ export class Arm {
   private operationStatus(opId: string): Reply {
     const op = this.operations.get(opId);
     if (!op) throw new ArmError(404, "OperationNotFound", `Operation '${opId}' was not found.`);
-    const body: Record<string, unknown> = { id: op.id, name: op.id, status: op.status, startTime: op.startTime };
-    if (op.endTime) body["endTime"] = op.endTime;
-    const headers: Record<string, string> = op.status === "InProgress" ? { "retry-after": String(Math.max(1, Math.ceil(this.settings.lroDurationMs / 1000))) } : {};
+    // the status body is `{status}` alone; while running it repeats the poll headers (core #2 InProgress, #72 Succeeded)
+    const body: Record<string, unknown> = { status: op.status };
+    const headers: Record<string, string> = op.status === "InProgress" ? { ...op.headers } : {};
     return { status: 200, body, headers };
+  }
+
+  /** Polling a resource URL with `asyncId` (style "async-id"): 202 while running, then `asyncCode` with the resource (nv #1, api #18). */
+  private asyncIdPoll(opId: string, req: ArmRequest): Reply {
+    const op = this.operations.get(opId) as Operation;
+    if (op.status === "InProgress") return { status: 202, headers: { location: req.url.toString() } };
+    const r = this.store.get(op.resourceId);
+    if (!r) throw this.notFoundFor(op.resourceId, typeOfId(op.resourceId) ?? "");
+    return this.withEtag(r, { status: op.finalStatus, body: this.view(r, req) });
   }
 
   /** Location-header polling: 202 while running, then the resource (or 200/204 for deletes). */
   locationPoll(opId: string, req: ArmRequest): Reply {
     const op = this.operations.get(opId);
     if (!op) throw new ArmError(404, "OperationNotFound", `Operation '${opId}' was not found.`);
-    if (op.status === "InProgress") return { status: 202, headers: { "retry-after": "1", location: req.url.toString() } };
+    if (op.status === "InProgress") return { status: 202, headers: { location: req.url.toString() } };
     if (op.deleted) return { status: 204 };
     const r = this.store.get(op.resourceId);
     if (!r) return { status: 204 };
-    return this.withEtag(r, { status: 200, body: this.view(r, req) });
+    // the resource, without an ETag header (core #129, mi #2)
+    return { status: 200, body: this.view(r, req) };
   }
 
   /** Finishes every pending operation at once (tests, state dumps). */
@@ -611,17 +711,13 @@ export class Arm {
     if (lt === "microsoft.apimanagement/service/apis" && ll === "revisions") return this.revisions(req, parent);
     if (lt === "microsoft.apimanagement/service/products" && ll === "apis") {
       const svc = this.serviceOf(parent.id);
-      const apis = this.store
-        .list(path)
-        .map((link) => (svc ? this.store.get(`${svc.id}/apis/${link.name}`) : undefined))
-        .filter((x): x is Resource => x !== undefined);
-      return this.page(req, apis, (r) => this.view(r, req));
+      const apiOf = (link: Resource) => (svc ? this.store.get(`${svc.id}/apis/${link.name}`) : undefined);
+      const links = this.store.list(path).filter((link) => apiOf(link) !== undefined);
+      // each item is the API with the link's id and type (core #291)
+      return this.page(req, links, (link) => contracts.productApiView(apiOf(link) as Resource, link.id, { mode: "list", apiVersion: req.url.searchParams.get("api-version") ?? "" }));
     }
     let items = this.store.list(path);
-    if (lt === SERVICE_TYPE && ll === "apis") {
-      // the collection lists current revisions only; others are reached by `name;rev=N` or /revisions
-      items = items.filter((a) => !a.name.includes(";rev="));
-    }
+    // the API collection lists every revision, current or not (api #27 lists `api-id;rev=2`, without isCurrent)
     // the tenant list answers `access` only; `gitAccess` is read by name (emulator/tiers.ts)
     if (lt === SERVICE_TYPE && ll === "tenant") items = listedTenantSettings(items);
     const filter = req.url.searchParams.get("$filter");
@@ -633,17 +729,10 @@ export class Arm {
     const svc = this.serviceOf(api.id);
     const base = api.name.split(";rev=")[0] as string;
     const all = svc ? this.store.list(`${svc.id}/apis`).filter((a) => a.name.split(";rev=")[0]?.toLowerCase() === base.toLowerCase()) : [api];
-    const view = (r: Resource) => ({
-      apiId: `/apis/${r.name}`,
-      apiRevision: String(r.properties["apiRevision"] ?? (r.name.includes(";rev=") ? r.name.split(";rev=")[1] : "1")),
-      createdDateTime: "2024-01-01T00:00:00Z",
-      updatedDateTime: "2024-01-01T00:00:00Z",
-      description: r.properties["apiRevisionDescription"],
-      privateUrl: r.properties["isCurrent"] ? undefined : `/${String(r.properties["path"] ?? "")};rev=${String(r.properties["apiRevision"] ?? "")}`,
-      isOnline: true,
-      isCurrent: r.properties["isCurrent"] === true,
-    });
-    return this.page(req, all, view);
+    const reply = this.page(req, all, contracts.revisionView);
+    // the revisions list answers nextLink null on its last page (rev #2, core #277)
+    (reply.body as Record<string, unknown>)["nextLink"] ??= null;
+    return reply;
   }
 
   private action(req: ArmRequest, r: Resource, action: string): Reply {
@@ -669,6 +758,23 @@ export class Arm {
       this.resolveNamedValue(r);
       r.etag = this.store.nextEtag();
       return this.startOperation(req, r, 202, false, undefined);
+    }
+    if (lt === "microsoft.apimanagement/service/subscriptions" && la === "listsecrets") {
+      // the keys, with the subscription's ETag (sub #6)
+      this.emit(req, "action", r.id, `${r.type}/listSecrets/action`);
+      return this.withEtag(r, { status: 200, body: contracts.subscriptionKeys(r) });
+    }
+    if (lt === "microsoft.apimanagement/service/subscriptions" && (la === "regenerateprimarykey" || la === "regeneratesecondarykey")) {
+      // 204 without a body; the subscription's ETag changes (sub #7, #8, then #9)
+      contracts.regenerateKey(r, la === "regenerateprimarykey" ? "primaryKey" : "secondaryKey");
+      r.etag = this.store.nextEtag();
+      this.emit(req, "action", r.id, `${r.type}/${action}/action`);
+      return { status: 204 };
+    }
+    if (lt === SERVICE_TYPE && la === "backup") {
+      // 202 with Location only; polling answers 202, then the service (core #120, #121, #129)
+      this.assertNotUpdating(r.id);
+      return this.startOperation(req, r, 202, false, undefined, "location", { keepState: true });
     }
     throw new ArmError(404, "ActionNotFound", `The action '${action}' is not supported on '${r.type}'.`);
   }

@@ -7,6 +7,8 @@ export class ArmError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** API Management's own errors carry `details` (null when there are none: policy #3); ARM's do not. */
+    readonly details?: unknown,
   ) {
     super(message);
   }
@@ -19,7 +21,7 @@ export interface Reply {
 }
 
 export function errorReply(e: ArmError): Reply {
-  return { status: e.status, body: { error: { code: e.code, message: e.message } }, headers: e.headers };
+  return { status: e.status, body: { error: e.details === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, details: e.details } }, headers: e.headers };
 }
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;

@@ -17,6 +17,8 @@ export interface Resource {
   systemData?: Record<string, unknown>;
   /** Secret value kept by the emulator, never returned by GET. */
   hiddenValue?: string;
+  /** Written through ARM: answered with Azure's recorded contracts (emulator/contracts.ts); estate entries are answered as given. */
+  armWritten?: boolean;
 }
 
 export type Estate = Array<Record<string, unknown>>;

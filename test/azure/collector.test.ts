@@ -84,9 +84,9 @@ describe("snapshot collector", () => {
   it("the call count is a pure function of needs and page counts", () => {
     expect(expectedCalls(["service"], SHAPE)).toBe(1);
     expect(expectedCalls(["namedValues"], SHAPE)).toBe(1 + 2);
-    // apis: 3 pages; revisions: api0 2 pages + 11 GETs, api1 1 page + 1 GET, 21 others 1 page each
-    expect(expectedCalls(["apiRevisions"], SHAPE)).toBe(1 + 3 + (2 + 11) + (1 + 1) + 21);
-    expect(expectedCalls(["defender"], { ...SHAPE, defenderPlanEnabled: false })).toBe(1 + 3 + 1);
+    // apis: 4 pages (Azure lists the 23 APIs with their 12 other revisions: recorded api #27); revisions: api0 2 pages + 11 GETs, api1 1 page + 1 GET, 21 others 1 page each
+    expect(expectedCalls(["apiRevisions"], SHAPE)).toBe(1 + 4 + (2 + 11) + (1 + 1) + 21);
+    expect(expectedCalls(["defender"], { ...SHAPE, defenderPlanEnabled: false })).toBe(1 + 4 + 1);
     expect(expectedCalls(["apis"], { ...SHAPE, apis: [] })).toBe(2);
     // the tenant list, and gitAccess by name
     expect(expectedCalls(["tenantAccess", "gitAccess"], SHAPE)).toBe(1 + 1 + 1);
