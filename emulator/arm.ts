@@ -12,6 +12,7 @@ import { ArmError, etagValue, type Reply } from "./http.js";
 import { collectionOf, idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId } from "./ids.js";
 import type { Vaults } from "./keyvault.js";
 import { guidFrom, type Resource, type Store } from "./store.js";
+import { lroKindOf, type LroKind } from "./lro.js";
 
 export interface ArmRequest {
   method: string;
@@ -27,6 +28,8 @@ export interface ArmSettings {
   pageSize: number;
   /** How long a long-running operation stays in progress. */
   lroDurationMs: number;
+  /** Per kind of operation (emulator/lro.ts: the realistic profile, scaled); a kind not given takes lroDurationMs. */
+  lroByKind?: Partial<Record<LroKind, number>>;
 }
 
 /** customProperties keys that ARM resets to their default when a PATCH omits them. */
@@ -632,7 +635,8 @@ export class Arm {
       },
     };
     this.operations.set(opId, op);
-    const t = setTimeout(op.complete, this.settings.lroDurationMs);
+    const kind = lroKindOf(r.type, req.method, req.body, deleting, options.creating === true);
+    const t = setTimeout(op.complete, this.settings.lroByKind?.[kind] ?? this.settings.lroDurationMs);
     t.unref?.();
     const apiVersion = req.url.searchParams.get("api-version") ?? "";
     const base = svc?.id ?? r.id;
@@ -700,6 +704,28 @@ export class Arm {
     const last = segs[segs.length - 1] as string;
     const ll = last.toLowerCase();
     const parent = this.store.get(parentPath);
+  /**
+   * Ends every pending operation as Failed (tests): the status poll answers `{status: "Failed", error}` (the
+   * Azure-AsyncOperation contract: https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations)
+   * and a service is writable again. The written properties stay (the emulator keeps no copy of the state before the write).
+   */
+  failPending(code = "InternalServerError", message = "The operation failed."): number {
+    let n = 0;
+    for (const op of this.operations.values()) {
+      if (op.status !== "InProgress") continue;
+      op.status = "Failed";
+      op.endTime = new Date().toISOString();
+      op.error = new ArmError(500, code, message);
+      const r = this.store.get(op.resourceId);
+      if (r && r.type.toLowerCase() === SERVICE_TYPE) {
+        r.properties["provisioningState"] = "Succeeded";
+        r.properties["targetProvisioningState"] = "";
+      }
+      n++;
+    }
+    return n;
+  }
+
     if (req.method === "POST") {
       if (!parent) throw this.notFoundFor(parentPath, typeOfId(parentPath) ?? "");
       return this.action(req, parent, last);

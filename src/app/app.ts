@@ -29,6 +29,16 @@ export interface AppDeps {
   leaseRetrySeconds?: number;
   /** Ticketing of drifts not fixed automatically (absent when TICKET_PROVIDER is none). */
   tickets?: TicketManager;
+  /**
+   * First delay before checking a long-running operation again (seconds, default 60); doubled per
+   * check up to 10 minutes. The check is a delayed queue message (visibilityTimeout).
+   */
+  operationRecheckSeconds?: number;
+}
+
+/** The delay before the next check of an operation checked `polls` times so far. */
+export function recheckDelaySeconds(base: number, polls: number): number {
+  return Math.min(base * 2 ** Math.min(polls, 10), Math.max(base, 600));
 }
 
 const RESOURCE_EVENTS = new Set(["Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess", "Microsoft.Resources.ResourceActionSuccess"]);
@@ -240,6 +250,7 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
   const fromMarker = msg.reason === "event" || msg.reason === "pending";
   let followUp = false;
   let tookChanges = false;
+  let recheck: number | undefined;
   try {
     // the pending marker is read while the lease is being taken (reading is harmless without it); it is removed only under the lease
     const peeked = fromMarker ? deps.storage.pending.peek(msg.serviceId) : undefined;
@@ -288,7 +299,18 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       followUp = kept;
       // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
       const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
-      const verdicts = result.findings.map((f) => (f.status === "fail" && fixed.has(`${f.ruleId}|${f.resourceId.toLowerCase()}`) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f));
+      // a change Azure is still applying is neither failed nor done: "in progress" until a later evaluation verifies it
+      const running = new Map(result.actions.filter((a) => a.outcome === "in-progress").map((a) => [`${a.ruleId}|${a.resourceId.toLowerCase()}`, a]));
+      const verdicts = result.findings.map((f) => {
+        const key = `${f.ruleId}|${f.resourceId.toLowerCase()}`;
+        const r = running.get(key);
+        if (r) return { ...f, status: "unknown" as const, inProgress: true, message: `In progress: ${r.reason ?? "the remediator's change is being applied"}` };
+        return f.status === "fail" && fixed.has(key) ? { ...f, status: "pass" as const, message: `Fixed by the remediator (was: ${f.message})` } : f;
+      });
+      // a long-running operation this evaluation started, or one a delayed check found still running: check it again later
+      // (other evaluations that meet it leave the scheduling to that chain of delayed messages)
+      const ops = result.actions.filter((a) => a.inProgress && (a.inProgress.started || msg.reason === "operation"));
+      if (ops.length > 0) recheck = recheckDelaySeconds(deps.operationRecheckSeconds ?? 60, Math.min(...ops.map((a) => a.inProgress?.polls ?? 0)));
       await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
@@ -309,8 +331,14 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
     }, deps.log);
     if (outcome.kind === "lease-lost") {
       // not retried by this worker: back to the queue, after the lease holder (changes taken from the marker ride along as "every rule")
-      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: fromMarker && !tookChanges ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: (fromMarker && !tookChanges) || msg.reason === "operation" ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
       deps.log.warn({ serviceId: msg.serviceId, correlationId: msg.correlationId, reason: outcome.reason }, "evaluation stopped: the service's lease was lost; the message goes back to the queue");
+    }
+    if (recheck !== undefined) {
+      // after the lease is released; the message is invisible until the check is due
+      const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "operation", correlationId: randomUUID(), enqueuedAt: new Date().toISOString() };
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage(next), { visibilityTimeout: recheck });
+      deps.log.info({ serviceId: msg.serviceId, correlationId: next.correlationId, inSeconds: recheck }, "a long-running operation is in progress: checked again later");
     }
     if (followUp) {
       // after the lease is released, so the follow-up does not meet it
@@ -322,7 +350,8 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
   } catch (e) {
     if (e instanceof LeaseBusyError) {
       // another worker has it: come back later instead of burning a dequeue attempt
-      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: fromMarker ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
+      // (a delayed operation check stays one, so its chain of checks goes on)
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage({ ...msg, reason: fromMarker || msg.reason === "operation" ? msg.reason : "retry" }), { visibilityTimeout: deps.leaseRetrySeconds ?? 15 });
       return { kind: "deferred", reason: e.message };
     }
     throw e;
@@ -359,8 +388,9 @@ export async function recordPoison(payload: unknown, dequeueCount: number | unde
 export interface ServiceReport {
   serviceId: string;
   evaluatedAt: string;
-  summary: { fail: number; pass: number; unknown: number };
-  rules: Record<string, { status: "fail" | "pass" | "unknown"; findings: Array<{ resourceId: string; status: string; message: string }> }>;
+  /** `inProgress`: verdicts waiting for a change Azure is still applying (counted apart from unknown). */
+  summary: { fail: number; pass: number; unknown: number; inProgress: number };
+  rules: Record<string, { status: "fail" | "pass" | "unknown" | "in-progress"; findings: Array<{ resourceId: string; status: string; message: string }> }>;
 }
 
 /** report: latest compliance per service and rule. */
@@ -370,12 +400,14 @@ export async function report(deps: AppDeps): Promise<{ services: ServiceReport[]
   for (const r of rows) {
     const key = r.serviceId.toLowerCase();
     let s = by.get(key);
-    if (!s) by.set(key, (s = { serviceId: r.serviceId, evaluatedAt: r.evaluatedAt, summary: { fail: 0, pass: 0, unknown: 0 }, rules: {} }));
+    if (!s) by.set(key, (s = { serviceId: r.serviceId, evaluatedAt: r.evaluatedAt, summary: { fail: 0, pass: 0, unknown: 0, inProgress: 0 }, rules: {} }));
     if (r.evaluatedAt > s.evaluatedAt) s.evaluatedAt = r.evaluatedAt;
-    s.summary[r.status]++;
+    const status = r.inProgress ? "in-progress" : r.status;
+    if (r.inProgress) s.summary.inProgress++;
+    else s.summary[r.status]++;
     const rule = (s.rules[r.ruleId] ??= { status: "pass", findings: [] });
-    rule.findings.push({ resourceId: r.resourceId, status: r.status, message: r.message });
-    if (r.status === "fail" || (r.status === "unknown" && rule.status === "pass")) rule.status = r.status;
+    rule.findings.push({ resourceId: r.resourceId, status, message: r.message });
+    if (status === "fail" || ((status === "unknown" || status === "in-progress") && rule.status === "pass") || (status === "unknown" && rule.status === "in-progress")) rule.status = status;
   }
   return { services: [...by.values()].sort((a, b) => a.serviceId.localeCompare(b.serviceId)) };
 }

@@ -14,15 +14,16 @@ import { TableTicketStore } from "./ticket-store.js";
 
 let cached: Promise<AppDeps> | undefined;
 
-export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds">> & { engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
+export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds" | "operationRecheckSeconds">> & { engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
   const config = loadConfig(env);
   const clients = createClients(config);
   const storage = await openStorage(env, clients.credential);
   const log = createLogger({ level: config.logLevel, registry: secrets });
-  const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, ...(overrides.engineTimings ?? {}) });
+  // a service update outlasts a function (host.json functionTimeout 10 minutes): operations are handed off to storage and resumed by a delayed message
+  const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, operationMode: "hand-off", operations: storage.operations, ...(overrides.engineTimings ?? {}) });
   const provider = ticketProviderFromEnv(env, clients.credential);
   const tickets = provider ? new TicketManager(provider, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log }) : undefined;
-  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, tickets };
+  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, operationRecheckSeconds: overrides.operationRecheckSeconds, tickets };
 }
 
 /** The process-wide dependencies (built on first use; a failed build is retried on the next call). */

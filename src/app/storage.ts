@@ -5,7 +5,7 @@
  * service URIs / account name in Azure.
  *
  * - queues `apim-evaluate` and `apim-evaluate-poison` (messages base64 JSON, as the host expects)
- * - tables: audit records, latest compliance, lock inventory, pending markers
+ * - tables: audit records, latest compliance, lock inventory, pending markers, long-running operations in progress
  * - blobs: one leased blob per service, so one worker at a time remediates it
  */
 import { createHash, randomUUID } from "node:crypto";
@@ -18,10 +18,11 @@ import type { Finding } from "../remediations/index.js";
 import type { AuditRecord, AuditSink } from "../engine/audit.js";
 import type { Env } from "../common/config.js";
 import type { LockInventory, LockRecord } from "../engine/inventory.js";
+import type { OperationStore, PendingOperation } from "../engine/operations.js";
 
 export const EVALUATE_QUEUE = "apim-evaluate";
 export const POISON_QUEUE = `${EVALUATE_QUEUE}-poison`;
-export const TABLES = { audit: "remediatoraudit", compliance: "remediatorcompliance", locks: "remediatorlocks", pending: "remediatorpending", tickets: "remediatortickets" } as const;
+export const TABLES = { audit: "remediatoraudit", compliance: "remediatorcompliance", locks: "remediatorlocks", pending: "remediatorpending", tickets: "remediatortickets", operations: "remediatoroperations" } as const;
 export const LEASE_CONTAINER = "apim-remediator-leases";
 
 export function queueServiceFromEnv(env: Env, credential: TokenCredential, options: StoragePipelineOptions = {}): QueueServiceClient | undefined {
@@ -64,8 +65,9 @@ export interface EvaluateMessage {
   /**
    * "pending": evaluate the changes in the service's pending marker (events that added to it while an
    * evaluation was taking it, so they enqueued nothing); nothing when another evaluation took them.
+   * "operation": a delayed check of the long-running operations recorded for the service (every rule).
    */
-  reason: "event" | "sweep" | "manual" | "retry" | "pending";
+  reason: "event" | "sweep" | "manual" | "retry" | "pending" | "operation";
   /** The resource an event named (a child of the service, or a lock). */
   changedResourceId?: string;
   operationName?: string;
@@ -126,6 +128,8 @@ export interface ComplianceRow extends Finding {
   serviceId: string;
   evaluatedAt: string;
   correlationId: string;
+  /** The remediator's change for this verdict is still being applied by Azure (status `unknown` meanwhile). */
+  inProgress?: boolean;
 }
 
 /** The latest verdict per service, rule and resource (what `GET /api/report` serves). */
@@ -141,7 +145,7 @@ export class ComplianceStore {
    * read, then the upserts and the removals of verdicts that no longer exist in
    * entity group transactions (100 operations each), not one request per row.
    */
-  async record(serviceId: string, rulesEvaluated: string[], findings: Finding[], correlationId: string, scope?: EvaluationScope): Promise<void> {
+  async record(serviceId: string, rulesEvaluated: string[], findings: Array<Finding & { inProgress?: boolean }>, correlationId: string, scope?: EvaluationScope): Promise<void> {
     const pk = keyOf(serviceId);
     const now = new Date().toISOString();
     const evaluated = new Set(rulesEvaluated);
@@ -150,7 +154,7 @@ export class ComplianceStore {
     for (const f of findings) {
       if (!inScope(serviceId, scope, f.resourceId)) continue;
       const rk = keyOf(`${f.ruleId}|${f.resourceId}`);
-      rows.set(rk, { partitionKey: pk, rowKey: rk, serviceId, ruleId: f.ruleId, resourceId: f.resourceId, status: f.status, severity: f.severity, action: f.action, message: clip(f.message), evaluatedAt: now, correlationId });
+      rows.set(rk, { partitionKey: pk, rowKey: rk, serviceId, ruleId: f.ruleId, resourceId: f.resourceId, status: f.status, severity: f.severity, action: f.action, message: clip(f.message), evaluatedAt: now, correlationId, inProgress: f.inProgress === true });
     }
     const actions: TransactionAction[] = [];
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${pk}'`, select: ["RowKey", "ruleId", "resourceId"] } })) {
@@ -200,9 +204,43 @@ export class ComplianceStore {
         message: String(e["message"]),
         evaluatedAt: String(e["evaluatedAt"]),
         correlationId: String(e["correlationId"]),
+        ...(e["inProgress"] === true ? { inProgress: true } : {}),
       });
     }
     return out;
+  }
+}
+
+/** Long-running operations handed off by the engine (src/engine/operations.ts): one row per service, rule and resource. */
+export class TableOperationStore implements OperationStore {
+  constructor(private readonly table: TableClient) {}
+  async list(serviceId: string): Promise<PendingOperation[]> {
+    const out: PendingOperation[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${keyOf(serviceId)}'` } })) {
+      out.push({
+        serviceId: String(e["serviceId"]),
+        ruleId: String(e["ruleId"]),
+        resourceId: String(e["resourceId"]),
+        state: String(e["state"]),
+        plan: JSON.parse(String(e["plan"])) as PendingOperation["plan"],
+        correlationId: String(e["correlationId"]),
+        startedAt: String(e["startedAt"]),
+        polls: Number(e["polls"] ?? 0),
+        lastCheckedAt: (e["lastCheckedAt"] as string) || undefined,
+      });
+    }
+    return out;
+  }
+  async put(op: PendingOperation): Promise<void> {
+    await this.table.upsertEntity(
+      { partitionKey: keyOf(op.serviceId), rowKey: keyOf(`${op.ruleId}|${op.resourceId}`), serviceId: op.serviceId, ruleId: op.ruleId, resourceId: op.resourceId, state: op.state, plan: JSON.stringify(op.plan), correlationId: op.correlationId, startedAt: op.startedAt, polls: op.polls, lastCheckedAt: op.lastCheckedAt ?? "" },
+      "Replace",
+    );
+  }
+  async remove(serviceId: string, ruleId: string, resourceId: string): Promise<void> {
+    await this.table.deleteEntity(keyOf(serviceId), keyOf(`${ruleId}|${resourceId}`)).catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 404) throw e;
+    });
   }
 }
 
@@ -472,6 +510,8 @@ export interface AppStorage {
   queueService: QueueServiceClient;
   /** The fingerprint -> ticket mapping (src/app/ticket-store.ts). */
   ticketsTable: TableClient;
+  /** Long-running operations in progress (service updates), resumed by later evaluations. */
+  operations: TableOperationStore;
 }
 
 /**
@@ -489,7 +529,7 @@ export function storageNames(env: Env): { evaluateQueue: string; poisonQueue: st
   return {
     evaluateQueue: q(EVALUATE_QUEUE),
     poisonQueue: q(POISON_QUEUE),
-    tables: { audit: `${raw}${TABLES.audit}`, compliance: `${raw}${TABLES.compliance}`, locks: `${raw}${TABLES.locks}`, pending: `${raw}${TABLES.pending}`, tickets: `${raw}${TABLES.tickets}` },
+    tables: { audit: `${raw}${TABLES.audit}`, compliance: `${raw}${TABLES.compliance}`, locks: `${raw}${TABLES.locks}`, pending: `${raw}${TABLES.pending}`, tickets: `${raw}${TABLES.tickets}`, operations: `${raw}${TABLES.operations}` },
     leaseContainer: q(LEASE_CONTAINER),
   };
 }
@@ -511,7 +551,7 @@ export async function openStorage(env: Env, credential: TokenCredential): Promis
   const poisonQueue = qs.getQueueClient(names.poisonQueue);
   const container = bs.getContainerClient(names.leaseContainer);
   await Promise.all([evaluateQueue.createIfNotExists(), poisonQueue.createIfNotExists(), container.createIfNotExists()]);
-  const tables = { audit: table(names.tables.audit), compliance: table(names.tables.compliance), locks: table(names.tables.locks), pending: table(names.tables.pending), tickets: table(names.tables.tickets) };
+  const tables = { audit: table(names.tables.audit), compliance: table(names.tables.compliance), locks: table(names.tables.locks), pending: table(names.tables.pending), tickets: table(names.tables.tickets), operations: table(names.tables.operations) };
   await Promise.all(Object.values(names.tables).map((t) => ts.createTable(t).catch((e: { statusCode?: number }) => { if (e.statusCode !== 409) throw e; })));
   return {
     evaluateQueue,
@@ -523,5 +563,6 @@ export async function openStorage(env: Env, credential: TokenCredential): Promis
     leases: new ServiceLeases(container),
     queueService: qs,
     ticketsTable: tables.tickets,
+    operations: new TableOperationStore(tables.operations),
   };
 }

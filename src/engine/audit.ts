@@ -14,6 +14,7 @@ export type Outcome =
   | "rolled-back" // changed, verification failed, previous state restored
   | "failed" // an error; nothing or part changed (see reason)
   | "not-remediable" // e.g. ScopeLocked, missing prerequisite: ticket instead
+  | "in-progress" // started, Azure is still completing it (e.g. a grant propagating, a service update running): nothing broken, a later evaluation continues
   | "skipped" // mode, exemption, blast radius, nothing to do
   | "planned"; // dry-run: the change that would be made
 

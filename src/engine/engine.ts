@@ -20,6 +20,8 @@ import { ownLocks, type LockInventory } from "./inventory.js";
 import { mergeExemptions, settingExemptionsFor } from "./exemptions.js";
 import { secrets as defaultRegistry, type SecretRegistry } from "../common/logger.js";
 import { detect, needsOf } from "./scan.js";
+import { WAITING_FOR_UPDATE, type OperationPoller } from "../model/rule.js";
+import { MemoryOperationStore, OperationHandedOff, type OperationMode, type OperationStore, type PendingOperation } from "./operations.js";
 
 export type RuleMode = "enforce" | "dry-run" | "off";
 
@@ -50,6 +52,16 @@ export interface EngineDeps {
   pollIntervalMs?: number;
   pollAttempts?: number;
   now?: () => Date;
+  /**
+   * Long-running operations (service updates): "wait" polls them in-process (default; the CLI, with
+   * `progress` lines), "hand-off" records them in `operations` and ends the fix `in-progress`; every
+   * evaluation first checks the operations recorded for its service (src/engine/operations.ts).
+   */
+  operationMode?: OperationMode;
+  /** Where handed-off operations are kept (default: in memory, this process only). */
+  operations?: OperationStore;
+  /** A progress line while an operation is awaited in-process. */
+  progress?: (line: string) => void;
 }
 
 export interface ActionResult {
@@ -60,6 +72,8 @@ export interface ActionResult {
   reason?: string;
   plan?: Plan;
   writes: number;
+  /** Outcome `in-progress`: the long-running operation Azure is still carrying out (`started`: by this evaluation). */
+  inProgress?: { startedAt: string; polls: number; started: boolean };
 }
 
 export interface EvaluationResult {
@@ -198,12 +212,15 @@ export function withVaultAllowList<C extends Pick<AzureClients, "secrets">>(clie
 const MAX_REPLANS = 3;
 const AUDIT_ATTEMPTS = 3;
 const MAX_BUSY_RETRIES = 4;
+const WAITING = WAITING_FOR_UPDATE;
 
 export class Engine {
   private readonly registry: SecretRegistry;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly operations: OperationStore;
 
   constructor(private readonly deps: EngineDeps) {
+    this.operations = deps.operations ?? new MemoryOperationStore();
     this.registry = deps.registry ?? defaultRegistry;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
@@ -256,7 +273,20 @@ export class Engine {
       .filter((f) => f.status === "fail")
       .sort((a, b) => rank(a.ruleId) - rank(b.ruleId));
     let stale = false;
+    // operations handed off earlier (a service update Azure may still be applying): each is polled once, never started again
+    const handled = new Set<string>();
+    let updating: string | undefined;
+    for (const op of await this.operations.list(snap.service.id)) {
+      const rule = rules.find((r) => r.meta.id === op.ruleId);
+      if (!rule) continue;
+      const result = await this.continueOperation(op, rule, correlationId);
+      state.actions.push(result);
+      handled.add(`${op.ruleId}|${op.resourceId.toLowerCase()}`);
+      if (result.outcome === "in-progress") updating ??= op.ruleId;
+      else if (rule.meta.target === "service") stale = true;
+    }
     for (const finding of failing) {
+      if (handled.has(`${finding.ruleId}|${finding.resourceId.toLowerCase()}`)) continue;
       if (stale) {
         // service-level fixes (e.g. the identity) change what later plans depend on: read again before the next one
         snap = await this.snapshot(serviceId, rules, options.scope);
@@ -266,20 +296,98 @@ export class Engine {
       const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
       // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
       const view = state.pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: state.pretendIdentity } } : snap;
-      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget, options.signal);
+      const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget, options.signal, updating);
       state.actions.push(result);
       if (result.outcome === "planned" && rule.meta.id === "managed-identity") {
         // dry-run: later plans (the Key Vault migration) show what happens once the identity exists
         state.pretendIdentity = { ...((snap.service.identity as Record<string, unknown> | undefined) ?? {}), type: "SystemAssigned", principalId: "(the system-assigned identity the managed-identity fix creates)" };
       }
       if (result.outcome === "applied" && rule.meta.target === "service") stale = true;
+      // a service update handed off just now: the service is Updating, later service fixes wait for it
+      if (result.outcome === "in-progress" && result.inProgress) updating ??= rule.meta.id;
     }
     state.serviceId = snap.service.id;
     return snap;
   }
 
-  private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget, signal?: AbortSignal): Promise<ActionResult> {
-    const base = { ruleId: rule.meta.id, resourceId: finding.resourceId, mode };
+  /** The engine's `longRunning` hook: wait in-process with progress lines, or hand the operation off. */
+  private async longRunning(poller: OperationPoller, what: string, ruleId: string, signal?: AbortSignal): Promise<void> {
+    if (poller.isDone()) {
+      await poller.pollUntilDone(); // the result, or the operation's error
+      return;
+    }
+    if ((this.deps.operationMode ?? "wait") === "hand-off") throw new OperationHandedOff(poller.toString(), what);
+    const started = Date.now();
+    const interval = this.deps.pollIntervalMs ?? 2000;
+    let next = 0;
+    while (!poller.isDone()) {
+      signal?.throwIfAborted();
+      await this.sleep(interval);
+      await poller.poll();
+      const elapsed = Math.round((Date.now() - started) / 1000);
+      if (!poller.isDone() && elapsed >= next) {
+        this.deps.progress?.(`${ruleId}: ${what} in progress in Azure (${elapsed}s so far; service updates can take 15 to 45 minutes or longer); waiting`);
+        next = elapsed + 30;
+      }
+    }
+    await poller.pollUntilDone();
+  }
+
+  /**
+   * One check of an operation handed off earlier: poll it once (no waiting, no new write). Still
+   * running: `in-progress` (the record is kept). Succeeded: re-read and re-detect, then `applied` or
+   * `failed`. Failed: `failed`. The record goes once the outcome is final.
+   */
+  private async continueOperation(op: PendingOperation, rule: Rule, correlationId: string): Promise<ActionResult> {
+    const { record } = this.recorder(op.ruleId, op.resourceId, "enforce", correlationId);
+    const plan = op.plan;
+    const since = `started ${op.startedAt}`;
+    const done = async (outcome: Outcome, reason?: string) => {
+      await this.operations.remove(op.serviceId, op.ruleId, op.resourceId);
+      return record(outcome, { plan, reason });
+    };
+    const remediation = rule.remediation;
+    if (!remediation?.resume) return done("failed", `a long-running operation was recorded (${since}) but this fix cannot resume it`);
+    let poller: OperationPoller;
+    try {
+      poller = await remediation.resume(plan, op.state, { clients: this.deps.clients, pollIntervalMs: this.deps.pollIntervalMs ?? 2000 });
+    } catch (e) {
+      const status = (e as { statusCode?: number }).statusCode;
+      if (status === undefined && !/long-running operation has failed/i.test(String((e as Error).message)) || (status !== undefined && (status >= 500 || status === 429))) {
+        // the status could not be read (network, throttling, ARM outage): the operation is still ours; checked again later
+        return this.stillRunning(op, `${since}; its status could not be read (${errText(e)}): checked again later`);
+      }
+      return done("failed", `the long-running operation (${since}) failed: ${errText(e)}`);
+    }
+    if (!poller.isDone()) return this.stillRunning(op, `${since}; Azure is still applying it (check ${op.polls + 1}), checked again later`);
+    try {
+      await poller.pollUntilDone();
+    } catch (e) {
+      return done("failed", `the long-running operation (${since}) failed: ${errText(e)}`);
+    }
+    try {
+      const fresh = await this.snapshot(op.serviceId, [rule], apiScopeOf(op.serviceId, op.resourceId));
+      const after = rule.detect(fresh, ruleOptions(this.deps.config)).find((f) => f.resourceId.toLowerCase() === op.resourceId.toLowerCase());
+      if (!after || after.status === "pass") return done("applied");
+      return done("failed", `verification failed after the operation (${since}) completed: ${after.message}`);
+    } catch (e) {
+      // the operation is done, the re-read is not: the record stays, the next evaluation verifies
+      return this.stillRunning(op, `${since}; completed, but the verification could not read the service (${errText(e)}): verified later`);
+    }
+  }
+
+  /** Keeps an operation's record with one more check counted; the result is `in-progress` (audited once, when started; then logged). */
+  private async stillRunning(op: PendingOperation, reason: string): Promise<ActionResult> {
+    const polls = op.polls + 1;
+    await this.operations.put({ ...op, polls, lastCheckedAt: new Date().toISOString() });
+    const inProgress = { startedAt: op.startedAt, polls, started: false };
+    this.deps.log.info({ serviceId: op.serviceId, ruleId: op.ruleId, resourceId: op.resourceId, polls, startedAt: op.startedAt }, `${op.ruleId} in-progress`);
+    return { ruleId: op.ruleId, resourceId: op.resourceId, mode: "enforce", outcome: "in-progress", reason: this.registry.scrub(`${op.plan.summary}: ${reason}`), plan: op.plan, writes: 0, inProgress };
+  }
+
+  /** The audit and result helpers for one rule on one resource: the record, its retried write, and the recorded result. */
+  private recorder(ruleId: string, resourceId: string, mode: RuleMode, correlationId: string) {
+    const base = { ruleId, resourceId, mode };
     const auditRecord = (outcome: AuditOutcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): AuditRecord => {
       const { plan, writes = 0, ...rest } = extra;
       return {
@@ -287,8 +395,8 @@ export class Engine {
         correlationId,
         actor: this.deps.config.principalId ?? "unknown",
         mode,
-        ruleId: rule.meta.id,
-        resourceId: finding.resourceId,
+        ruleId,
+        resourceId,
         targetId: plan?.targetId,
         operation: plan?.operation,
         summary: plan?.summary,
@@ -312,16 +420,22 @@ export class Engine {
       }
       return last ?? new Error("audit write failed");
     };
-    const record = async (outcome: Outcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number } = {}): Promise<ActionResult> => {
-      const rec = auditRecord(outcome, extra);
+    const record = async (outcome: Outcome, extra: Partial<AuditRecord> & { plan?: Plan; writes?: number; inProgress?: ActionResult["inProgress"] } = {}): Promise<ActionResult> => {
+      const { inProgress, ...fields } = extra;
+      const rec = auditRecord(outcome, fields);
       // the log line comes first and carries the whole record: what happened is on record even if the audit sink fails
-      this.deps.log.info({ audit: { ...rec, changes: undefined } }, `${rule.meta.id} ${outcome}`);
+      this.deps.log.info({ audit: { ...rec, changes: undefined } }, `${ruleId} ${outcome}`);
       const failed = await persist(rec);
-      if (failed !== undefined) this.deps.log.error({ audit: { ...rec, changes: undefined }, err: errText(failed) }, `audit record not written after ${AUDIT_ATTEMPTS} attempts: ${rule.meta.id} ${outcome}`);
+      if (failed !== undefined) this.deps.log.error({ audit: { ...rec, changes: undefined }, err: errText(failed) }, `audit record not written after ${AUDIT_ATTEMPTS} attempts: ${ruleId} ${outcome}`);
       const { plan, writes = 0, reason } = extra;
       // the audit sink and the logger scrub registered secrets; the result goes to callers (CLI, functions) as is, so scrub it too
-      return { ...base, outcome, reason: reason === undefined ? undefined : this.registry.scrub(reason), plan, writes };
+      return { ...base, outcome, reason: reason === undefined ? undefined : this.registry.scrub(reason), plan, writes, ...(inProgress ? { inProgress } : {}) };
     };
+    return { auditRecord, persist, record };
+  }
+
+  private async handle(rule: Rule, finding: Finding, snap: ServiceSnapshot, mode: RuleMode, exemptions: Exemptions, correlationId: string, serviceBudget: WriteBudget, sweepBudget?: WriteBudget, signal?: AbortSignal, updating?: string): Promise<ActionResult> {
+    const { auditRecord, persist, record } = this.recorder(rule.meta.id, finding.resourceId, mode, correlationId);
 
     if (exemptions.rules.has(rule.meta.id) || exemptions.rules.has("*")) return record("skipped", { reason: `exempted by ${exemptions.by?.get(exemptions.rules.has(rule.meta.id) ? rule.meta.id : "*") ?? `tag ${this.deps.config.exemptTag}`}` });
     const remediation = rule.remediation;
@@ -330,6 +444,8 @@ export class Engine {
     const planned = remediation.plan(finding, snap, planCtx);
     if (planned.kind === "blocked") return record("not-remediable", { reason: planned.reason });
     if (mode !== "enforce") return record("planned", { plan: planned.plan, reason: this.deps.config.killSwitch ? "kill switch on" : "dry-run" });
+    // ARM refuses other writes to a service while an update runs (409): this fix waits for the next evaluation
+    if (updating && /^PATCH Microsoft\.ApiManagement\/service$/i.test(planned.plan.operation)) return record("skipped", { plan: planned.plan, reason: `${WAITING} (${updating}) to complete; fixed by a later evaluation` });
 
     let plan = planned.plan;
     let writes = 0;
@@ -356,6 +472,7 @@ export class Engine {
       sleep: this.sleep,
       pollIntervalMs: this.deps.pollIntervalMs ?? 2000,
       pollAttempts: this.deps.pollAttempts ?? 10,
+      longRunning: (poller, what) => this.longRunning(poller, what, rule.meta.id, signal),
     };
 
     let replans = 0;
@@ -369,6 +486,19 @@ export class Engine {
           // the caller may no longer write (e.g. its lease is lost): no rollback (a write), the evaluation ends here
           await record("skipped", { plan, writes, reason: `stopped before the next write: ${errText(signal.reason)}` });
           throw signal.reason;
+        }
+        if (e instanceof OperationHandedOff) {
+          // Azure runs on without us: remember the operation, end this fix; a later evaluation polls it and verifies
+          const startedAt = new Date().toISOString();
+          const op: PendingOperation = { serviceId: snap.service.id, ruleId: rule.meta.id, resourceId: finding.resourceId, state: e.state, plan, correlationId, startedAt, polls: 0 };
+          let untracked = "";
+          try {
+            await this.operations.put(op);
+          } catch (err) {
+            untracked = `; it could not be recorded (${errText(err)}): a later evaluation finds the service updating and waits`;
+            this.deps.log.error({ serviceId: snap.service.id, ruleId: rule.meta.id, err: errText(err) }, "long-running operation not recorded");
+          }
+          return record("in-progress", { plan, writes, reason: `${e.what} started ${startedAt}; Azure is still applying it, a later evaluation checks it and verifies${untracked}`, inProgress: { startedAt, polls: 0, started: true } });
         }
         if (e instanceof BlastRadiusError) return record("skipped", { plan, writes, reason: e.message });
         if (e instanceof BlockedError) return record("not-remediable", { plan, writes, reason: e.message });

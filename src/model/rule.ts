@@ -169,6 +169,24 @@ export interface Remediation {
   apply(plan: Plan, ctx: ApplyContext): Promise<void>;
   /** Restores the state before `apply` where that is safe; resolves false when there was nothing to restore. */
   rollback?(plan: Plan, ctx: ApplyContext): Promise<boolean>;
+  /**
+   * Picks up a long-running operation `apply` handed off (ApplyContext.longRunning): restores its
+   * poller from `state` (the poller's `toString()`) and polls it once, without waiting.
+   */
+  resume?(plan: Plan, state: string, ctx: Pick<ApplyContext, "clients" | "pollIntervalMs">): Promise<OperationPoller>;
+}
+
+/** How a service fix's `skipped` reason starts while another update of the service runs (ARM answers 409 to other service writes meanwhile). */
+export const WAITING_FOR_UPDATE = "waiting for the service update in progress";
+
+/** The part of an Azure SDK poller (@azure/core-lro `SimplePollerLike`) the engine uses. */
+export interface OperationPoller {
+  isDone(): boolean;
+  poll(): Promise<void>;
+  pollUntilDone(): Promise<unknown>;
+  getOperationState(): { status: string; error?: Error };
+  /** The serialized state, restorable with the SDK's `resumeFrom`. */
+  toString(): string;
 }
 
 /** What apply gets: ARM clients, settings and the guarded write hook. Defined structurally so the engine can pass its own. */
@@ -184,4 +202,11 @@ export interface ApplyContext {
   /** Polling bounds for waits (e.g. Key Vault reference resolution). */
   pollIntervalMs: number;
   pollAttempts: number;
+  /**
+   * A long-running ARM operation the fix started (the SDK's `begin*` poller, after its first poll):
+   * resolves once it succeeded (the engine waits in-process, e.g. the CLI) or throws the engine's
+   * hand-off signal, so the fix ends while ARM works and a later evaluation resumes it (the app).
+   * Absent: the fix waits for the poller itself.
+   */
+  longRunning?(poller: OperationPoller, what: string): Promise<void>;
 }

@@ -80,7 +80,8 @@ export function buildTicket(d: DriftInput, scrub: (s: string) => string = (s) =>
   } else {
     lines.push(rule.remediation ? "No automatic change could be planned." : "This rule is reported, not fixed automatically.");
   }
-  if (d.reason && d.reason !== "dry-run") lines.push("", `Not applied automatically: ${d.reason}`);
+  if (d.outcome === "in-progress") lines.push("", `In progress: ${d.reason ?? "the remediator started the change; Azure is still applying it"}`);
+  else if (d.reason && d.reason !== "dry-run") lines.push("", `Not applied automatically: ${d.reason}`);
   else if (d.plan) lines.push("", "Not applied: the remediator runs in dry-run mode for this rule.");
   const manual = doc["how to fix it by hand"];
   lines.push("", "### How to fix it by hand", "", manual || "See the rule's documentation.");

@@ -18,7 +18,7 @@
  *   after `claimTimeoutMs`, and the provider search finds a ticket it opened.
  */
 import { inScope, type EvaluationScope } from "../model/snapshot.js";
-import type { Finding, Rule } from "../model/rule.js";
+import { WAITING_FOR_UPDATE, type Finding, type Rule } from "../model/rule.js";
 import { buildTicket, contentHash, fingerprintOf } from "./content.js";
 import { TicketHttpError, type TicketProvider, type TicketRef } from "./types.js";
 
@@ -275,7 +275,8 @@ export class TicketManager {
 
 /** Fingerprints of failing findings that are exempted (their tickets are left alone). */
 export function exemptedFingerprints(findings: Finding[], actions: Array<{ ruleId: string; resourceId: string; outcome: string; reason?: string }>): string[] {
-  return actions.filter((a) => a.outcome === "skipped" && a.reason?.startsWith("exempted")).map((a) => fingerprintOf(a.ruleId, a.resourceId)).filter((fp) => findings.some((f) => fingerprintOf(f.ruleId, f.resourceId) === fp));
+  // also left alone: a change still in progress (Azure applying it; neither failed nor fixed yet) and a fix waiting for it
+  return actions.filter((a) => (a.outcome === "skipped" && a.reason?.startsWith("exempted")) || a.outcome === "in-progress" || (a.outcome === "skipped" && a.reason?.startsWith(WAITING_FOR_UPDATE))).map((a) => fingerprintOf(a.ruleId, a.resourceId)).filter((fp) => findings.some((f) => fingerprintOf(f.ruleId, f.resourceId) === fp));
 }
 
 /** The drifts of an evaluation that need a ticket: everything failing that was not fixed (exempted ones excepted). */
@@ -291,5 +292,7 @@ export function driftsToTicket(rules: Rule[], findings: Finding[], actions: Arra
     if (a?.outcome === "skipped" && a.reason?.startsWith("resolved by a concurrent change")) continue;
     out.push({ rule, finding: f, outcome: a?.outcome ?? "reported", reason: a?.reason, plan: a?.plan });
   }
+    // a service fix waiting for another service update to complete: no ticket, a later evaluation fixes it
+    if (a?.outcome === "skipped" && a.reason?.startsWith(WAITING_FOR_UPDATE)) continue;
   return out;
 }

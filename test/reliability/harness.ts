@@ -27,7 +27,7 @@ import { loadConfig, type Config } from "../../src/common/config.js";
 import { drainQueue } from "../../src/local/driver.js";
 import { Engine } from "../../src/engine/engine.js";
 import { createLogger, SecretRegistry } from "../../src/common/logger.js";
-import { ComplianceStore, openStorage, PendingMarkers, ServiceLeases, storageNames, TableAudit, TableLockInventory, TABLES, type AppStorage } from "../../src/app/storage.js";
+import { ComplianceStore, openStorage, PendingMarkers, ServiceLeases, storageNames, TableAudit, TableLockInventory, TableOperationStore, TABLES, type AppStorage } from "../../src/app/storage.js";
 import { TicketManager } from "../../src/tickets/manager.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { TableTicketStore } from "../../src/app/ticket-store.js";
@@ -335,6 +335,7 @@ export async function buildWorker(env: Record<string, string>, tracker: MessageT
     leases: new ServiceLeases(mortal(BlobServiceClient.fromConnectionString(conn).getContainerClient(names.leaseContainer), dead), leaseSeconds, { renewEveryMs: extra.renewEveryMs }),
     queueService: base.queueService,
     ticketsTable: table(names.tables.tickets),
+    operations: new TableOperationStore(table(names.tables.operations)),
   };
   const destination = new Writable({
     write(chunk: Buffer, _e, cb) {

@@ -1,7 +1,15 @@
-/** Fixes that PATCH the service itself (a long-running operation without If-Match). */
+/**
+ * Fixes that PATCH the service itself (a long-running operation without If-Match). In Azure such an
+ * update runs for a long time ("Depending on the API Management service tier, changes can take 15 to 45
+ * minutes or longer to apply": https://learn.microsoft.com/azure/api-management/api-management-howto-manage-protocols-ciphers),
+ * longer than a function may run (host.json functionTimeout 10 minutes): the PATCH is started with
+ * `beginUpdate` and its poller handed to `ctx.longRunning`, which waits (CLI) or hands off (app);
+ * `resume` picks it up from the poller's serialized state later.
+ */
 import type { ApiManagementServiceUpdateParameters } from "@azure/arm-apimanagement";
 import { getCI, pick, str } from "../../model/arm.js";
 import type { ServiceSnapshot } from "../../model/snapshot.js";
+import type { OperationPoller } from "../../model/rule.js";
 import type { ApplyContext, Finding, Plan, PlanResult, Remediation } from "../types.js";
 import { PREFIX } from "../utils/custom-properties.js";
 import { BusyError, serviceOf } from "./write.js";
@@ -17,7 +25,17 @@ async function currentService(plan: Plan, ctx: ApplyContext) {
 async function patchService(plan: Plan, ctx: ApplyContext, body: ApiManagementServiceUpdateParameters, what: string): Promise<void> {
   const ref = serviceOf(plan.targetId);
   ctx.write(`PATCH ${plan.targetId} ${what}`);
-  await ctx.clients.apim(ref.subscriptionId).apiManagementService.beginUpdateAndWait(ref.resourceGroup, ref.name, body, { updateIntervalInMs: ctx.pollIntervalMs });
+  // beginUpdate sends the PATCH and polls once; the poller's state (operation URL) can be stored and resumed
+  const poller = await ctx.clients.apim(ref.subscriptionId).apiManagementService.beginUpdate(ref.resourceGroup, ref.name, body, { updateIntervalInMs: ctx.pollIntervalMs });
+  if (ctx.longRunning) await ctx.longRunning(poller, `service update (${what})`);
+  else await poller.pollUntilDone();
+}
+
+/** Restores a service update's poller from its serialized state and polls it once (no PATCH is sent again). */
+async function resumeServiceUpdate(plan: Plan, state: string, ctx: Pick<ApplyContext, "clients" | "pollIntervalMs">): Promise<OperationPoller> {
+  const ref = serviceOf(plan.targetId);
+  // with resumeFrom the SDK restores the poller instead of sending the request, then polls once (@azure/core-lro createHttpPoller restoreFrom)
+  return ctx.clients.apim(ref.subscriptionId).apiManagementService.beginUpdate(ref.resourceGroup, ref.name, {}, { resumeFrom: state, updateIntervalInMs: ctx.pollIntervalMs });
 }
 
 function servicePlan(finding: Finding, s: ServiceSnapshot, summary: string, changes: Plan["changes"], payload: Record<string, unknown> = {}): PlanResult {
@@ -34,6 +52,7 @@ export const fixMinApiVersion: Remediation = {
     if (svc.apiVersionConstraint?.minApiVersion === ctx.settings.minApiVersion) return;
     await patchService(plan, ctx, { apiVersionConstraint: { minApiVersion: ctx.settings.minApiVersion } }, "apiVersionConstraint");
   },
+  resume: resumeServiceUpdate,
 };
 
 /** The identity with a system-assigned identity added, user-assigned ones kept. */
@@ -55,6 +74,7 @@ export const fixManagedIdentity: Remediation = {
     const identity = withSystemIdentity(svc.identity?.type, Object.keys(svc.identity?.userAssignedIdentities ?? {}));
     await patchService(plan, ctx, { identity: identity as ApiManagementServiceUpdateParameters["identity"] }, "identity");
   },
+  resume: resumeServiceUpdate,
 };
 
 /** Sets security customProperties keys to "False", always sending the full merged map (ARM resets omitted keys). */
@@ -81,5 +101,6 @@ export function fixCustomProperties(keys: (ctxKeys: ApplyContext["settings"]) =>
       if (!changed) return;
       await patchService(plan, ctx, { customProperties: merged }, "customProperties");
     },
+    resume: resumeServiceUpdate,
   };
 }
