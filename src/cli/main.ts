@@ -248,7 +248,8 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     const log = createLogger({ level: io.env["LOG_LEVEL"] ?? "silent", destination: { write: (l: string) => io.stderr(l) } });
     const memory = new MemoryAudit(secrets);
     const audit = opts.auditFile ? new MultiAudit([memory, new JsonLinesAudit(opts.auditFile, secrets)]) : memory;
-    const engine = new Engine({ clients, config, audit, inventory: new FileLockInventory(resolve(opts.stateDir, "locks.json")), log, registry: secrets });
+    // a terminal can wait for a service update (15 to 45 minutes or longer in Azure): in-process, with a progress line on stderr
+    const engine = new Engine({ clients, config, audit, inventory: new FileLockInventory(resolve(opts.stateDir, "locks.json")), log, registry: secrets, operationMode: "wait", progress: (line) => io.stderr(`apim-remediator: ${line}\n`) });
     let services = await discoverServices(clients, config);
     const wanted = (opts.service ?? []).map((x) => x.toLowerCase());
     if (wanted.length > 0) services = services.filter((x) => wanted.includes(x.name.toLowerCase()) || wanted.includes(x.id.toLowerCase()));

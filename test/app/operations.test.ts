@@ -161,3 +161,34 @@ describe("the realistic LRO profile with a time scale: the queue converges", () 
     expect(rep?.summary).toMatchObject({ fail: 0, inProgress: 0 });
   });
 });
+
+describe("the CLI's way: the engine waits in-process with a progress line", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    // a service update that outlasts the first poll (2 s real time); the engine polls every 100 ms
+    env = await startTestEmulator(estate(), { throttle: { enabled: false }, timing: { lro: { "service-update": 2_000 } } });
+  });
+  afterAll(async () => {
+    await env.emu.stop();
+  });
+
+  it("waits for the update, reports progress, and records applied without handing off", async () => {
+    const { Engine } = await import("../../src/engine/engine.js");
+    const { MemoryAudit } = await import("../../src/engine/audit.js");
+    const { MemoryLockInventory } = await import("../../src/engine/inventory.js");
+    const { MemoryOperationStore } = await import("../../src/engine/operations.js");
+    const { loadConfig } = await import("../../src/common/config.js");
+    const { createClients } = await import("../../src/azure/clients.js");
+    const { createLogger } = await import("../../src/common/logger.js");
+    const { REMEDIATOR } = await import("../helpers/emulator.js");
+    const config = loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, REMEDIATOR_PRINCIPAL_ID: REMEDIATOR, REMEDIATOR_MODE: "enforce", REMEDIATOR_RULE_MODES: RULE_MODES.replace("gateway-tls-protocols=enforce", "gateway-tls-protocols=off") });
+    const lines: string[] = [];
+    const operations = new MemoryOperationStore();
+    const engine = new Engine({ clients: createClients(config), config, audit: new MemoryAudit(), inventory: new MemoryLockInventory(), log: createLogger({ level: "silent" }), operationMode: "wait", operations, progress: (l) => lines.push(l), pollIntervalMs: 100 });
+    const result = await engine.evaluate(ID);
+    expect(result.actions.find((a) => a.ruleId === "min-api-version")).toMatchObject({ outcome: "applied" });
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]).toMatch(/^min-api-version: service update \(apiVersionConstraint\) in progress in Azure/);
+    expect(await operations.list(ID)).toEqual([]);
+  });
+});
