@@ -60,6 +60,37 @@ function table(rows: string[][]): string {
 
 const short = (id: string) => id.split("/").pop() ?? id;
 const some = (ids: string[]) => (ids.length <= 4 ? ids.join(", ") : `${ids.slice(0, 4).join(", ")} +${ids.length - 4} more`);
+/** A resource relative to its service (`apim-contoso-dev/apis/echo`). */
+const underService = (id: string) => id.split("/service/")[1] ?? id;
+
+/** What became of one drift (a rule failing on a resource), by the evaluation's last word on it. */
+export type DriftFate = "fixed" | "ticketed" | "failed" | "other";
+export function fateOf(outcome: ActionResult["outcome"]): DriftFate {
+  if (outcome === "applied") return "fixed";
+  if (outcome === "planned" || outcome === "not-remediable") return "ticketed";
+  if (outcome === "failed" || outcome === "rolled-back") return "failed";
+  return "other";
+}
+
+interface Drift {
+  action: ActionResult;
+  /** The sweep found it, or a portal change made it. */
+  source: "sweep" | "portal";
+}
+
+/** Drifts by rule and resource: an evaluation that sees the same drift again (a follow-up event) counts it once, with its last outcome. */
+function addDrifts(into: Map<string, Drift>, actions: ActionResult[], source: Drift["source"]): void {
+  for (const a of actions) {
+    const key = `${a.ruleId} ${a.resourceId.toLowerCase()}`;
+    into.set(key, { action: a, source: into.get(key)?.source ?? source });
+  }
+}
+
+/** At most `max` lines, then "+N more". */
+function capped(lines: string[], max: number): string[] {
+  return lines.length <= max ? lines : [...lines.slice(0, max), `+${lines.length - max} more`];
+}
+const MAX_LISTED = 60;
 
 /**
  * The demo's estate file, read as `scan --input` reads (bounded, regular files only) and checked as the
@@ -148,18 +179,25 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
     const t0 = Date.now();
     await sweep(deps, "demo-sweep");
     await settle();
-    const sweepActions = [...actions];
-    say(`   ${sweepActions.filter((a) => a.outcome === "applied").length} fixed, ${sweepActions.filter((a) => a.outcome === "planned" || a.outcome === "not-remediable").length} ticketed, ${sweepActions.filter((a) => a.outcome === "failed" || a.outcome === "rolled-back").length} failed (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    for (const a of sweepActions.filter((x) => x.outcome === "applied" || x.outcome === "planned")) {
-      say(`   ${a.outcome === "applied" ? "fixed " : "ticket"}  ${a.ruleId.padEnd(36)} ${a.resourceId.split("/service/")[1] ?? a.resourceId}`);
-    }
+    const drifts = new Map<string, Drift>();
+    addDrifts(drifts, actions, "sweep");
+    const swept = [...drifts.values()].map((d) => d.action);
+    const count = (list: ActionResult[], fate: DriftFate) => list.filter((a) => fateOf(a.outcome) === fate).length;
+    const other = count(swept, "other");
+    say(`   ${swept.length} drifts: ${count(swept, "fixed")} fixed, ${count(swept, "ticketed")} ticketed, ${count(swept, "failed")} failed${other ? `, ${other} other` : ""} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    // fixed first, then what is ticketed (every one), then anything else
+    const order: DriftFate[] = ["fixed", "ticketed", "failed", "other"];
+    const label: Record<DriftFate, string> = { fixed: "fixed ", ticketed: "ticket", failed: "FAILED", other: "other " };
+    const listed = order.flatMap((fate) => swept.filter((a) => fateOf(a.outcome) === fate).map((a) => `${label[fate]}  ${a.ruleId.padEnd(36)} ${underService(a.resourceId)}${fate === "other" || fate === "failed" ? ` (${a.outcome}${a.reason ? `: ${a.reason}` : ""})` : ""}`));
+    for (const line of capped(listed, MAX_LISTED)) say(`   ${line}`);
 
     say("\n3. A user changes things in the portal (as another principal); each change reaches the app as an event");
     const config = loadConfig({ ARM_ENDPOINT: emu.armEndpoint, ARM_CA_FILE: emu.caFile });
     const user = createClients(config, { credential: new LocalTokenCredential(USER, undefined, { upn: "alex@contoso.example", name: "Alex (portal)" }) });
     const apim = user.apim(SUB);
-    const changes: Array<{ what: string; do: () => Promise<void>; check: () => Promise<boolean> }> = [
+    const changes: Array<{ service: string; what: string; do: () => Promise<void>; check: () => Promise<boolean> }> = [
       {
+        service: PROD.name,
         what: "re-enables HTTP on API 'orders'",
         do: async () => {
           const api = await apim.api.get(PROD.rg, PROD.name, "orders");
@@ -168,6 +206,7 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
         check: async () => !(await apim.api.get(PROD.rg, PROD.name, "orders")).protocols?.includes("http"),
       },
       {
+        service: PROD.name,
         what: "deletes the lock 'do-not-delete'",
         do: async () => void (await user.locks(SUB).managementLocks.deleteAtResourceLevel(PROD.rg, "Microsoft.ApiManagement", "", "service", PROD.name, "do-not-delete")),
         check: async () => {
@@ -180,6 +219,7 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
         },
       },
       {
+        service: PROD.name,
         what: "adds a plain-text secret named value 'payments-api-key'",
         do: async () => void (await apim.namedValue.beginCreateOrUpdateAndWait(PROD.rg, PROD.name, "payments-api-key", { displayName: "payments-api-key", secret: true, value: `demo-${Math.random().toString(36).slice(2, 10)}` }, { updateIntervalInMs: 100 })),
         check: async () => Boolean((await apim.namedValue.get(PROD.rg, PROD.name, "payments-api-key")).keyVault?.secretIdentifier),
@@ -194,22 +234,35 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
       await settle();
       const fixed = await c.check();
       timings.push({ what: c.what, seconds: (Date.now() - t) / 1000, fixed });
+      addDrifts(drifts, actions, "portal");
       const did = actions.filter((a) => a.outcome === "applied" || a.outcome === "planned");
       const ticketsBefore = ticketCount;
       ticketCount = tracker.tickets.length;
       const opened = tracker.tickets.slice(ticketsBefore).map((x) => `#${x.id}`);
-      say(`   user ${c.what} -> ${options.dryRun ? `ticket ${opened.join(", ") || "(updated)"}: ${did.map((a) => a.ruleId).join(", ") || "none"}` : fixed ? `fixed in ${((Date.now() - t) / 1000).toFixed(1)} s (${did.map((a) => a.ruleId).join(", ")})` : "NOT fixed"}`);
+      say(`   ${c.service}: user ${c.what} -> ${options.dryRun ? `ticket ${opened.join(", ") || "(updated)"}: ${did.map((a) => a.ruleId).join(", ") || "none"}` : fixed ? `fixed in ${((Date.now() - t) / 1000).toFixed(1)} s (${did.map((a) => a.ruleId).join(", ")})` : "NOT fixed"}`);
     }
 
     const after = await compliance(deps, services);
     say("\n4. After");
     say(table([["SERVICE", "FAIL before", "FAIL after", "STILL FAILING (ticketed)"], ...services.map((s) => [short(s), String(before.get(s)!.fail), String(after.get(s)!.fail), some(after.get(s)!.failing)])]));
-    const audit = await deps.storage.audit.list();
-    const n = (o: string) => audit.filter((r) => r.outcome === o).length;
-    say(`Summary: ${[...before.values()].reduce((a, t) => a + t.fail, 0)} drifts found; ${n("applied")} fixed, ${n("planned") + n("not-remediable")} ticketed, ${n("failed") + n("rolled-back")} failed; ${accepted.length} events accepted (the remediator's own ${emu.events.list().length - accepted.length} ignored or out of scope).`);
+    // every drift counted once: what the sweep found plus what the portal changes made, each fixed, ticketed or failed
+    const all = [...drifts.values()];
+    const found = [...before.values()].reduce((a, t) => a + t.fail, 0);
+    const fromPortal = all.filter((d) => d.source === "portal").length;
+    const fates = all.map((d) => d.action);
+    const others = fates.filter((a) => fateOf(a.outcome) === "other");
+    const notActedOn = found - (all.length - fromPortal);
+    say(
+      `Summary: ${found} drifts found + ${fromPortal} made by the portal changes = ${found + fromPortal}; ` +
+        `${count(fates, "fixed")} fixed, ${count(fates, "ticketed")} ticketed, ${count(fates, "failed")} failed` +
+        (others.length ? `, ${others.length} other (${[...new Set(others.map((a) => a.outcome))].join(", ")})` : "") +
+        (notActedOn !== 0 ? `; the sweep acted on ${all.length - fromPortal} of the ${found} (the rest: rule off or exempt)` : "") +
+        `; ${accepted.length} events accepted (the remediator's own ${emu.events.list().length - accepted.length} ignored or out of scope).`,
+    );
     const openTickets = tracker.tickets.filter((x) => x.state === "open");
-    say(`Tickets: ${openTickets.length} open (one per drift not fixed automatically), for example:`);
-    for (const x of openTickets.slice(0, 3)) say(`   #${x.id} [${x.severity}] ${x.title}`);
+    // the demo always uses the in-memory provider; TICKET_PROVIDER is what the Functions app and the CLI read
+    say(`Tickets: ${openTickets.length} open in the in-memory ticket system (configure a provider: see README, "Dry-run and tickets"), one per drift not fixed automatically:`);
+    for (const line of capped(openTickets.map((x) => `#${x.id} [${x.severity}] ${x.title}`), 5)) say(`   ${line}`);
     if (!options.dryRun) say(`Event to fix: ${timings.map((x) => `${x.seconds.toFixed(1)} s`).join(", ")} (debounce 1 s). Total ${((Date.now() - started) / 1000).toFixed(1)} s.`);
     else say("Dry-run: nothing was changed by the remediator. Run `npm run demo` to see the fixes.");
     const ok = options.dryRun || timings.every((x) => x.fixed);
