@@ -7,6 +7,7 @@
 import { Agent } from "node:https";
 import { createSecureContext, rootCertificates } from "node:tls";
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
 import { DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
 import { ManagementLockClient } from "@azure/arm-locks";
@@ -80,6 +81,52 @@ function createPacer(config: Config): ArmPacer | undefined {
 export interface ClientFactoryOptions {
   /** Overrides the credential (tests acting as another principal, e.g. "a user in the portal"). */
   credential?: TokenCredential;
+  /** Called when a request could not be sent (connection refused, reset, timed out, host not found), before the SDK's retry policy tries again. */
+  onSendFailure?: (failure: SendFailure) => void;
+}
+
+export interface SendFailure {
+  /** The host the request went to (never the path or query). */
+  host: string;
+  /** The error code, e.g. ECONNREFUSED. */
+  code: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Retries the policy makes in all (ARM_MAX_RETRIES): when attempt > maxRetries, this was the last one. */
+  maxRetries: number;
+}
+
+/** The network errors the SDK's retry policy retries (@typespec/ts-http-runtime exponentialRetryStrategy, isSystemError). */
+const RETRIED_SEND_ERRORS = new Set(["ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNREFUSED", "ECONNRESET", "ENOENT", "ENOTFOUND"]);
+
+/**
+ * A per-retry pipeline policy that reports each attempt whose request could not be sent, as it happens
+ * (the retry policy passes the same request object to every attempt, so attempts are counted per request).
+ */
+function sendFailurePolicy(maxRetries: number, report: (f: SendFailure) => void): PipelinePolicy {
+  const attempts = new WeakMap<PipelineRequest, number>();
+  return {
+    name: "apimRemediatorSendFailure",
+    async sendRequest(request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> {
+      const attempt = (attempts.get(request) ?? 0) + 1;
+      attempts.set(request, attempt);
+      try {
+        return await next(request);
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (typeof code === "string" && RETRIED_SEND_ERRORS.has(code)) {
+          let host = "";
+          try {
+            host = new URL(request.url).host;
+          } catch {
+            host = "";
+          }
+          report({ host, code, attempt, maxRetries });
+        }
+        throw e;
+      }
+    },
+  };
 }
 
 function createCredential(config: Config): TokenCredential {
@@ -101,8 +148,11 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
     retryOptions: { maxRetries: config.armMaxRetries, retryDelayInMs: 800, maxRetryDelayInMs: 60_000 },
     userAgentOptions: { userAgentPrefix: "apim-remediator" },
     ...(agent ? { agent } : {}),
-    // every attempt (retries too) takes a token from its subscription's bucket
-    ...(pacer ? { additionalPolicies: [{ policy: pacer.policy(), position: "perRetry" as const }] } : {}),
+    // every attempt (retries too) takes a token from its subscription's bucket; a failed send is reported as it happens
+    additionalPolicies: [
+      ...(pacer ? [{ policy: pacer.policy(), position: "perRetry" as const }] : []),
+      ...(options.onSendFailure ? [{ policy: sendFailurePolicy(config.armMaxRetries, options.onSendFailure), position: "perRetry" as const }] : []),
+    ],
   };
   const cache = new Map<string, unknown>();
   const memo = <T>(key: string, make: () => T): T => {

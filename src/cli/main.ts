@@ -6,11 +6,17 @@
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadConfig, type Env } from "../common/config.js";
-import { createClients } from "../azure/clients.js";
 import { discoverServices } from "../azure/discovery.js";
 import { accessSync, appendFileSync, constants, mkdirSync, writeFileSync } from "node:fs";
 import { InputError, snapshotsFromFiles } from "../engine/offline.js";
-import { FORMATS, render, renderRules, summary, type Format } from "../report/report.js";
+import { DEFAULT_SARIF_LOCATION, FORMATS, render, renderRules, summary, TOOL_VERSION, type Format, type RenderOptions } from "../report/report.js";
+import { SourceLocator } from "../report/locations.js";
+import { colorEnabled } from "../report/terminal.js";
+import { parseServiceId, type ServiceRef } from "../model/arm.js";
+import { createClients as createAzureClients, type SendFailure } from "../azure/clients.js";
+import type { Config } from "../common/config.js";
+import { explainAzureError } from "./errors.js";
+import { actingPrincipal } from "./actor.js";
 import { detect, scanLive } from "../engine/scan.js";
 import { DEFAULT_RULE_OPTIONS, RULES, selectRules } from "../remediations/index.js";
 import { JsonLinesAudit, MemoryAudit, MultiAudit } from "../engine/audit.js";
@@ -26,6 +32,10 @@ export interface CliIO {
   env: Env;
   /** True when stderr is a terminal (progress is shown only then). */
   isTTY?: boolean;
+  /** True when stdout is a terminal: the table and plan text are coloured (unless NO_COLOR; FORCE_COLOR forces it) and wrapped to `columns`. */
+  stdoutIsTTY?: boolean;
+  /** The terminal's width (process.stdout.columns), used only when stdout is a terminal. */
+  columns?: number;
 }
 
 const defaultIO: CliIO = {
@@ -33,7 +43,52 @@ const defaultIO: CliIO = {
   stderr: (s) => process.stderr.write(s),
   env: process.env,
   isTTY: process.stderr.isTTY === true,
+  stdoutIsTTY: process.stdout.isTTY === true,
+  columns: process.stdout.columns,
 };
+
+/** Exit codes, as `--help` and the README list them. */
+const EXIT_CODES = `Exit codes:
+  0  done: no failed finding (scan), nothing left to fix (plan, remediate)
+  1  drift: a failed finding (scan), a change planned, not remediable or failed (plan, remediate)
+  2  bad input: an unknown flag or setting, a file that cannot be read, a selector (--service,
+     --subscription, --resource-group, --rules) that matches nothing; one line on stderr, nothing changed
+  3  Azure could not be reached or refused (not signed in, untrusted certificate, connection refused,
+     an HTTP error); one line on stderr saying what to do`;
+
+const EXAMPLES = `Examples:
+  $ apim-remediator scan --input azuredeploy.json --format sarif --output apim.sarif
+  $ apim-remediator --subscription <guid> scan --service apim-contoso-prod --only-failed
+  $ apim-remediator --resource-group rg-apim-prod scan --format sarif --sarif-location infra/main.bicep --output apim.sarif
+  $ apim-remediator plan --service apim-contoso-dev
+  $ apim-remediator remediate --yes --service apim-contoso-dev --audit-file audit.jsonl
+  $ apim-remediator emulator --estate emulator/estates/demo.json`;
+
+/** --rules as a list; a flag that names no rule (`--rules ""`, `--rules ,`) is bad input, not "every rule". */
+function ruleList(flag: string | undefined): string[] | undefined {
+  if (flag === undefined) return undefined;
+  const ids = flag.split(",").map((r) => r.trim()).filter((r) => r.length > 0);
+  if (ids.length === 0) throw new UsageError(`--rules names no rule (got ${JSON.stringify(flag)}); see 'apim-remediator rules'`);
+  return ids;
+}
+
+/** Each --service / --subscription / --resource-group value must match a service, or a CI gate would pass on an empty report. */
+function checkSelectors(services: ServiceRef[], selectors: { service?: string[]; subscription?: string[]; resourceGroup?: string[] }, where: string): void {
+  const seen = services.length === 0 ? "none seen" : `${services.length} seen: ${services.slice(0, 5).map((s) => s.name).join(", ")}${services.length > 5 ? ", …" : ""}`;
+  const lower = (x: string) => x.toLowerCase();
+  for (const v of selectors.subscription ?? []) if (!services.some((s) => lower(s.subscriptionId) === lower(v))) throw new UsageError(`--subscription ${v} matches no API Management service ${where} (${seen})`);
+  for (const v of selectors.resourceGroup ?? []) if (!services.some((s) => lower(s.resourceGroup) === lower(v))) throw new UsageError(`--resource-group ${v} matches no API Management service ${where} (${seen})`);
+  for (const v of selectors.service ?? []) if (!services.some((s) => lower(s.name) === lower(v) || lower(s.id) === lower(v))) throw new UsageError(`--service ${v} matches no API Management service ${where} (${seen})`);
+}
+
+/** Keeps the services every given selector admits (values of one flag are alternatives). */
+function selectServices<T>(items: T[], refOf: (t: T) => ServiceRef | undefined, selectors: { service?: string[]; subscription?: string[]; resourceGroup?: string[] }): T[] {
+  const has = (list: string[] | undefined, ...vals: string[]) => !list || list.length === 0 || list.some((x) => vals.some((v) => v.toLowerCase() === x.toLowerCase()));
+  return items.filter((t) => {
+    const r = refOf(t);
+    return r !== undefined && has(selectors.subscription, r.subscriptionId) && has(selectors.resourceGroup, r.resourceGroup) && has(selectors.service, r.name, r.id);
+  });
+}
 
 /** Thrown for bad input; the CLI prints its message as one line and exits 2. */
 export class UsageError extends Error {}
@@ -77,11 +132,30 @@ function settingsFrom(opts: Record<string, unknown>, env: Env): Env {
   return out;
 }
 
-export function buildProgram(io: CliIO, onExit: (code: number) => void): Command {
+/** What one run learnt that its error line may need. */
+interface RunState {
+  /** The most attempts a request that could not be sent had. */
+  sendAttempts: number;
+  armEndpoint?: string;
+}
+
+export function buildProgram(io: CliIO, onExit: (code: number) => void, state: RunState = { sendAttempts: 0 }): Command {
   const program = new Command();
+  // requests that cannot be sent are shown as the SDK retries them, not after a long silence
+  const onSendFailure = (f: SendFailure) => {
+    state.sendAttempts = Math.max(state.sendAttempts, f.attempt);
+    if (f.attempt <= f.maxRetries) io.stderr(`apim-remediator: ${f.host}: ${f.code} (attempt ${f.attempt} of ${f.maxRetries + 1}); retrying\n`);
+  };
+  const createClients = (config: Config) => {
+    state.armEndpoint = config.armEndpoint;
+    return createAzureClients(config, { onSendFailure });
+  };
+  const color = () => colorEnabled(io.env, io.stdoutIsTTY === true);
   program
     .name("apim-remediator")
     .description("Keeps Azure API Management services compliant with the APIM security baseline.")
+    .version(TOOL_VERSION, "-V, --version", "print the version (package.json) and exit")
+    .addHelpText("after", `\n${EXAMPLES}\n\n${EXIT_CODES}\n`)
     .option("--arm-endpoint <url>", "Azure Resource Manager endpoint (env ARM_ENDPOINT; default https://management.azure.com)")
     .option("--ca-file <pem>", "PEM certificate trusted in addition to the system store (env ARM_CA_FILE)")
     .option("--key-vault-url <url>", "Key Vault for migrated secrets (env KEY_VAULT_URL)")
@@ -138,6 +212,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
       const config = loadConfig(settingsFrom(program.opts(), io.env));
       const clients = createClients(config);
       const services = await discoverServices(clients, config);
+      checkSelectors(services, { subscription: program.opts()["subscription"] as string[] | undefined, resourceGroup: program.opts()["resourceGroup"] as string[] | undefined }, "in scope");
       if (opts.format === "json") {
         io.stdout(JSON.stringify({ services }, null, 2) + "\n");
         return;
@@ -163,8 +238,9 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
     .option("--output <file>", "write to a file instead of stdout")
     .action((opts: { format: "json" | "bicep" | "role-json"; rules?: string; output?: string }) => {
       let rules;
+      const ids = ruleList(opts.rules);
       try {
-        rules = selectRules(opts.rules?.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
+        rules = selectRules(ids);
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
@@ -181,37 +257,88 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
   program
     .command("scan")
     .description("Detect drift: live (subscriptions in scope) or offline (--input files)")
-    .option("--input <file>", "ARM resource list, ARM template or PowerShell export; repeatable (offline scan)", collect)
-    .option("--service <name>", "only these services (name or id); repeatable", collect)
+    .option("--input <file>", "ARM resource list, ARM template (JSON; run `bicep build` on a .bicep first) or PowerShell export; repeatable (offline scan)", collect)
+    .option("--service <name>", "only these services (name or id); repeatable; one that matches nothing is an error", collect)
     .option("--rules <ids>", "comma-separated rule ids (default: all)")
     .option("--min-api-version <date>", "minimum API version for min-api-version", DEFAULT_RULE_OPTIONS.minApiVersion)
-    .option("--unused-days <n>", "look-back window of unused-api", intArg("--unused-days", 1, 93), DEFAULT_RULE_OPTIONS.unusedDays)
+    .option("--unused-days <n>", "look-back window of unused-api (live scans)", intArg("--unused-days", 1, 93), DEFAULT_RULE_OPTIONS.unusedDays)
     .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))
     .option("--output <file>", "write the report to a file instead of stdout")
-    .action(async (opts: { input?: string[]; service?: string[]; rules?: string; minApiVersion: string; unusedDays: number; format: Format; output?: string }) => {
+    .option("--only-failed", "list only failed findings (table, json, markdown; the summary still counts all)")
+    .option("--sarif-location <path>", `SARIF, live scans: the repository file results point at, e.g. the Bicep that deploys the services (default ${DEFAULT_SARIF_LOCATION}); offline results point at their --input file`)
+    .option("--sarif-category <id>", "SARIF: runs[].automationDetails.id, the category code scanning keeps this analysis under (default apim-remediator/live or apim-remediator/offline)")
+    .option("--sarif-include-pass", "SARIF: include passing results (kind pass); off by default")
+    .action(async (opts: { input?: string[]; service?: string[]; rules?: string; minApiVersion: string; unusedDays: number; format: Format; output?: string; onlyFailed?: boolean; sarifLocation?: string; sarifCategory?: string; sarifIncludePass?: boolean }, cmd: Command) => {
       let rules;
+      const ids = ruleList(opts.rules);
       try {
-        rules = selectRules(opts.rules?.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
+        rules = selectRules(ids);
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
       if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(opts.minApiVersion)) throw new UsageError(`--min-api-version must be an API version date such as 2019-12-01 (got "${opts.minApiVersion}")`);
+      for (const [flag, given] of [["--sarif-location", opts.sarifLocation], ["--sarif-category", opts.sarifCategory], ["--sarif-include-pass", opts.sarifIncludePass]] as const) {
+        if (given !== undefined && opts.format !== "sarif") throw new UsageError(`${flag} applies to --format sarif only (got --format ${opts.format})`);
+      }
+      if (opts.onlyFailed && opts.format === "sarif") throw new UsageError("--only-failed does not apply to --format sarif (it lists problems only; --sarif-include-pass adds passes)");
       const ruleOptions = { ...DEFAULT_RULE_OPTIONS, minApiVersion: opts.minApiVersion, unusedDays: opts.unusedDays };
+      const global = program.opts();
+      const selectors = { service: opts.service, subscription: global["subscription"] as string[] | undefined, resourceGroup: global["resourceGroup"] as string[] | undefined };
       let findings;
-      if (opts.input && opts.input.length > 0) {
-        let snapshots = snapshotsFromFiles(opts.input);
-        const wanted = (opts.service ?? []).map((x) => x.toLowerCase());
-        if (wanted.length > 0) snapshots = snapshots.filter((sn) => wanted.includes(sn.service.name.toLowerCase()) || wanted.includes(sn.service.id.toLowerCase()));
+      let locator: SourceLocator;
+      const offline = opts.input !== undefined && opts.input.length > 0;
+      if (offline) {
+        const inputs = opts.input ?? [];
+        // flags that cannot apply to files: refused, not silently ignored
+        for (const [key, flag, why] of [
+          ["armEndpoint", "--arm-endpoint", "nothing is read from Azure"],
+          ["caFile", "--ca-file", "nothing is read from Azure"],
+          ["keyVaultUrl", "--key-vault-url", "nothing is read from Azure"],
+          ["principalId", "--principal-id", "nothing is read from Azure"],
+          ["mode", "--mode", "a scan changes nothing"],
+        ] as const) {
+          if (program.getOptionValueSource(key) === "cli") throw new UsageError(`${flag} does not apply to an offline scan (--input): ${why}`);
+        }
+        if (cmd.getOptionValueSource("unusedDays") === "cli") throw new UsageError("--unused-days does not apply to an offline scan (--input): unused-api needs live request metrics");
+        if (opts.sarifLocation !== undefined) throw new UsageError("--sarif-location applies to live scans: offline results point at their --input file");
+        for (const f of inputs) {
+          if (/\.bicep(param)?$/i.test(f)) throw new UsageError(`${f}: a Bicep file; run \`bicep build ${f}\` (or \`az bicep build --file ${f}\`) first and pass the .json it writes`);
+        }
+        const fileOfId = new Map<string, string>();
+        const all = snapshotsFromFiles(inputs, (file, resources) => {
+          for (const r of resources) if (!fileOfId.has(r.id.toLowerCase())) fileOfId.set(r.id.toLowerCase(), file);
+        });
+        const refOf = (id: string) => parseServiceId(id);
+        const refs = all.map((sn) => refOf(sn.service.id)).filter((r): r is ServiceRef => r !== undefined);
+        checkSelectors(refs, selectors, "in the input files");
+        const snapshots = selectServices(all, (sn) => refOf(sn.service.id), selectors);
         findings = detect(snapshots, rules, ruleOptions);
+        locator = new SourceLocator(
+          inputs.map((path) => ({ path })),
+          (id) => {
+            const key = id.toLowerCase();
+            const svc = /^(.*\/providers\/microsoft\.apimanagement\/service\/[^/]+)/i.exec(key)?.[1];
+            return fileOfId.get(key) ?? (svc !== undefined ? fileOfId.get(svc) : undefined) ?? [...fileOfId.entries()].find(([k]) => svc !== undefined && k.startsWith(svc + "/"))?.[1];
+          },
+        );
       } else {
-        const settings = settingsFrom(program.opts(), io.env);
+        const settings = settingsFrom(global, io.env);
         const config = loadConfig(settings);
         const clients = createClients(config);
         const progress = io.isTTY ? (done: number, total: number, svc: { name: string }) => io.stderr(`\rscanned ${done}/${total}: ${svc.name}`.padEnd(60) + (done === total ? "\n" : "")) : undefined;
         const res = await scanLive(clients, rules, ruleOptions, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, services: opts.service, onProgress: progress });
+        checkSelectors(res.services, selectors, "in scope");
         findings = res.findings;
+        locator = new SourceLocator([{ path: opts.sarifLocation ?? DEFAULT_SARIF_LOCATION }]);
       }
-      const text = render(opts.format, findings, rules);
+      const toFile = opts.output !== undefined;
+      const options: RenderOptions = {
+        onlyFailed: opts.onlyFailed === true,
+        color: !toFile && color(),
+        ...(!toFile && io.stdoutIsTTY && io.columns ? { columns: io.columns } : {}),
+        sarif: { locate: (f) => locator.locate(f.resourceId), category: opts.sarifCategory ?? `apim-remediator/${offline ? "offline" : "live"}`, includePass: opts.sarifIncludePass === true },
+      };
+      const text = render(opts.format, findings, rules, options);
       if (opts.output) {
         try {
           writeFileSync(opts.output, text);
@@ -234,33 +361,40 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void): Command
 
   const runEngine = async (opts: { service?: string[]; rules?: string; stateDir: string; auditFile?: string; format: "text" | "json" }, dryRun: boolean) => {
     let rules;
+    const ids = ruleList(opts.rules);
     try {
-      rules = selectRules(opts.rules?.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
+      rules = selectRules(ids);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
     const settings = settingsFrom(program.opts(), io.env);
     if (!dryRun && program.opts()["mode"] === undefined) settings["REMEDIATOR_MODE"] = "enforce";
-    const config = loadConfig(settings);
+    let config = loadConfig(settings);
     // the audit file and the state directory must take writes before anything is changed: a fix without its record is not made
     ensureWritable(opts.auditFile, resolve(opts.stateDir));
     const clients = createClients(config);
+    // audit records name who acted: the principal of the token the credential gives (asked now, so no sign-in fails before anything is read)
+    if (config.principalId === undefined) {
+      const actor = await actingPrincipal(clients.credential, config.armEndpoint);
+      if (actor !== undefined) config = { ...config, principalId: actor };
+    }
     const log = createLogger({ level: io.env["LOG_LEVEL"] ?? "silent", destination: { write: (l: string) => io.stderr(l) } });
     const memory = new MemoryAudit(secrets);
     const audit = opts.auditFile ? new MultiAudit([memory, new JsonLinesAudit(opts.auditFile, secrets)]) : memory;
     // a terminal can wait for a service update (15 to 45 minutes or longer in Azure): in-process, with a progress line on stderr
     const engine = new Engine({ clients, config, audit, inventory: new FileLockInventory(resolve(opts.stateDir, "locks.json")), log, registry: secrets, operationMode: "wait", progress: (line) => io.stderr(`apim-remediator: ${line}\n`) });
-    let services = await discoverServices(clients, config);
-    const wanted = (opts.service ?? []).map((x) => x.toLowerCase());
-    if (wanted.length > 0) services = services.filter((x) => wanted.includes(x.name.toLowerCase()) || wanted.includes(x.id.toLowerCase()));
+    const discovered = await discoverServices(clients, config);
+    const selectors = { service: opts.service, subscription: program.opts()["subscription"] as string[] | undefined, resourceGroup: program.opts()["resourceGroup"] as string[] | undefined };
+    checkSelectors(discovered, selectors, "in scope");
+    const services = selectServices(discovered, (x) => x, selectors);
     const sweep = new WriteBudget(config.maxWritesPerSweep);
     const actions: ActionResult[] = [];
     for (const svc of services) {
       const r = await engine.evaluate(svc.id, { dryRun, rules, sweepBudget: sweep });
       actions.push(...r.actions);
-      if (io.isTTY) io.stderr(`\revaluated ${svc.name}`.padEnd(60) + "\n");
+      if (io.isTTY) io.stderr(`\revaluated ${services.indexOf(svc) + 1}/${services.length}: ${svc.name}`.padEnd(60) + "\n");
     }
-    io.stdout(secrets.scrub(renderActions(actions, opts.format, dryRun)));
+    io.stdout(secrets.scrub(renderActions(actions, opts.format, dryRun, { ruleModes: config.ruleModes, color: opts.format === "text" && color() })));
     // exit 1 while any drift remains (planned, not remediable, failed, or stopped by a limit)
     const open = actions.filter((a) => (a.outcome !== "applied" && a.outcome !== "skipped") || a.reason?.includes("limit"));
     if (open.length > 0) onExit(1);
@@ -311,9 +445,14 @@ function ensureWritable(auditFile: string | undefined, stateDir: string): void {
 /** Runs the CLI; resolves with the exit code (0 ok, 1 findings, 2 bad input or usage). */
 export async function run(argv: string[], io: CliIO = defaultIO): Promise<number> {
   let exitCode: number | undefined;
-  const program = buildProgram(io, (c) => {
-    exitCode = c;
-  });
+  const state: RunState = { sendAttempts: 0 };
+  const program = buildProgram(
+    io,
+    (c) => {
+      exitCode = c;
+    },
+    state,
+  );
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode ?? 0;
@@ -326,6 +465,11 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     if (e instanceof ConfigError || e instanceof UsageError || e instanceof InputError) {
       io.stderr(`apim-remediator: ${e.message}\n`);
       return 2;
+    }
+    const explained = explainAzureError(e, { armEndpoint: state.armEndpoint, attempts: state.sendAttempts });
+    if (explained !== undefined) {
+      io.stderr(`apim-remediator: ${explained}\n`);
+      return 3;
     }
     const err = e as { statusCode?: number; code?: string; message?: string };
     io.stderr(`apim-remediator: ${err.statusCode ? `HTTP ${err.statusCode} ${err.code ?? ""}: ` : ""}${(err.message ?? String(e)).split("\n")[0]}\n`);

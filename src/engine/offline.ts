@@ -388,11 +388,12 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
   return [...byService.values()];
 }
 
-/** Reads input files into snapshots; throws InputError with one line naming the file and the problem. */
-export function snapshotsFromFiles(files: string[]): ServiceSnapshot[] {
+/** Reads input files into snapshots; throws InputError with one line naming the file and the problem. `onFile` sees each file's resources (where a report points). */
+export function snapshotsFromFiles(files: string[], onFile?: (file: string, resources: ArmResource[]) => void): ServiceSnapshot[] {
   const all: ArmResource[] = [];
   for (const f of files) {
     const { resources } = resourcesFromInput(readInputFile(f), f);
+    onFile?.(f, resources);
     all.push(...resources);
   }
   return snapshotsFromResources(all);
