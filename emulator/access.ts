@@ -19,11 +19,13 @@ export const BUILTIN_ROLE_NAMES: Record<string, string> = {
   "312a565d-c81f-4fd8-895a-4e21e48d571c": "API Management Service Contributor",
 };
 
-export type SecretPermission = "get" | "list" | "set" | "delete";
+export type SecretPermission = "get" | "list" | "set" | "delete" | "recover" | "purge";
 
+// Administrator and Secrets Officer hold `Microsoft.KeyVault/vaults/secrets/*` (recover and purge included); Secrets User
+// getSecret and readMetadata (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security)
 const ROLE_PERMISSIONS: Record<string, SecretPermission[]> = {
-  [ROLES.keyVaultAdministrator]: ["get", "list", "set", "delete"],
-  [ROLES.keyVaultSecretsOfficer]: ["get", "list", "set", "delete"],
+  [ROLES.keyVaultAdministrator]: ["get", "list", "set", "delete", "recover", "purge"],
+  [ROLES.keyVaultSecretsOfficer]: ["get", "list", "set", "delete", "recover", "purge"],
   [ROLES.keyVaultSecretsUser]: ["get", "list"],
 };
 
@@ -40,11 +42,25 @@ function roleGuid(roleDefinitionId: unknown): string {
 }
 
 /**
- * Decides Key Vault data-plane access as Azure does: in RBAC mode by role
- * assignments at the vault, secret or any parent scope; otherwise by the
- * vault's access policies.
+ * When a role assignment takes effect: `propagationMs` after it was created
+ * (its `createdOn`, set when it is written through ARM). An assignment of the
+ * estate (no `createdOn`) was made long ago and is in effect. Azure applies
+ * a new assignment after a delay: "Allow several minutes for role assignments
+ * to refresh" (https://learn.microsoft.com/azure/key-vault/general/rbac-guide);
+ * a removed one stops at once here (not modelled).
  */
-export function canAccessSecret(store: Store, vault: Resource, principalId: string | undefined, secretName: string | undefined, perm: SecretPermission): boolean {
+export function effectiveFrom(ra: Resource, propagationMs: number): number {
+  const created = Date.parse(String(ra.properties["createdOn"] ?? ""));
+  return Number.isFinite(created) ? created + propagationMs : 0;
+}
+
+/**
+ * Decides Key Vault data-plane access as Azure does: in RBAC mode by role
+ * assignments at the vault, secret or any parent scope that are in effect
+ * (`propagationMs` after they were made); otherwise by the vault's access
+ * policies.
+ */
+export function canAccessSecret(store: Store, vault: Resource, principalId: string | undefined, secretName: string | undefined, perm: SecretPermission, propagationMs = 0, now = Date.now()): boolean {
   if (!principalId) return false;
   const pid = principalId.toLowerCase();
   const rbac = vault.properties["enableRbacAuthorization"] !== false;
@@ -61,6 +77,7 @@ export function canAccessSecret(store: Store, vault: Resource, principalId: stri
     if (String(ra.properties["principalId"] ?? "").toLowerCase() !== pid) continue;
     const scope = typeof ra.properties["scope"] === "string" ? (ra.properties["scope"] as string) : authorizationScopeOf(ra.id);
     if (idKey(scope) !== "/" && !isAtOrBelow(target, scope)) continue;
+    if (effectiveFrom(ra, propagationMs) > now) continue;
     const allowed = ROLE_PERMISSIONS[roleGuid(ra.properties["roleDefinitionId"])];
     if (allowed?.includes(perm)) return true;
   }

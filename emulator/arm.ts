@@ -8,7 +8,7 @@ import { authorizationScopeOf, BUILTIN_ROLE_NAMES } from "./access.js";
 import * as contracts from "./contracts.js";
 import { resourceEvent, type Caller, type EventSink } from "./events.js";
 import { listedTenantSettings, tierRefusal } from "./tiers.js";
-import { ArmError, etagValue, type Reply } from "./http.js";
+import { ArmError, errorReply, etagValue, type Reply } from "./http.js";
 import { collectionOf, idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId } from "./ids.js";
 import type { Vaults } from "./keyvault.js";
 import { guidFrom, type Resource, type Store } from "./store.js";
@@ -66,6 +66,8 @@ interface Operation {
   deleted: boolean;
   /** The poll URLs the operation was answered with (an in-progress status poll repeats them: core #2). */
   headers: Record<string, string>;
+  /** Why a Failed operation failed: what its poll answers. */
+  error?: ArmError;
   complete: () => void;
 }
 
@@ -95,6 +97,8 @@ const DEFAULT_RULES: Mutability = { patchNeedsIfMatch: false, putLro: false, pat
 
 export class Arm {
   private readonly operations = new Map<string, Operation>();
+  /** Named value id (idKey) -> the value API Management last fetched from Key Vault for it (its own copy). */
+  private readonly fetched = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -414,6 +418,8 @@ export class Arm {
         this.checkIfMatch(existing, req, rules.patchNeedsIfMatch);
         this.assertNotLocked(existing.id, "write");
         this.assertNotUpdating(existing.id);
+        const refusedPatch = lt === "microsoft.apimanagement/service/namedvalues" ? this.referenceRefusal(existing.id, existing, req.body) : undefined;
+        if (refusedPatch) return this.refusedWrite(req, existing.id, refusedPatch, 200);
         this.applyPatch(existing, req.body);
         return this.finishWrite(req, existing, rules.patchLro, 200, "write");
       }
@@ -423,6 +429,8 @@ export class Arm {
         if (existing) this.checkIfMatch(existing, req, false);
         this.assertNotLocked(path, "write");
         this.assertNotUpdating(path);
+        const refusedPut = lt === "microsoft.apimanagement/service/namedvalues" ? this.referenceRefusal(path, undefined, req.body) : undefined;
+        if (refusedPut) return this.refusedWrite(req, existing?.id ?? path, refusedPut, existing ? 200 : 201);
         if (lt === "microsoft.apimanagement/service/products/apis") return this.linkProductApi(req, path, existing);
         const given = (req.body["properties"] ?? {}) as Record<string, unknown>;
         const r = this.applyPut(path, type, existing, req.body, req.caller.principalId);
@@ -667,6 +675,7 @@ export class Arm {
     if (!op) throw new ArmError(404, "OperationNotFound", `Operation '${opId}' was not found.`);
     // the status body is `{status}` alone; while running it repeats the poll headers (core #2 InProgress, #72 Succeeded)
     const body: Record<string, unknown> = { status: op.status };
+    if (op.error) body["error"] = { code: op.error.code, message: op.error.message };
     const headers: Record<string, string> = op.status === "InProgress" ? { ...op.headers } : {};
     return { status: 200, body, headers };
   }
@@ -675,6 +684,8 @@ export class Arm {
   private asyncIdPoll(opId: string, req: ArmRequest): Reply {
     const op = this.operations.get(opId) as Operation;
     if (op.status === "InProgress") return { status: 202, headers: { location: req.url.toString() } };
+    // a failed write's poll answers the error (apiops#214: 400 ValidationError on `...?asyncId=...&asyncCode=200`)
+    if (op.error) return errorReply(op.error);
     const r = this.store.get(op.resourceId);
     if (!r) throw this.notFoundFor(op.resourceId, typeOfId(op.resourceId) ?? "");
     return this.withEtag(r, { status: op.finalStatus, body: this.view(r, req) });
@@ -685,6 +696,7 @@ export class Arm {
     const op = this.operations.get(opId);
     if (!op) throw new ArmError(404, "OperationNotFound", `Operation '${opId}' was not found.`);
     if (op.status === "InProgress") return { status: 202, headers: { location: req.url.toString() } };
+    if (op.error) return errorReply(op.error);
     if (op.deleted) return { status: 204 };
     const r = this.store.get(op.resourceId);
     if (!r) return { status: 204 };
@@ -692,18 +704,6 @@ export class Arm {
     return { status: 200, body: this.view(r, req) };
   }
 
-  /** Finishes every pending operation at once (tests, state dumps). */
-  settleAll(): void {
-    for (const op of this.operations.values()) op.complete();
-  }
-
-  // ---- collections and actions ----------------------------------------------
-
-  private collectionOrAction(req: ArmRequest, segs: string[]): Reply {
-    const parentPath = "/" + segs.slice(0, -1).join("/");
-    const last = segs[segs.length - 1] as string;
-    const ll = last.toLowerCase();
-    const parent = this.store.get(parentPath);
   /**
    * Ends every pending operation as Failed (tests): the status poll answers `{status: "Failed", error}` (the
    * Azure-AsyncOperation contract: https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations)
@@ -726,6 +726,18 @@ export class Arm {
     return n;
   }
 
+  /** Finishes every pending operation at once (tests, state dumps). */
+  settleAll(): void {
+    for (const op of this.operations.values()) op.complete();
+  }
+
+  // ---- collections and actions ----------------------------------------------
+
+  private collectionOrAction(req: ArmRequest, segs: string[]): Reply {
+    const parentPath = "/" + segs.slice(0, -1).join("/");
+    const last = segs[segs.length - 1] as string;
+    const ll = last.toLowerCase();
+    const parent = this.store.get(parentPath);
     if (req.method === "POST") {
       if (!parent) throw this.notFoundFor(parentPath, typeOfId(parentPath) ?? "");
       return this.action(req, parent, last);
@@ -748,6 +760,8 @@ export class Arm {
     if (lt === SERVICE_TYPE && ll === "tenant") items = listedTenantSettings(items);
     const filter = req.url.searchParams.get("$filter");
     if (filter && lt === SERVICE_TYPE && ll === "namedvalues") items = applyODataFilter(items, filter);
+    // the list answers the same lastStatus as a GET of each (ApiManagementListNamedValues example)
+    if (lt === SERVICE_TYPE && ll === "namedvalues") for (const nv of items) if (nv.properties["keyVault"]) this.noteResolution(nv);
     return this.page(req, items, (r) => this.view(r, req));
   }
 
@@ -769,9 +783,12 @@ export class Arm {
     if (lt === "microsoft.apimanagement/service/namedvalues" && la === "listvalue") {
       let value: string | undefined;
       if (r.properties["keyVault"]) {
-        const res = this.resolveNamedValue(r);
-        if (!res.ok) throw new ArmError(400, "KeyVaultSecretResolutionFailed", `Named value '${r.name}' could not be resolved from Key Vault: ${res.message}`);
-        value = res.value;
+        // API Management answers its own copy, fetched when the reference was written or last refreshed ("a named value in
+        // API Management is updated within 4 hours", api-management-howto-properties), not a read of Key Vault now
+        this.noteResolution(r);
+        const last = (r.properties["keyVault"] as Record<string, unknown>)["lastStatus"] as Record<string, unknown> | undefined;
+        value = this.fetched.get(idKey(r.id));
+        if (last?.["code"] !== "Success" || value === undefined) throw new ArmError(400, "KeyVaultSecretResolutionFailed", `Named value '${r.name}' could not be resolved from Key Vault: ${String(last?.["message"] ?? last?.["code"] ?? "never fetched")}`);
       } else {
         value = r.properties["secret"] === true ? r.hiddenValue : (r.properties["value"] as string | undefined);
       }
@@ -830,15 +847,72 @@ export class Arm {
       ? { code: "Success", timeStampUtc: new Date().toISOString() }
       : { code: res.code, message: res.message, timeStampUtc: new Date().toISOString() };
     r.properties["keyVault"] = { ...kv, lastStatus: status };
+    if (res.ok) this.fetched.set(idKey(r.id), res.value);
     return res;
   }
 
-  /** APIM refreshes references periodically; the emulator re-resolves on read so access changes show. */
+  /**
+   * API Management refreshes a reference by itself every `referenceRefreshMs` (Azure: within 4 hours; 0, the default
+   * profile: on every read, so access changes show at once); a read in between answers the last fetch.
+   */
   private noteResolution(r: Resource): void {
     const kv = r.properties["keyVault"] as Record<string, unknown>;
     const prev = kv["lastStatus"] as Record<string, unknown> | undefined;
+    const every = this.vaults.timings.referenceRefreshMs;
+    const last = Date.parse(String(prev?.["timeStampUtc"] ?? ""));
+    if (every > 0 && Number.isFinite(last) && Date.now() - last < every) return;
     const res = this.resolveNamedValue(r);
     if (prev && prev["code"] === (res.ok ? "Success" : res.code)) (r.properties["keyVault"] as Record<string, unknown>)["lastStatus"] = prev;
+  }
+
+  /**
+   * Why API Management refuses a Key Vault reference being written, or undefined when it can fetch the secret now.
+   * It fetches the secret when the reference is written, and the write fails when it cannot (azure-rest-api-specs
+   * #21655: NamedValue_CreateOrUpdate answered "The remote name could not be resolved: 'kv-….vault.azure.net'";
+   * terraform-provider-azurerm#19255: a named value write right after its role assignment fails, a rerun succeeds).
+   * An identityClientId the service has no identity for: 400 ValidationError (apiops#214, #257); a secret the identity
+   * may not GET (or that is missing): APIM's "Failed to access KeyVault Secret …" (InvalidOperation, Microsoft Q&A
+   * 1688796, the same refusal for a certificate reference).
+   */
+  private referenceRefusal(id: string, existing: Resource | undefined, body: Record<string, unknown>): ArmError | undefined {
+    const given = ((body["properties"] ?? {}) as Record<string, unknown>)["keyVault"];
+    if (given === undefined || given === null || typeof given !== "object") return undefined;
+    const kv = (existing ? mergePatch(existing.properties["keyVault"] ?? {}, given) : given) as Record<string, unknown>;
+    const svc = this.serviceOf(id);
+    const clientId = typeof kv["identityClientId"] === "string" && kv["identityClientId"] !== "" ? (kv["identityClientId"] as string) : undefined;
+    const principal = this.referencePrincipal(svc, clientId);
+    if (clientId && !principal) {
+      const message = `Can not find Managed Identity with provided IdentityClientId : ${clientId}. For more information please see aka.ms/apimmsi.`;
+      return new ArmError(400, "ValidationError", "One or more fields contain incorrect values:", {}, [{ code: "ValidationError", target: "identityClientId", message }]);
+    }
+    const identifier = String(kv["secretIdentifier"] ?? "");
+    const res = this.vaults.resolveAs(principal, identifier);
+    if (res.ok) return undefined;
+    if (res.code === "KeyVaultNotFound") {
+      let host = identifier;
+      try {
+        host = new URL(identifier).host;
+      } catch {
+        /* not a URL: named as given */
+      }
+      return new ArmError(400, "InvalidOperation", `The remote name could not be resolved: '${host}'`, {}, null);
+    }
+    if (!principal) return new ArmError(400, "InvalidOperation", `Failed to access KeyVault Secret ${identifier}: the API Management service has no managed identity (${res.message})`, {}, null);
+    const type = clientId ? `UserAssigned, ClientId: ${clientId}` : "SystemAssigned";
+    return new ArmError(400, "InvalidOperation", `Failed to access KeyVault Secret ${identifier} using Managed Service Identity of Api Management service. Check if Managed Identity of Type: ${type} and ObjectId: ${principal} has GET permissions on secrets in the KeyVault Access Policies.`, {}, null);
+  }
+
+  /** A write API Management refuses: 202 as every named value write, and its poll answers the error; nothing changes. */
+  private refusedWrite(req: ArmRequest, id: string, error: ArmError, asyncCode: number): Reply {
+    const opId = randomUUID().replace(/-/g, "");
+    const now = new Date().toISOString();
+    const url = new URL(id, req.origin);
+    url.searchParams.set("api-version", req.url.searchParams.get("api-version") ?? "");
+    url.searchParams.set("asyncId", opId);
+    url.searchParams.set("asyncCode", String(asyncCode));
+    const headers = { location: url.toString() };
+    this.operations.set(opId, { id: opId, resourceId: id, serviceId: this.serviceOf(id)?.id, status: "Failed", startTime: now, endTime: now, finalStatus: error.status, deleted: false, headers, error, complete: () => undefined });
+    return { status: 202, headers };
   }
 
   // ---- locks and role assignments -----------------------------------------------
@@ -940,6 +1014,12 @@ export class Arm {
       if (!existing) throw new ArmError(404, "RoleAssignmentNotFound", `The role assignment '${name}' is not found.`);
       return { status: 200, body: this.roleAssignmentView(existing) };
     }
+    // a role assignment is an extension resource: it inherits the locks of its scope, so a ReadOnly lock refuses a new
+    // one and a ReadOnly or CanNotDelete lock its removal, 409 ScopeLocked (lock-resources, "Lock inheritance" and
+    // "Considerations": "A read-only lock also prevents the assignment of Azure RBAC roles", "A cannot-delete lock ...
+    // prevents the deletion of Azure RBAC assignments"; Azure/enterprise-azure-policy-as-code#661, MicrosoftDocs/azure-docs#110791)
+    if (req.method === "PUT") this.assertNotLocked(id, "write");
+    if (req.method === "DELETE") this.assertNotLocked(id, "delete");
     if (req.method === "PUT") {
       const props = { ...((req.body["properties"] ?? {}) as Record<string, unknown>) };
       if (typeof props["roleDefinitionId"] !== "string" || typeof props["principalId"] !== "string") {

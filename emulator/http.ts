@@ -9,6 +9,8 @@ export class ArmError extends Error {
     readonly headers: Record<string, string> = {},
     /** API Management's own errors carry `details` (null when there are none: policy #3); ARM's do not. */
     readonly details?: unknown,
+    /** Key Vault's errors name the exact cause in `innererror.code` (e.g. ObjectIsDeletedButRecoverable, ForbiddenByRbac). */
+    readonly innererror?: string,
   ) {
     super(message);
   }
@@ -21,7 +23,9 @@ export interface Reply {
 }
 
 export function errorReply(e: ArmError): Reply {
-  return { status: e.status, body: { error: e.details === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, details: e.details } }, headers: e.headers };
+  const error: Record<string, unknown> = e.details === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, details: e.details };
+  if (e.innererror !== undefined) error["innererror"] = { code: e.innererror };
+  return { status: e.status, body: { error }, headers: e.headers };
 }
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;

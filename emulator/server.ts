@@ -16,6 +16,8 @@ import { EventFeed, type Caller } from "./events.js";
 import { ArmError, bearerToken, decodeJwt, errorReply, parseJsonBody, readBody, send, sleep, type Reply } from "./http.js";
 import { parseId } from "./ids.js";
 import { Vaults } from "./keyvault.js";
+import { effectiveTimings, type TimingOptions } from "./profile.js";
+import { lroDurations, type LroTimingOptions } from "./lro.js";
 import { Store, type Estate } from "./store.js";
 
 export interface EmulatorOptions {
@@ -34,6 +36,12 @@ export interface EmulatorOptions {
   throttle?: Partial<ThrottleSpec>;
   /** POST every event to this URL (e.g. the local Functions host's Event Grid endpoint). */
   eventWebhook?: string;
+  /**
+   * Azure's delays (emulator/profile.ts): `profile` "default" (all at once) or "realistic", `timeScale` (real ms per
+   * modelled ms), and per-delay overrides in modelled ms (`propagationMs`: until a new role assignment is in effect;
+   * `referenceRefreshMs`: API Management's own Key Vault reference refresh).
+   */
+  timing?: TimingOptions & LroTimingOptions;
 }
 
 export interface EmulatorHandle {
@@ -54,6 +62,8 @@ export interface EmulatorHandle {
   reset(estate?: Estate | { resources: Estate } | string): void;
   setLatency(l: Latency): void;
   setLroDuration(ms: number): void;
+  /** Sets the profile, time scale or a delay (emulator/profile.ts); omitted fields keep their value. */
+  setTiming(t: TimingOptions & LroTimingOptions): void;
   reseed(seed: number): void;
   stop(): Promise<void>;
 }
@@ -138,8 +148,11 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
   const throttle = new Throttle({ ...ARM_THROTTLE_DEFAULTS, ...(options.throttle ?? {}) });
   let latency: Latency = { ...(options.latency ?? {}) };
   const keeper = new LatencyKeeper();
+  let timing: TimingOptions & LroTimingOptions = { ...(options.timing ?? {}) };
   let vaults = new Vaults(store);
-  let arm = new Arm(store, vaults, events, { pageSize: options.pageSize ?? 100, lroDurationMs: options.lroDurationMs ?? 0 });
+  vaults.timings = effectiveTimings(timing);
+  // long-running operations per kind (emulator/lro.ts): the realistic profile's durations, scaled
+  let arm = new Arm(store, vaults, events, { pageSize: options.pageSize ?? 100, lroDurationMs: options.lroDurationMs ?? 0, lroByKind: lroDurations(timing) });
 
   const servers: Server[] = [];
   const vaultPorts = new Map<string, number>();
@@ -163,7 +176,9 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       store = new Store(tenantId);
       store.load(initialEstate);
       const origins = vaults.origins;
+      const timings = vaults.timings;
       vaults = new Vaults(store);
+      vaults.timings = timings;
       for (const [k, v] of origins) vaults.origins.set(k, v);
       arm = new Arm(store, vaults, events, arm.settings);
       vaults.loadFromStore();
@@ -181,6 +196,12 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
     },
     setLroDuration(ms) {
       arm.settings = { ...arm.settings, lroDurationMs: ms };
+    },
+    setTiming(t) {
+      const next = { ...timing, ...t };
+      vaults.timings = effectiveTimings(next);
+      arm.settings = { ...arm.settings, lroByKind: lroDurations(next) };
+      timing = next;
     },
     reseed(seed) {
       rand = seededRandom(seed);
@@ -398,6 +419,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
           if (typeof body["pageSize"] === "number") arm.settings = { ...arm.settings, pageSize: body["pageSize"] };
           if (typeof body["seed"] === "number") handle.reseed(body["seed"]);
           if (typeof body["eventWebhook"] === "string" || body["eventWebhook"] === null) events.webhookUrl = (body["eventWebhook"] as string | null) ?? undefined;
+          if (body["timing"] && typeof body["timing"] === "object") handle.setTiming(body["timing"] as TimingOptions);
           return send(res, { status: 204 });
         default:
           if (method === "DELETE" && url.pathname.startsWith("/_admin/faults/")) {

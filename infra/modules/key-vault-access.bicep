@@ -1,7 +1,8 @@
 // The app's access to the target Key Vault (deployed into the vault's resource group): two custom roles generated
 // from the permission manifest (infra/role-actions.json, `npm run gen:role`), both assigned on the vault only.
-//  - secrets: exactly the data actions the migration calls (getSecret, setSecret). Not the built-in Key Vault
-//    Secrets Officer, which also lists, deletes, purges, backs up, restores and recovers every secret.
+//  - secrets: exactly the data actions the migration calls (getSecret, setSecret, and recover of a soft-deleted
+//    secret of its own name). Not the built-in Key Vault Secrets Officer, which also lists, deletes, purges, backs up
+//    and restores every secret.
 //  - grants: role-assignment read and write, never delete (not the built-in Role Based Access Control
 //    Administrator, which can delete any assignment on the vault). The write is constrained by a condition (ABAC)
 //    to Key Vault Secrets User, for service principals (the APIM identities), never the remediator itself.

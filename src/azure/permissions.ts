@@ -15,8 +15,8 @@
  *    (`optIn`): the Bicep grants those only for the rules the deployment
  *    enables;
  *  - on the target vault, the secret data actions the migration calls
- *    (`keyVault.dataActions`: exactly getSecret and setSecret, no list,
- *    delete, purge or recover);
+ *    (`keyVault.dataActions`: exactly getSecret, setSecret and recover of a
+ *    soft-deleted secret; no list, delete or purge);
  *  - on the target vault, the role-assignment actions of the grant
  *    (`keyVault.grantActions`: read and write, never delete), constrained by a
  *    condition to assigning `Key Vault Secrets User` to service principals.
@@ -92,12 +92,12 @@ export const FORBIDDEN_ROLES = {
 } as const;
 
 /**
- * Key Vault data actions a planned fix would need and nothing calls yet: NOT granted. When the code calls
- * one, add it to the rule's `fixActions` (the SDK-call test in test/infra/permissions.test.ts fails until
- * then); `npm run gen:role` then puts it into the generated Key Vault role.
+ * Key Vault data actions the migration calls besides reading and writing a secret, granted through the rule's
+ * `fixActions` (and so the generated Key Vault role, `npm run gen:role`): recovering a soft-deleted secret of its
+ * own name before writing it again (`SecretClient.beginRecoverDeletedSecret`, POST /deletedsecrets/{name}/recover;
+ * writing a deleted-but-recoverable name answers 409 ObjectIsDeletedButRecoverable). Never purge, delete or list.
  */
-export const KEY_VAULT_NOT_GRANTED = {
-  /** Recover a soft-deleted secret before writing it again (`SecretClient.beginRecoverDeletedSecret`, POST /deletedsecrets/{name}/recover). */
+export const KEY_VAULT_RECOVER = {
   recoverDeletedSecret: "Microsoft.KeyVault/vaults/secrets/recover/action",
 } as const;
 

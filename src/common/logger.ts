@@ -67,7 +67,7 @@ export const MIN_SCRUB_PASSPHRASE = 16;
  */
 const OUTPUT_WORDS = new Set(
   [APP_NAME, CENSOR, "true", "false", "null", "fatal", "error", "warn", "info", "debug", "trace", "silent", "level", "time", "msg", "pid", "hostname", "app", "err", "invocationId", "functionName", "correlationId", "resourceId", "targetId", "ruleId", "outcome", "reason", "message", "stack", "audit", "alert"]
-    .concat(["applied", "rolled-back", "failed", "not-remediable", "skipped", "planned", "started", `${APP_NAME}-poison`, "evaluation failed"])
+    .concat(["applied", "rolled-back", "failed", "not-remediable", "in-progress", "skipped", "planned", "started", `${APP_NAME}-poison`, "evaluation failed"])
     .concat(REDACT_PATHS.filter((p) => /^\w+$/.test(p)))
     .map((w) => w.toLowerCase()),
 );

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { pick } from "../model/arm.js";
 import { apiScopeOf, inScope, type EvaluationScope, type ServiceSnapshot } from "../model/snapshot.js";
 import { RULES, type Finding, type Rule, type RuleOptions } from "../remediations/index.js";
-import { BlockedError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
+import { BlockedError, InProgressError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
 import { isBusy, isPreconditionFailed, isScopeLocked } from "../remediations/fixes/write.js";
 import { DEFAULT_WEAK_CIPHERS } from "../remediations/gateway-weak-ciphers.js";
 import type { AuditOutcome, AuditRecord, AuditSink, Outcome } from "./audit.js";
@@ -501,6 +501,8 @@ export class Engine {
           return record("in-progress", { plan, writes, reason: `${e.what} started ${startedAt}; Azure is still applying it, a later evaluation checks it and verifies${untracked}`, inProgress: { startedAt, polls: 0, started: true } });
         }
         if (e instanceof BlastRadiusError) return record("skipped", { plan, writes, reason: e.message });
+        // not a failure: Azure is still completing what the fix started; nothing is rolled back, a later evaluation continues
+        if (e instanceof InProgressError) return record("in-progress", { plan, writes, reason: e.message });
         if (e instanceof BlockedError) return record("not-remediable", { plan, writes, reason: e.message });
         if (isScopeLocked(e)) return record("not-remediable", { plan, writes, reason: `a ReadOnly lock blocks the change (${errText(e)})` });
         if (isPreconditionFailed(e) && replans < MAX_REPLANS) {

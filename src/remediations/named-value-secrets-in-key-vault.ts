@@ -26,6 +26,8 @@ export const rule = defineRule(
       "Microsoft.ApiManagement/service/namedValues/refreshSecret/action",
       "Microsoft.KeyVault/vaults/secrets/setSecret/action",
       "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+      // a soft-deleted secret of the migration's name is recovered (then kept only when it is this named value's)
+      "Microsoft.KeyVault/vaults/secrets/recover/action",
       "Microsoft.Authorization/roleAssignments/write",
     ],
   },

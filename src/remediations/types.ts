@@ -46,5 +46,20 @@ export function defineRule(meta: RuleMeta, detect: (s: ServiceSnapshot, o: RuleO
 /** Errors an apply can raise, which the engine treats specially. */
 export class BlockedError extends Error {}
 
+/**
+ * The fix started something Azure is still completing (e.g. a role assignment that is not in effect yet):
+ * nothing is broken and nothing needs a person; the engine reports the action as `in-progress`, not failed,
+ * and a later evaluation continues where this one stopped. `retryAfterMs`: when trying again is worthwhile
+ * (for a delayed re-evaluation).
+ */
+export class InProgressError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
 // The rule vocabulary lives in src/model/rule.ts; rule files import it from here with the helpers above.
 export type { Severity, Action, Status, RuleMeta, Finding, RuleOptions, Rule, Verdict, Change, Plan, PlanResult, RemediationSettings, PlanContext, Remediation, ApplyContext } from "../model/rule.js";

@@ -66,7 +66,7 @@ export function renderActions(actions: ActionResult[], format: "text" | "json", 
   lines.push(
     dryRun
       ? `${count("planned")} change(s) planned, ${count("not-remediable")} not remediable, ${count("skipped")} skipped; nothing was changed`
-      : `${count("applied")} applied, ${count("rolled-back")} rolled back, ${count("failed")} failed, ${count("not-remediable")} not remediable, ${count("skipped")} skipped, ${count("planned")} reported only`,
+      : `${count("applied")} applied, ${count("in-progress") > 0 ? `${count("in-progress")} in progress (not failed: Azure is still completing them), ` : ""}${count("rolled-back")} rolled back, ${count("failed")} failed, ${count("not-remediable")} not remediable, ${count("skipped")} skipped, ${count("planned")} reported only`,
   );
   return lines.join("\n") + "\n";
 }

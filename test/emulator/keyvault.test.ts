@@ -339,8 +339,17 @@ describe("APIM Key Vault references (resolved with the service's managed identit
   const apim = () => env.clients.apim(SUB);
   const grant = async (principalId: string, scope = vaultId("kvref")) =>
     env.clients.authorization(SUB).roleAssignments.create(scope, randomUUID(), { roleDefinitionId: roleDef(SECRETS_USER), principalId });
-  const createRef = (id: string, secretIdentifier: string, identityClientId?: string) =>
-    apim().namedValue.beginCreateOrUpdateAndWait(RG, SVC, id, { displayName: id, secret: true, keyVault: { secretIdentifier, ...(identityClientId ? { identityClientId } : {}) } }, lro);
+  const createRef = (id: string, secretIdentifier: string, identityClientId?: string, svc = SVC) =>
+    apim().namedValue.beginCreateOrUpdateAndWait(RG, svc, id, { displayName: id, secret: true, keyVault: { secretIdentifier, ...(identityClientId ? { identityClientId } : {}) } }, lro);
+  /** The error of a rejected SDK call (fails the test when the call succeeds). */
+  const errorOf = async (p: Promise<unknown>) => {
+    try {
+      await p;
+    } catch (e) {
+      return e as { statusCode?: number; code?: string; message?: string };
+    }
+    throw new Error("expected the call to fail");
+  };
 
   it("derives the system-assigned identity's principal id", async () => {
     const svc = await apim().apiManagementService.get(RG, SVC);
@@ -354,26 +363,38 @@ describe("APIM Key Vault references (resolved with the service's managed identit
     expect((await apim().apiManagementService.get(RG, SVC)).identity?.principalId).toBe(systemPrincipal);
   });
 
-  it("fails without access, resolves after granting Key Vault Secrets User and refreshing", async () => {
-    const created = await createRef("backend-key", `${kv}/secrets/backend-key`);
-    expect(created.keyVault?.secretIdentifier).toBe(`${kv}/secrets/backend-key`);
-    expect(created.keyVault?.lastStatus?.code).not.toBe("Success");
-    expect(created.keyVault?.lastStatus?.code).toBe("Forbidden");
-    expect(created.keyVault?.lastStatus?.message).toContain(systemPrincipal);
-    expect(await statusOf(apim().namedValue.listValue(RG, SVC, "backend-key"))).toBe(400);
+  it("refuses to write a reference the service identity cannot read (400 on the operation's poll), and nothing is created", async () => {
+    // API Management fetches the secret when the reference is written (azure-rest-api-specs#21655, terraform-provider-azurerm#19255)
+    const err = await errorOf(createRef("backend-key", `${kv}/secrets/backend-key`));
+    expect(err.statusCode).toBe(400);
+    expect(err.code).toBe("InvalidOperation");
+    expect(err.message).toContain(`Failed to access KeyVault Secret ${kv}/secrets/backend-key`);
+    expect(err.message).toContain(systemPrincipal);
+    expect(await statusOf(apim().namedValue.get(RG, SVC, "backend-key"))).toBe(404);
 
     // the service's identity is what counts: the remediator's own access does not help
     await grant(REMEDIATOR);
-    expect(await statusOf(apim().namedValue.listValue(RG, SVC, "backend-key"))).toBe(400);
+    expect((await errorOf(createRef("backend-key", `${kv}/secrets/backend-key`))).statusCode).toBe(400);
 
     await grant(systemPrincipal);
-    const refreshed = await apim().namedValue.beginRefreshSecretAndWait(RG, SVC, "backend-key", lro);
-    expect(refreshed.keyVault?.lastStatus?.code).toBe("Success");
+    const created = await createRef("backend-key", `${kv}/secrets/backend-key`);
+    expect(created.keyVault?.secretIdentifier).toBe(`${kv}/secrets/backend-key`);
+    expect(created.keyVault?.lastStatus?.code).toBe("Success");
     const got = await apim().namedValue.get(RG, SVC, "backend-key");
     expect(got.keyVault?.lastStatus?.code).toBe("Success");
     expect(typeof got.keyVault?.lastStatus?.timeStampUtc).toBe("object"); // deserialized to a Date
     const listed = await apim().namedValue.listValue(RG, SVC, "backend-key");
     expect(fp(listed.value)).toBe(fp(VALUES.backend));
+  });
+
+  it("a PATCH that would point an inline secret at an unreadable secret is refused and changes nothing", async () => {
+    const before = await apim().namedValue.get(RG, SVC, "plain-secret");
+    const err = await errorOf(apim().namedValue.beginUpdateAndWait(RG, SVC, "plain-secret", before.eTag as string, { secret: true, keyVault: { secretIdentifier: `${kv}/secrets/does-not-exist` } }, lro));
+    expect(err.statusCode).toBe(400);
+    const after = await apim().namedValue.get(RG, SVC, "plain-secret");
+    expect(after.keyVault).toBeUndefined();
+    expect(after.eTag).toBe(before.eTag);
+    expect(fp((await apim().namedValue.listValue(RG, SVC, "plain-secret")).value)).toBe(fp(VALUES.alpha));
   });
 
   it("the named value GET never returns the value", async () => {
@@ -387,6 +408,8 @@ describe("APIM Key Vault references (resolved with the service's managed identit
     for await (const nv of apim().namedValue.listByService(RG, SVC)) all.push(nv);
     expect(all.length).toBeGreaterThanOrEqual(2);
     expect(all.every((nv) => nv.value === undefined)).toBe(true);
+    // the list carries each reference's lastStatus, as a GET does (ApiManagementListNamedValues example)
+    expect(all.find((nv) => nv.name === "backend-key")?.keyVault?.lastStatus?.code).toBe("Success");
     // listValue is the one way to read it
     expect(fp((await apim().namedValue.listValue(RG, SVC, "plain-secret")).value)).toBe(fp(VALUES.alpha));
   });
@@ -412,36 +435,39 @@ describe("APIM Key Vault references (resolved with the service's managed identit
   });
 
   it("uses the user-assigned identity chosen by identityClientId", async () => {
+    // the system identity has access, the user-assigned one not yet: refused
+    const refused = await errorOf(createRef("via-uai", `${kv}/secrets/backend-key`, UAI_CLIENT));
+    expect(refused.statusCode).toBe(400);
+    expect(refused.message).toContain(UAI_PRINCIPAL);
+    await grant(UAI_PRINCIPAL);
     const created = await createRef("via-uai", `${kv}/secrets/backend-key`, UAI_CLIENT);
     expect(created.keyVault?.identityClientId).toBe(UAI_CLIENT);
-    // the system identity has access, the user-assigned one not yet
-    expect(created.keyVault?.lastStatus?.code).toBe("Forbidden");
-    expect(created.keyVault?.lastStatus?.message).toContain(UAI_PRINCIPAL);
-    await grant(UAI_PRINCIPAL);
-    const refreshed = await apim().namedValue.beginRefreshSecretAndWait(RG, SVC, "via-uai", lro);
-    expect(refreshed.keyVault?.lastStatus?.code).toBe("Success");
+    expect(created.keyVault?.lastStatus?.code).toBe("Success");
     expect((await apim().namedValue.listValue(RG, SVC, "via-uai")).value).toBeTruthy();
 
-    // an identityClientId the service does not have cannot resolve
-    const unknown = await createRef("via-unknown", `${kv}/secrets/backend-key`, randomUUID());
-    expect(unknown.keyVault?.lastStatus?.code).not.toBe("Success");
-    expect(await statusOf(apim().namedValue.listValue(RG, SVC, "via-unknown"))).toBe(400);
+    // an identityClientId the service does not have: APIM's field validation (apiops#214, #257)
+    const unknown = await errorOf(createRef("via-unknown", `${kv}/secrets/backend-key`, "0e5a0000-0000-4000-8000-0000000000ff"));
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.code).toBe("ValidationError");
+    expect(await statusOf(apim().namedValue.get(RG, SVC, "via-unknown"))).toBe(404);
   });
 
-  it("reports a missing secret, an unknown vault and a service without identity as failures", async () => {
-    const missing = await createRef("missing", `${kv}/secrets/does-not-exist`);
-    expect(missing.keyVault?.lastStatus?.code).toBe("SecretNotFound");
-    expect(await statusOf(apim().namedValue.listValue(RG, SVC, "missing"))).toBe(400);
-
-    const noVault = await createRef("no-vault", "https://nosuchvault.vault.azure.net/secrets/backend-key");
-    expect(noVault.keyVault?.lastStatus?.code).not.toBe("Success");
-
-    const noIdentity = await apim().namedValue.beginCreateOrUpdateAndWait(RG, "apim-noidentity", "ref", { displayName: "ref", secret: true, keyVault: { secretIdentifier: `${kv}/secrets/backend-key` } }, lro);
-    expect(noIdentity.keyVault?.lastStatus?.code).not.toBe("Success");
-    expect(await statusOf(apim().namedValue.listValue(RG, "apim-noidentity", "ref"))).toBe(400);
+  it("refuses a missing secret, an unknown vault and a service without identity", async () => {
+    expect((await errorOf(createRef("missing", `${kv}/secrets/does-not-exist`))).statusCode).toBe(400);
+    const noVault = await errorOf(createRef("no-vault", "https://nosuchvault.vault.azure.net/secrets/backend-key"));
+    expect(noVault.statusCode).toBe(400);
+    expect(noVault.message).toContain("The remote name could not be resolved: 'nosuchvault.vault.azure.net'");
+    expect((await errorOf(createRef("ref", `${kv}/secrets/backend-key`, undefined, "apim-noidentity"))).statusCode).toBe(400);
+    for (const [svc, id] of [
+      [SVC, "missing"],
+      [SVC, "no-vault"],
+      ["apim-noidentity", "ref"],
+    ] as const) {
+      expect(await statusOf(apim().namedValue.get(RG, svc, id))).toBe(404);
+    }
   });
 
-  it("revoking the identity's access shows on the next refresh", async () => {
+  it("revoking the identity's access shows on the next refresh, and listValue refuses what API Management cannot fetch", async () => {
     const ras = [];
     for await (const ra of env.clients.authorization(SUB).roleAssignments.listForScope(vaultId("kvref"), { filter: `principalId eq '${systemPrincipal}'` })) ras.push(ra);
     expect(ras.length).toBeGreaterThanOrEqual(1);
@@ -449,5 +475,208 @@ describe("APIM Key Vault references (resolved with the service's managed identit
     const refreshed = await apim().namedValue.beginRefreshSecretAndWait(RG, SVC, "backend-key", lro);
     expect(refreshed.keyVault?.lastStatus?.code).toBe("Forbidden");
     expect(await statusOf(apim().namedValue.listValue(RG, SVC, "backend-key"))).toBe(400);
+    const listed = [];
+    for await (const nv of apim().namedValue.listByService(RG, SVC)) listed.push(nv);
+    expect(listed.find((nv) => nv.name === "backend-key")?.keyVault?.lastStatus?.code).toBe("Forbidden");
+  });
+});
+
+describe("role assignment propagation (the emulator's propagationMs)", () => {
+  let env: TestEnv;
+  let kv: string;
+  const SVC = "apim-propagation";
+  const lro = { updateIntervalInMs: 10 };
+
+  beforeAll(async () => {
+    env = await startTestEmulator([service(SVC, {}, { identity: { type: "SystemAssigned" } }), vault("kvprop"), secret("kvprop", "late-key", VALUES.gamma), roleAssignment(vaultId("kvprop"), SECRETS_USER, READER)], {
+      timing: { propagationMs: 10 * 60_000 },
+    });
+    kv = env.emu.keyVaults["kvprop"] as string;
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("a new role assignment is not in effect until it has propagated, for the data plane and for API Management; one of the estate is", async () => {
+    // made long ago (the estate): in effect
+    expect(fp((await env.clientsAs(READER).secrets(kv).getSecret("late-key")).value)).toBe(fp(VALUES.gamma));
+    const principal = (await env.clients.apim(SUB).apiManagementService.get(RG, SVC)).identity?.principalId as string;
+    for (const p of [LATE, principal]) await env.clients.authorization(SUB).roleAssignments.create(`${vaultId("kvprop")}/secrets/late-key`, randomUUID(), { roleDefinitionId: roleDef(SECRETS_USER), principalId: p });
+    // listed at once (ARM has it), but not in effect yet: Key Vault still refuses, with the propagation hint
+    const denied = await env.clientsAs(LATE).secrets(kv).getSecret("late-key").then(
+      () => undefined,
+      (e: { statusCode?: number; message?: string; details?: { error?: { innerError?: { code?: string } } } }) => e,
+    );
+    expect(denied?.statusCode).toBe(403);
+    expect(denied?.message).toContain("please observe propagation time");
+    expect(denied?.details?.error?.innerError?.code).toBe("ForbiddenByRbac");
+    const refused = env.clients.apim(SUB).namedValue.beginCreateOrUpdateAndWait(RG, SVC, "late", { displayName: "late", secret: true, keyVault: { secretIdentifier: `${kv}/secrets/late-key` } }, lro);
+    expect(await statusOf(refused)).toBe(400);
+
+    // the minutes pass (time scale): both are in effect
+    env.emu.setTiming({ propagationMs: 0 });
+    expect(fp((await env.clientsAs(LATE).secrets(kv).getSecret("late-key")).value)).toBe(fp(VALUES.gamma));
+    const created = await env.clients.apim(SUB).namedValue.beginCreateOrUpdateAndWait(RG, SVC, "late", { displayName: "late", secret: true, keyVault: { secretIdentifier: `${kv}/secrets/late-key` } }, lro);
+    expect(created.keyVault?.lastStatus?.code).toBe("Success");
+  });
+
+  it("the realistic profile takes minutes; a time scale compresses them; a bad value is refused with its name", async () => {
+    const { effectiveTimings } = await import("../../emulator/profile.js");
+    expect(effectiveTimings({ profile: "realistic" }).propagationMs).toBeGreaterThanOrEqual(60_000);
+    expect(effectiveTimings({ profile: "realistic", timeScale: 0.001 }).propagationMs).toBe(effectiveTimings({ profile: "realistic" }).propagationMs / 1000);
+    expect(effectiveTimings({}).propagationMs).toBe(0);
+    expect(() => effectiveTimings({ propagationMs: -1 })).toThrow(/propagationMs/);
+    expect(() => effectiveTimings({ profile: "slow" as never })).toThrow(/unknown emulator profile 'slow'/);
+  });
+});
+
+describe("API Management's own copy of a Key Vault secret (listValue, refresh)", () => {
+  it("with API Management's own refresh interval (4 hours), a new Key Vault version shows in listValue only after a refresh", async () => {
+    const env = await startTestEmulator(
+      [service("apim-copy", {}, { identity: { type: "SystemAssigned" } }), vault("kvcopy"), secret("kvcopy", "rotating", VALUES.delta), roleAssignment(vaultId("kvcopy"), SECRETS_OFFICER, REMEDIATOR)],
+      // the realistic interval, without the realistic profile's long-running operations
+      { timing: { referenceRefreshMs: 4 * 3_600_000 } },
+    );
+    try {
+      const kv = env.emu.keyVaults["kvcopy"] as string;
+      const principal = (await env.clients.apim(SUB).apiManagementService.get(RG, "apim-copy")).identity?.principalId as string;
+      await env.clients.authorization(SUB).roleAssignments.create(vaultId("kvcopy"), randomUUID(), { roleDefinitionId: roleDef(SECRETS_USER), principalId: principal });
+      const lro = { updateIntervalInMs: 10 };
+      await env.clients.apim(SUB).namedValue.beginCreateOrUpdateAndWait(RG, "apim-copy", "rotating", { displayName: "rotating", secret: true, keyVault: { secretIdentifier: `${kv}/secrets/rotating` } }, lro);
+      const rotated = `rotated-${randomUUID()}`;
+      await env.clients.secrets(kv).setSecret("rotating", rotated);
+      // "a named value in API Management is updated within 4 hours" (api-management-howto-properties): the old copy until then
+      expect(fp((await env.clients.apim(SUB).namedValue.listValue(RG, "apim-copy", "rotating")).value)).toBe(fp(VALUES.delta));
+      await env.clients.apim(SUB).namedValue.beginRefreshSecretAndWait(RG, "apim-copy", "rotating", lro);
+      expect(fp((await env.clients.apim(SUB).namedValue.listValue(RG, "apim-copy", "rotating")).value)).toBe(fp(rotated));
+    } finally {
+      await env.emu.stop();
+    }
+  });
+});
+
+describe("Key Vault soft delete, recover and purge protection", () => {
+  let env: TestEnv;
+  let kv: string;
+  let kvProtected: string;
+  const deletedErr = (e: unknown) => (e as { details?: { error?: { innerError?: { code?: string } } } }).details?.error?.innerError?.code;
+
+  beforeAll(async () => {
+    env = await startTestEmulator([
+      vault("kvsoft", { softDeleteRetentionInDays: 7 }),
+      vault("kvguard", { enablePurgeProtection: true }),
+      roleAssignment(vaultId("kvsoft"), SECRETS_OFFICER, REMEDIATOR),
+      roleAssignment(vaultId("kvguard"), SECRETS_OFFICER, REMEDIATOR),
+      roleAssignment(vaultId("kvsoft"), SECRETS_USER, READER),
+    ]);
+    kv = env.emu.keyVaults["kvsoft"] as string;
+    kvProtected = env.emu.keyVaults["kvguard"] as string;
+  });
+  afterAll(async () => env.emu.stop());
+
+  async function deleteSecret(client: ReturnType<TestEnv["clients"]["secrets"]>, name: string) {
+    await (await client.beginDeleteSecret(name, { intervalInMs: 10 })).pollUntilDone({ abortSignal: AbortSignal.timeout(10_000) });
+  }
+
+  it("a deleted-but-recoverable name cannot be written (409 Conflict, ObjectIsDeletedButRecoverable); the deleted secret shows its tags, never its value", async () => {
+    const client = env.clients.secrets(kv);
+    await client.setSecret("gone", "first", { tags: { owner: "team-a" } });
+    await client.setSecret("gone", "second", { tags: { owner: "team-a" } });
+    await deleteSecret(client, "gone");
+    const err = await client.setSecret("gone", "third").then(
+      () => undefined,
+      (e: { statusCode?: number; code?: string; message?: string }) => e,
+    );
+    expect(err?.statusCode).toBe(409);
+    expect(err?.code).toBe("Conflict");
+    expect(deletedErr(err)).toBe("ObjectIsDeletedButRecoverable");
+    expect(err?.message).toContain("is currently in a deleted but recoverable state, and its name cannot be reused");
+    const deleted = await client.getDeletedSecret("gone");
+    expect(deleted.properties.tags).toEqual({ owner: "team-a" });
+    expect(deleted.value).toBeUndefined();
+    expect(deleted.properties.recoveryLevel).toBe("CustomizedRecoverable+Purgeable");
+    expect(deleted.properties.recoverableDays).toBe(7);
+    expect(deleted.scheduledPurgeDate?.getTime()).toBe((deleted.deletedOn?.getTime() ?? 0) + 7 * 86_400_000);
+    const names: string[] = [];
+    for await (const d of client.listDeletedSecrets()) names.push(d.name);
+    expect(names).toContain("gone");
+  });
+
+  it("beginRecoverDeletedSecret brings back every version; only a principal with recover may", async () => {
+    expect(await statusOf(env.clientsAs(READER).secrets(kv).beginRecoverDeletedSecret("gone", { intervalInMs: 10 }))).toBe(403);
+    const client = env.clients.secrets(kv);
+    const recovered = await (await client.beginRecoverDeletedSecret("gone", { intervalInMs: 10 })).pollUntilDone({ abortSignal: AbortSignal.timeout(10_000) });
+    expect(recovered.name).toBe("gone");
+    expect(fp((await client.getSecret("gone")).value)).toBe(fp("second"));
+    let versions = 0;
+    for await (const _ of client.listPropertiesOfSecretVersions("gone")) versions++;
+    expect(versions).toBe(2);
+    expect(await statusOf(client.getDeletedSecret("gone"))).toBe(404);
+    // and the name takes writes again
+    expect((await client.setSecret("gone", "third")).properties.version).toBeTruthy();
+  });
+
+  it("purge frees the name at once; purge protection refuses it (403) and the name stays taken", async () => {
+    const client = env.clients.secrets(kv);
+    await client.setSecret("purged", "x");
+    await deleteSecret(client, "purged");
+    await client.purgeDeletedSecret("purged");
+    expect(await statusOf(client.getDeletedSecret("purged"))).toBe(404);
+    expect((await client.setSecret("purged", "y")).properties.version).toBeTruthy();
+
+    const guarded = env.clients.secrets(kvProtected);
+    const made = await guarded.setSecret("kept", "x");
+    expect(made.properties.recoveryLevel).toBe("Recoverable");
+    await deleteSecret(guarded, "kept");
+    const err = await guarded.purgeDeletedSecret("kept").then(
+      () => undefined,
+      (e: { statusCode?: number; message?: string }) => e,
+    );
+    expect(err?.statusCode).toBe(403);
+    expect(err?.message).toContain('Operation "purge" is not allowed because purge protection is enabled for this vault');
+    expect(deletedErr(await guarded.setSecret("kept", "y").catch((e: unknown) => e))).toBe("ObjectIsDeletedButRecoverable");
+  });
+});
+
+describe("role assignments under management locks", () => {
+  let env: TestEnv;
+  const lock = (scope: string, name: string, level: "ReadOnly" | "CanNotDelete") => ({ id: `${scope}/providers/Microsoft.Authorization/locks/${name}`, type: "Microsoft.Authorization/locks", name, properties: { level } });
+
+  beforeAll(async () => {
+    env = await startTestEmulator([vault("kvlocked"), vault("kvnodelete"), secret("kvlocked", "s", VALUES.alpha), lock(vaultId("kvlocked"), "freeze", "ReadOnly"), lock(vaultId("kvnodelete"), "keep", "CanNotDelete")]);
+  });
+  afterAll(async () => env.emu.stop());
+
+  const create = (scope: string, principalId = randomUUID()) => env.clients.authorization(SUB).roleAssignments.create(scope, randomUUID(), { roleDefinitionId: roleDef(SECRETS_USER), principalId });
+
+  it("a ReadOnly lock on the vault refuses a role assignment on the vault or one of its secrets: 409 ScopeLocked, not RoleAssignmentExists", async () => {
+    for (const scope of [vaultId("kvlocked"), `${vaultId("kvlocked")}/secrets/s`]) {
+      const err = await create(scope).then(
+        () => undefined,
+        (e: { statusCode?: number; code?: string; message?: string }) => e,
+      );
+      expect(err?.statusCode).toBe(409);
+      expect(err?.code).toBe("ScopeLocked");
+      expect(err?.message).toContain("cannot perform write operation because following scope(s) are locked");
+      expect(err?.message).toContain(vaultId("kvlocked"));
+    }
+    const listed = [];
+    for await (const ra of env.clients.authorization(SUB).roleAssignments.listForScope(vaultId("kvlocked"))) listed.push(ra);
+    expect(listed).toEqual([]);
+  });
+
+  it("a CanNotDelete lock allows a new assignment and refuses its removal; the same assignment twice under another name is RoleAssignmentExists", async () => {
+    const principal = randomUUID();
+    const ra = await create(vaultId("kvnodelete"), principal);
+    const err = await env.clients.authorization(SUB).roleAssignments.deleteById(ra.id as string).then(
+      () => undefined,
+      (e: { statusCode?: number; code?: string; message?: string }) => e,
+    );
+    expect(err?.statusCode).toBe(409);
+    expect(err?.code).toBe("ScopeLocked");
+    expect(err?.message).toContain("cannot perform delete operation");
+    const dup = await create(vaultId("kvnodelete"), principal).then(
+      () => undefined,
+      (e: { statusCode?: number; code?: string }) => e,
+    );
+    expect([dup?.statusCode, dup?.code]).toEqual([409, "RoleAssignmentExists"]);
   });
 });

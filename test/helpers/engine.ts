@@ -18,8 +18,16 @@ export interface EngineEnv {
   logLines: string[];
 }
 
-/** `wrapAudit` puts a sink in front of the memory audit (e.g. one that fails), whose records stay in `audit`. */
-export function engineFor(emu: EmulatorHandle, settings: Record<string, string> = {}, inventory = new MemoryLockInventory(), opts: { wrapAudit?: (memory: MemoryAudit) => AuditSink } = {}): EngineEnv {
+/**
+ * `wrapAudit` puts a sink in front of the memory audit (e.g. one that fails), whose records stay in `audit`;
+ * `timings` replaces the instant sleep and short polls (e.g. a real sleep, to wait for something that takes time).
+ */
+export function engineFor(
+  emu: EmulatorHandle,
+  settings: Record<string, string> = {},
+  inventory = new MemoryLockInventory(),
+  opts: { wrapAudit?: (memory: MemoryAudit) => AuditSink; timings?: { sleep?: (ms: number) => Promise<void>; pollIntervalMs?: number; pollAttempts?: number } } = {},
+): EngineEnv {
   const config = loadConfig({
     ARM_ENDPOINT: emu.armEndpoint,
     ARM_CA_FILE: emu.caFile,
@@ -38,6 +46,6 @@ export function engineFor(emu: EmulatorHandle, settings: Record<string, string> 
     },
   });
   const log = createLogger({ destination, registry, level: "debug" });
-  const engine = new Engine({ clients: createClients(config), config, audit: opts.wrapAudit ? opts.wrapAudit(audit) : audit, inventory, log, registry, sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 });
+  const engine = new Engine({ clients: createClients(config), config, audit: opts.wrapAudit ? opts.wrapAudit(audit) : audit, inventory, log, registry, sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3, ...opts.timings });
   return { engine, config, audit, inventory, registry, logLines };
 }

@@ -38,6 +38,7 @@ const API_VERSIONS: Record<string, string> = {
   "Microsoft.OperationalInsights/workspaces": "2023-09-01",
   "Microsoft.Insights/components": "2020-02-02",
   "Microsoft.Insights/workbooks": "2023-06-01",
+  "Microsoft.Insights/scheduledQueryRules": "2023-12-01",
   "Microsoft.KeyVault/vaults": "2023-07-01",
   "Microsoft.Web/serverfarms": "2024-04-01",
   "Microsoft.Web/sites": "2024-04-01",
@@ -222,10 +223,10 @@ describe("infra: Key Vault access", () => {
     expect(objectEntries(kv.vars.get("roles") as string).map(([k, v]) => [k, str(v)])).toEqual([["keyVaultSecretsUser", BUILT_IN_ROLES.keyVaultSecretsUser]]);
   });
 
-  it("the secrets role holds the manifest's Key Vault data actions, which are exactly what the code calls: get and set, no list, delete, purge or recover", () => {
+  it("the secrets role holds the manifest's Key Vault data actions, which are exactly what the code calls: get, set and recover, no list, delete or purge", () => {
     expect(permissions("secretsRole").map((p) => [prop(p, "actions"), prop(p, "dataActions")])).toEqual([["[]", "roleActions.keyVault.dataActions"]]);
     expect(generated.keyVault.dataActions).toEqual(permissionManifest(RULES).keyVault.dataActions);
-    expect(generated.keyVault.dataActions).toEqual(["Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/setSecret/action"]);
+    expect(generated.keyVault.dataActions).toEqual(["Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/recover/action", "Microsoft.KeyVault/vaults/secrets/setSecret/action"]);
   });
 
   it("the grants role reads and writes role assignments, never deletes them; with grants off it keeps only the read", () => {

@@ -8,15 +8,17 @@
  * a failing assertion never prints one.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ActionResult, EvaluationResult } from "../../src/engine/engine.js";
 import { CENSOR } from "../../src/common/logger.js";
 import { rule as identityRule } from "../../src/remediations/managed-identity.js";
 import { rule as kvRule } from "../../src/remediations/named-value-secrets-in-key-vault.js";
 import type { Rule } from "../../src/remediations/types.js";
-import { assignmentName, secretNameFor, SECRETS_USER_ROLE, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/fixes/key-vault.js";
+import { assignmentName, ownerTags, PROPAGATION_WINDOW_MS, REFERENCE_ATTEMPTS, secretNameFor, SECRETS_USER_ROLE, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/fixes/key-vault.js";
 import { child, PORTAL_USER, REMEDIATOR, RG, service, serviceId, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
 import { engineFor, type EngineEnv } from "../helpers/engine.js";
+import { idKey } from "../../emulator/ids.js";
+import { guidFrom } from "../../emulator/store.js";
 
 const RULE = kvRule.meta.id;
 const NV_TYPE = "Microsoft.ApiManagement/service/namedValues";
@@ -69,7 +71,9 @@ function identityOf(kind: IdentityKind): Record<string, unknown> {
  * Resets the emulator to a fresh estate: a vault where the remediator is Secrets
  * Officer, and one service with one inline secret named value holding a new value.
  */
-function setup(opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => string; vaultSecretTags?: (c: Case) => Record<string, string>; extra?: (c: Case) => Array<Record<string, unknown>> } = {}): Case {
+function setup(
+  opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => string; vaultSecretTags?: (c: Case) => Record<string, string>; extra?: (c: Case) => Array<Record<string, unknown>>; brokenReference?: boolean } = {},
+): Case {
   const svc = `apim-kvm-${++counter}`;
   const value = `kvmig-${counter}-${randomUUID()}`;
   SEEDED.push(value);
@@ -80,8 +84,12 @@ function setup(opts: { identity?: IdentityKind; vaultSecret?: (c: Case) => strin
     { id: KV_ID, type: "Microsoft.KeyVault/vaults", name: VAULT, location: "westeurope", properties: { tenantId: env.emu.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } },
     roleAssignment(KV_ID, SECRETS_OFFICER, REMEDIATOR),
     service(svc, {}, identityOf(opts.identity ?? "system")),
-    child(svc, `namedValues/${NV}`, NV_TYPE, { displayName: DISPLAY, secret: true, value, tags: ["payments"] }),
+    // a reference that broke after it was made (its grant removed): migrated once, its secret ours, the service may not read it now
+    opts.brokenReference
+      ? child(svc, `namedValues/${NV}`, NV_TYPE, { displayName: DISPLAY, secret: true, tags: ["payments"], keyVault: { secretIdentifier: `${kvUrl}/secrets/${c.secretName}` } })
+      : child(svc, `namedValues/${NV}`, NV_TYPE, { displayName: DISPLAY, secret: true, value, tags: ["payments"] }),
   ];
+  if (opts.brokenReference) resources.push({ id: `${KV_ID}/secrets/${c.secretName}`, type: "Microsoft.KeyVault/vaults/secrets", name: `${VAULT}/${c.secretName}`, tags: ownerTags(c.serviceId, NV), properties: { value, contentType: "text/plain" } });
   if (opts.vaultSecret) {
     const v = opts.vaultSecret(c);
     SEEDED.push(v);
@@ -427,17 +435,17 @@ describe("a failure at each step leaves the value intact, and a rerun completes 
     expect((await namedValue(c)).keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
   });
 
-  it("the grant is acknowledged but lost: the reference fails, nothing is copied out of Key Vault, and the next evaluation repairs it", async () => {
+  it("the grant is acknowledged but lost: API Management refuses the reference, the value stays inline (failed: no grant), and the next evaluation grants and completes", async () => {
     const c = setup();
     env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
     env.emu.log.clear();
     const { action } = await evaluate(c);
     expect(action?.outcome, action?.reason).toBe("failed");
-    expect(action?.reason).toMatch(/cannot resolve the Key Vault reference/);
-    // no rollback writes a secret inline: the only named value writes are the PATCH to the reference and refreshes
+    expect(action?.reason).toMatch(/^API Management cannot read Key Vault secret '.+': the service identity has no role assignment on the secret; the named value stays inline, its value intact \(/);
+    // every PATCH was refused, and nothing pointed at the unreadable secret: no rollback, no refresh, the value intact in APIM
     const nvWrites = writesSeen().filter(([host, , path]) => host === "arm" && path.toLowerCase().startsWith(c.id.toLowerCase()));
-    expect(nvWrites.map(([, method, path]) => `${method} ${path.slice(c.id.length)}`).filter((w) => !/^POST \/(refreshSecret|listValue)$/.test(w))).toEqual(["PATCH "]);
-    expect((await namedValue(c)).keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
+    expect(nvWrites.map(([, method, path]) => `${method} ${path.slice(c.id.length)}`).filter((w) => !/^POST \/listValue$/.test(w))).toEqual(Array(REFERENCE_ATTEMPTS).fill("PATCH "));
+    await expectStillInline(c);
     expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value)); // verified in Key Vault, recoverable
     await rerunCompletes(c);
     expect(await versions(c)).toBe(1);
@@ -472,21 +480,26 @@ describe("a crash between steps leaves the value recoverable, and the next evalu
     await expectMigrated(c);
   });
 
-  it("stopped after 3 writes with the reference not yet resolvable: the value is in Key Vault, and the next evaluation repairs the reference", async () => {
+  it("stopped after 3 writes while API Management refuses the reference (grant lost): the value stays inline and in Key Vault, and the next evaluation completes", async () => {
     const c = setup();
-    // the grant is lost, so after the PATCH the reference needs a refresh: the 4th write, which the crash prevents
+    // the grant is lost, so API Management refuses the PATCH; the retry would be the 4th write, which the crash prevents
     env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
     const first = await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: "3" });
     expect(first.action?.outcome).toBe("skipped");
     expect(first.action?.writes).toBe(3);
-    const nv = await namedValue(c);
-    expect(nv.keyVault?.secretIdentifier).toBe(`${kvUrl}/secrets/${c.secretName}`);
-    expect(nv.keyVault?.lastStatus?.code).not.toBe("Success");
-    await expect(listValue(c)).rejects.toMatchObject({ statusCode: 400 });
+    await expectStillInline(c);
     // recoverable from Key Vault, with the same value
     expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value));
 
     env.emu.faults.clear();
+    const again = await evaluate(c);
+    expect(again.action?.outcome, again.action?.reason).toBe("applied");
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a reference that broke later (its grant removed) is repaired: grant and refresh", async () => {
+    const c = setup({ brokenReference: true });
     const again = await evaluate(c);
     expect(again.result.findings.find((f) => f.resourceId.toLowerCase() === c.id.toLowerCase())?.message).toMatch(/cannot resolve/);
     expect(again.action?.plan?.operation).toBe("repair Key Vault reference");
@@ -496,10 +509,7 @@ describe("a crash between steps leaves the value recoverable, and the next evalu
   });
 
   it("a broken reference that cannot be repaired (grants off) is reported, and the value stays in Key Vault", async () => {
-    const c = setup();
-    env.emu.faults.add({ method: "PUT", host: "arm", path: "/providers/Microsoft.Authorization/roleAssignments/", swallow: true });
-    await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: "3" });
-    env.emu.faults.clear();
+    const c = setup({ brokenReference: true });
     const again = await evaluate(c, { REMEDIATOR_GRANT_KEY_VAULT_ACCESS: "false" });
     expect(again.action?.outcome).toBe("not-remediable");
     expect(again.action?.reason).toMatch(/grant access/);
@@ -574,18 +584,31 @@ describe("only the configured vault, only this named value's secret, never a sta
   const vaultTraffic = (vault: string) => env.emu.log.list().filter((l) => l.host === `vault:${vault}`);
   const grantsWritten = () => writesSeen().filter(([, method, path]) => method === "PUT" && /roleAssignments/i.test(path));
 
-  /** A person who may write named values points this one at a secret of their choosing. */
-  async function pointAt(c: Case, secretIdentifier: string): Promise<void> {
+  /**
+   * A person who may write named values points this one at a secret of their choosing. API Management only takes a
+   * reference its identity can read at that moment, so they grant themselves that access for the write and it is gone
+   * again afterwards (revoked, or it was someone else's temporary grant): the reference stays, and no longer resolves.
+   */
+  async function pointAt(c: Case, secretIdentifier: string, vaultId: string): Promise<void> {
+    const scope = `${vaultId}/secrets/${/\/secrets\/([^/]+)/.exec(secretIdentifier)?.[1] ?? ""}`;
+    const principal = await servicePrincipal(c);
+    const temporary = await env.clients.authorization(SUB).roleAssignments.create(scope, randomUUID(), { roleDefinitionId: roleDef(SECRETS_USER_ROLE), principalId: principal, principalType: "ServicePrincipal" });
     await env.clientsAs(PORTAL_USER).apim(SUB).namedValue.beginCreateOrUpdateAndWait(RG, c.svc, NV, { displayName: DISPLAY, secret: true, keyVault: { secretIdentifier } }, { ifMatch: "*", updateIntervalInMs: 5 });
+    await env.clients.authorization(SUB).roleAssignments.deleteById(temporary.id as string);
+    await env.clientsAs(PORTAL_USER).apim(SUB).namedValue.beginRefreshSecretAndWait(RG, c.svc, NV, { updateIntervalInMs: 5 });
   }
 
   it("a reference into a vault that is not the configured one is reported, and that vault is never contacted, granted on or copied from", async () => {
     const stolen = `other-team-${randomUUID()}`;
     SEEDED.push(stolen);
     const c = setup({
-      extra: () => [roleAssignment(OTHER_KV_ID, SECRETS_OFFICER, REMEDIATOR), { id: `${OTHER_KV_ID}/secrets/payroll-db`, type: SECRET_TYPE, name: `${OTHER_VAULT}/payroll-db`, properties: { value: stolen } }],
+      extra: () => [
+        { id: OTHER_KV_ID, type: "Microsoft.KeyVault/vaults", name: OTHER_VAULT, location: "westeurope", properties: { enableRbacAuthorization: true } },
+        roleAssignment(OTHER_KV_ID, SECRETS_OFFICER, REMEDIATOR),
+        { id: `${OTHER_KV_ID}/secrets/payroll-db`, type: SECRET_TYPE, name: `${OTHER_VAULT}/payroll-db`, properties: { value: stolen } },
+      ],
     });
-    await pointAt(c, `${otherUrl()}/secrets/payroll-db`);
+    await pointAt(c, `${otherUrl()}/secrets/payroll-db`, OTHER_KV_ID);
     expect((await namedValue(c)).keyVault?.lastStatus?.code).not.toBe("Success"); // the service may not read it
     env.emu.log.clear();
     const { action, result } = await evaluate(c);
@@ -605,7 +628,7 @@ describe("only the configured vault, only this named value's secret, never a sta
     const c = setup({
       extra: () => [{ id: `${KV_ID}/secrets/apim-victim-key`, type: SECRET_TYPE, name: `${VAULT}/apim-victim-key`, tags: { [TAG_SERVICE]: victimService, [TAG_NAMED_VALUE]: "key" }, properties: { value: victim } }],
     });
-    await pointAt(c, `${kvUrl}/secrets/apim-victim-key`);
+    await pointAt(c, `${kvUrl}/secrets/apim-victim-key`, KV_ID);
     env.emu.log.clear();
     const { action } = await evaluate(c);
     expect(action?.outcome).toBe("not-remediable");
@@ -658,6 +681,182 @@ describe("only the configured vault, only this named value's secret, never a sta
     const { action } = await running;
     expect(action?.outcome, action?.reason).toBe("applied");
     await expectMigrated({ ...c, value: rotated });
+  });
+});
+
+describe("a grant takes minutes to apply (issue 16: role assignment propagation)", () => {
+  // the emulator applies a new role assignment `propagationMs` after it was made (emulator/profile.ts); back to at once after each case
+  afterEach(() => env.emu.setTiming({ propagationMs: 0, referenceRefreshMs: 0 }));
+
+  const patches = () => env.emu.log.list().filter((l) => l.method === "PATCH" && l.path.split("?")[0]?.toLowerCase().endsWith(`/namedvalues/${NV}`));
+  /** How the emulator answered each poll of the named value's writes: 202 accepted, then 200 done or 400 refused. */
+  const refusedPolls = () => env.emu.log.list().filter((l) => l.method === "GET" && /asyncId=/.test(l.path) && l.status === 400);
+
+  it("while the new grant is not in effect the named value stays inline (in progress, not failed); once it is, the next evaluation migrates it", async () => {
+    const c = setup();
+    env.emu.setTiming({ propagationMs: 10 * 60_000 }); // minutes, as in Azure: not within this evaluation
+    env.emu.log.clear();
+    const first = await evaluate(c);
+    expect(first.action?.outcome, first.action?.reason).toBe("in-progress");
+    expect(first.action?.reason).toMatch(/^in progress: waiting for the role assignment to take effect \(granted [0-9T:.-]+Z\): API Management cannot read Key Vault secret '.+' yet; the named value stays inline, its value intact; the next evaluation continues \(.+\)$/);
+    // tried within bounds, refused each time, and never pointed at the secret the service cannot read yet
+    expect(patches()).toHaveLength(REFERENCE_ATTEMPTS);
+    expect(refusedPolls()).toHaveLength(REFERENCE_ATTEMPTS);
+    await expectStillInline(c);
+    expect(fp((await secrets().getSecret(c.secretName)).value)).toBe(fp(c.value)); // and verified in Key Vault
+    // an action in progress is left alone by ticketing (no ticket opened or closed meanwhile)
+    const { exemptedFingerprints } = await import("../../src/tickets/manager.js");
+    expect(exemptedFingerprints(first.result.findings, first.result.actions)).toHaveLength(1);
+
+    env.emu.setTiming({ propagationMs: 0 }); // the minutes have passed
+    env.emu.log.clear();
+    const second = await evaluate(c);
+    expect(second.action?.outcome, second.action?.reason).toBe("applied");
+    expect(second.action?.writes).toBe(1); // the PATCH: the secret is reused and the grant is there
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1);
+  });
+
+  it("a grant that takes effect while the migration waits is migrated in the same evaluation, after refused attempts", async () => {
+    const c = setup();
+    env.emu.setTiming({ propagationMs: 400 });
+    // a real sleep between the PATCH attempts (200, 400, 800 ms): the grant takes effect during them
+    const e = engineFor(env.emu, { KEY_VAULT_URL: kvUrl, KEY_VAULT_RESOURCE_ID: KV_ID }, undefined, { timings: { sleep: (ms) => new Promise((r) => setTimeout(r, ms)), pollIntervalMs: 200 } });
+    env.emu.log.clear();
+    const result = await e.engine.evaluate(c.serviceId, { rules: [kvRule] });
+    const action = result.actions.find((a) => a.ruleId === RULE);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(patches().length).toBeGreaterThan(1);
+    expect(refusedPolls()).toHaveLength(patches().length - 1); // every attempt before the last was refused, and changed nothing
+    await expectMigrated(c);
+  });
+
+  it("a grant older than the propagation window that still does not work is a failure naming what to check, the value inline", async () => {
+    const made = new Date(Date.now() - PROPAGATION_WINDOW_MS - 60 * 60_000).toISOString();
+    const c = setup({
+      vaultSecret: (x) => x.value,
+      extra: (x) => {
+        // the grant the remediator made earlier (its deterministic name), long enough ago that propagation cannot explain it
+        const scope = `${KV_ID}/secrets/${x.secretName}`;
+        const principal = guidFrom(`${idKey(x.serviceId)}#system`);
+        const name = assignmentName(scope, principal, SECRETS_USER_ROLE);
+        return [{ id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`, type: "Microsoft.Authorization/roleAssignments", name, properties: { roleDefinitionId: roleDef(SECRETS_USER_ROLE), principalId: principal, principalType: "ServicePrincipal", scope, createdOn: made } }];
+      },
+    });
+    env.emu.setTiming({ propagationMs: 24 * 3_600_000 }); // not in effect, for whatever reason (a deny assignment, a network rule…)
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("failed");
+    expect(action?.reason).toContain(`although the role assignment exists since ${made}: not propagation; check deny assignments, the vault's network rules and the identity; the named value stays inline, its value intact`);
+    await expectStillInline(c);
+  });
+
+  it("a reference being repaired while its new grant propagates: in progress, then repaired", async () => {
+    const c = setup({ brokenReference: true });
+    // API Management refreshes a reference by itself only every 4 hours: the reference does not heal on its own here
+    env.emu.setTiming({ propagationMs: 10 * 60_000, referenceRefreshMs: 4 * 3_600_000 });
+    const first = await evaluate(c);
+    expect(first.action?.plan?.operation).toBe("repair Key Vault reference");
+    expect(first.action?.outcome, first.action?.reason).toBe("in-progress");
+    expect(first.action?.reason).toMatch(/^in progress: waiting for the role assignment to take effect/);
+    env.emu.setTiming({ propagationMs: 0 });
+    const second = await evaluate(c);
+    expect(second.action?.outcome, second.action?.reason).toBe("applied");
+    await expectMigrated(c);
+  });
+});
+
+describe("a ReadOnly lock refuses the grant (issue 16: ScopeLocked is not RoleAssignmentExists)", () => {
+  const lock = (scope: string) => ({ id: `${scope}/providers/Microsoft.Authorization/locks/freeze`, type: "Microsoft.Authorization/locks", name: "freeze", properties: { level: "ReadOnly" } });
+
+  it.each([
+    ["the vault", KV_ID],
+    ["its resource group", `/subscriptions/${SUB}/resourceGroups/${RG}`],
+  ])("a ReadOnly lock on %s: not remediable with the lock named, no grant, the named value unchanged", async (_what, scope) => {
+    // a lock on the resource group also locks the service: the migration's named value write would be refused too, after the grant
+    const c = setup({ extra: () => [lock(scope)] });
+    env.emu.log.clear();
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("not-remediable");
+    // the vault's lock refuses the grant; the resource group's also locks the service, whose listValue (a POST) it refuses first
+    expect(action?.reason).toMatch(scope === KV_ID ? /^a lock refuses the role assignment on Key Vault secret '.+' \(The scope '.+' cannot perform write operation because following scope\(s\) are locked: / : /ScopeLocked.*cannot perform write operation because following scope\(s\) are locked/);
+    expect(action?.reason).toContain(`'${scope}'`);
+    expect(env.emu.log.list().filter((l) => l.method === "PATCH")).toEqual([]);
+    const grants = [];
+    for await (const ra of env.clients.authorization(SUB).roleAssignments.listForScope(KV_ID, { filter: `principalId eq '${await servicePrincipal(c)}'` })) grants.push(ra);
+    expect(grants).toEqual([]);
+    if (scope === KV_ID) await expectStillInline(c);
+    else expect((await namedValue(c)).keyVault).toBeUndefined(); // listValue is a POST: the lock refuses it to the test too
+  });
+
+  it("the same role already granted under another name (409 RoleAssignmentExists) is access: migrated", async () => {
+    const c = setup({ vaultSecret: (x) => x.value });
+    await grantByHand(`${KV_ID}/secrets/${c.secretName}`, await servicePrincipal(c));
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(fp(await listValue(c))).toBe(fp(c.value));
+  });
+});
+
+describe("Key Vault soft delete (issue 16: a deleted-but-recoverable name)", () => {
+  /** Writes a secret under the migration's name as someone with delete rights (the estate's Secrets Officer), then soft-deletes it. */
+  async function softDeleted(name: string, value: string, tags: Record<string, string>): Promise<void> {
+    SEEDED.push(value);
+    await secrets().setSecret(name, value, { tags, contentType: "text/plain" });
+    await (await secrets().beginDeleteSecret(name, { intervalInMs: 5 })).pollUntilDone({ abortSignal: AbortSignal.timeout(10_000) });
+  }
+  const recovers = () => env.emu.log.list().filter((l) => l.method === "POST" && /\/deletedsecrets\/[^/]+\/recover/i.test(l.path));
+
+  it("the name is soft-deleted and was this named value's: it is recovered, reused, and the migration completes", async () => {
+    const c = setup();
+    await softDeleted(c.secretName, c.value, ownerTags(c.serviceId, NV));
+    env.emu.log.clear();
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    expect(recovers()).toHaveLength(1);
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(1); // the recovered version holds the value: no new one
+  });
+
+  it("recovered with an older value of ours: a new version is added", async () => {
+    const c = setup();
+    await softDeleted(c.secretName, `older-${randomUUID()}`, ownerTags(c.serviceId, NV));
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    await expectMigrated(c);
+    expect(await versions(c)).toBe(2);
+  });
+
+  it("the name is soft-deleted and another owner's: left as it is (recovered, never overwritten), the migration uses the next name, and stays there", async () => {
+    const c = setup();
+    const theirs = `theirs-${randomUUID()}`;
+    await softDeleted(c.secretName, theirs, { owner: "payments-team" });
+    const next = secretNameFor(c.svc, NV, 1);
+    expect(next).toBe(`${c.secretName}-2`);
+    const { action } = await evaluate(c);
+    expect(action?.outcome, action?.reason).toBe("applied");
+    await expectMigrated({ ...c, secretName: next });
+    // theirs is untouched: same value, same tags, one version
+    const kept = await secrets().getSecret(c.secretName);
+    expect(fp(kept.value)).toBe(fp(theirs));
+    expect(kept.properties.tags).toEqual({ owner: "payments-team" });
+    expect(await versions(c)).toBe(1);
+
+    env.emu.log.clear();
+    const again = await evaluate(c);
+    expect(again.result.writes).toBe(0);
+    expect(writesSeen()).toEqual([]);
+  });
+
+  it("stopped after moving on to the next name, the next evaluation finds its secret there (the first name now holds the other owner's)", async () => {
+    const c = setup();
+    await softDeleted(c.secretName, `theirs-${randomUUID()}`, { owner: "payments-team" });
+    // writes: the refused set (1), the recover (2), the set under the next name (3); the grant would be the 4th
+    const first = await evaluate(c, { REMEDIATOR_MAX_WRITES_PER_SERVICE: "3" });
+    expect(first.action?.outcome).toBe("skipped");
+    await expectStillInline(c);
+    const again = await evaluate(c);
+    expect(again.action?.outcome, again.action?.reason).toBe("applied");
+    await expectMigrated({ ...c, secretName: secretNameFor(c.svc, NV, 1) });
   });
 });
 
