@@ -81,6 +81,9 @@ param existingSystemTopics object = {}
 @description('Node.js version of the Functions runtime (Flex Consumption functionAppConfig.runtime.version). 22 by default: Node 20 reached end of life on 2026-04-30; 24 where the region offers it (`Get-AzFunctionAppFlexConsumptionRuntime -Location <region> -Runtime node`).')
 param nodeVersion string = '22'
 
+@description('Resource id of an action group the alert rules (poisoned evaluations, failed remediations) notify; empty: they fire in Azure Monitor > Alerts only.')
+param alertActionGroupId string = ''
+
 @description('Maximum instances of the Flex Consumption app.')
 param maximumInstanceCount int = 40
 
@@ -147,6 +150,7 @@ module monitoring 'modules/monitoring.bicep' = {
     workspaceName: 'log-apimrem-${resourceToken}'
     appInsightsName: 'appi-apimrem-${resourceToken}'
     appPrincipalId: identity.outputs.appPrincipalId
+    alertActionGroupId: alertActionGroupId
   }
 }
 

@@ -1,7 +1,7 @@
-// npm run lint:infra: `bicep build` and `bicep lint` every Bicep file in infra/ when the Bicep CLI is
-// installed (`bicep --version` works; `az bicep` is not used: it may try to download Bicep); otherwise
-// says it is skipped and exits 0.
-// The structural checks in test/infra run everywhere.
+// npm run lint:infra: `bicep build` and `bicep lint` every Bicep file in infra/ with the Bicep CLI
+// (`bicep --version` must work; `az bicep` is not used: it may try to download Bicep). Without the CLI it
+// fails (exit 1: nothing was checked), unless told to skip: LINT_INFRA_SKIP=1 or --skip-missing (exit 0,
+// saying so). CI (.ci/run) does not run it; the structural checks in test/infra run everywhere.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,8 +19,13 @@ function works(cmd, args) {
 
 const version = works("bicep", ["--version"]);
 if (!version) {
-  out("lint:infra: skipped (no Bicep CLI: `bicep --version` failed). The structural checks run in `npx vitest run test/infra`.");
-  process.exit(0);
+  const skip = process.argv.includes("--skip-missing") || /^(1|true)$/i.test(process.env.LINT_INFRA_SKIP ?? "");
+  if (skip) {
+    out("lint:infra: skipped as asked (no Bicep CLI: `bicep --version` failed). The structural checks run in `npx vitest run test/infra`.");
+    process.exit(0);
+  }
+  process.stderr.write("lint:infra: no Bicep CLI (`bicep --version` failed), so nothing was checked: install it (https://aka.ms/bicep-install), or set LINT_INFRA_SKIP=1 (or pass --skip-missing) to skip\n");
+  process.exit(1);
 }
 out(`lint:infra: ${version}`);
 

@@ -14,6 +14,7 @@ import { discoverServices, NOT_CANONICAL, scopeRefusal } from "../azure/discover
 import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engine.js";
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
 import { encodeMessage, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
+import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 
 export { scopeRefusal };
 
@@ -327,6 +328,9 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
         result.tickets = t;
       }
       deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.apis, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
+      // posture for Application Insights (src/app/posture.ts; traces are not sampled: host.json)
+      const partial = scope !== undefined || (changed !== "all" && changed.length > 0);
+      deps.log.info({ posture: postureSummary({ serviceId: result.serviceId, trigger: msg.reason, partial, correlationId: msg.correlationId, rulesEvaluated: rules.map((r) => r.meta.id), verdicts, fixed: result.actions.filter((a) => a.outcome === "applied") }) }, COMPLIANCE_SUMMARY_MSG);
       return { kind: "evaluated" as const, result };
     }, deps.log);
     if (outcome.kind === "lease-lost") {

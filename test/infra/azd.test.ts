@@ -88,16 +88,30 @@ describe("npm run lint:infra", () => {
     chmodSync(join(dir, "bicep"), 0o755);
     return { dir, log };
   };
-  const lint = (path: string) => spawnSync(process.execPath, [join(ROOT, "scripts/lint-infra.mjs")], { encoding: "utf8", env: { PATH: path } });
+  const lint = (path: string, env: Record<string, string> = {}, args: string[] = []) => spawnSync(process.execPath, [join(ROOT, "scripts/lint-infra.mjs"), ...args], { encoding: "utf8", env: { PATH: path, ...env } });
 
   it("is the package script", () => {
     expect((JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts["lint:infra"]).toBe("node scripts/lint-infra.mjs");
   });
 
-  it("says it is skipped and succeeds without a Bicep CLI", () => {
+  it("fails without a Bicep CLI (nothing was checked), saying how to skip", () => {
     const r = lint("/nonexistent");
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/skipped/);
+    expect(r.status).toBe(1);
+    expect(r.stdout).not.toMatch(/skipped/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/no Bicep CLI .*LINT_INFRA_SKIP=1 .*--skip-missing/);
+  });
+
+  it("skips (exit 0, saying so) without a Bicep CLI only when told: LINT_INFRA_SKIP=1 or --skip-missing", () => {
+    for (const r of [lint("/nonexistent", { LINT_INFRA_SKIP: "1" }), lint("/nonexistent", {}, ["--skip-missing"])]) {
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/skipped as asked/);
+    }
+    expect(lint("/nonexistent", { LINT_INFRA_SKIP: "0" }).status).toBe(1);
+  });
+
+  it("is not part of CI (.ci/run), which has no Bicep CLI", () => {
+    expect(read(".ci/run")).not.toMatch(/lint:infra|lint-infra/);
   });
 
   it("builds and lints every Bicep file with one, and fails when the CLI does", () => {
