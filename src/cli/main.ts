@@ -472,6 +472,11 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
       return 3;
     }
     const err = e as { statusCode?: number; code?: string; message?: string };
+    // a subscription in scope that ARM does not know (or this identity cannot see) is a selector that matches nothing
+    if (err.code === "SubscriptionNotFound") {
+      io.stderr(`apim-remediator: ${(err.message ?? "").split("\n")[0]?.trim()} (check --subscription / REMEDIATOR_SUBSCRIPTIONS, and that this identity can read it)\n`);
+      return 2;
+    }
     io.stderr(`apim-remediator: ${err.statusCode ? `HTTP ${err.statusCode} ${err.code ?? ""}: ` : ""}${(err.message ?? String(e)).split("\n")[0]}\n`);
     return 3;
   }
