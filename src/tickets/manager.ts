@@ -290,9 +290,9 @@ export function driftsToTicket(rules: Rule[], findings: Finding[], actions: Arra
     if (a?.outcome === "applied") continue;
     if (a?.outcome === "skipped" && a.reason?.startsWith("exempted")) continue;
     if (a?.outcome === "skipped" && a.reason?.startsWith("resolved by a concurrent change")) continue;
-    out.push({ rule, finding: f, outcome: a?.outcome ?? "reported", reason: a?.reason, plan: a?.plan });
-  }
     // a service fix waiting for another service update to complete: no ticket, a later evaluation fixes it
     if (a?.outcome === "skipped" && a.reason?.startsWith(WAITING_FOR_UPDATE)) continue;
+    out.push({ rule, finding: f, outcome: a?.outcome ?? "reported", reason: a?.reason, plan: a?.plan });
+  }
   return out;
 }
