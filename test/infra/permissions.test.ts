@@ -185,6 +185,7 @@ const SDK_CALLS: Record<string, string> = {
   "apiManagementService.list": "Microsoft.ApiManagement/service/read",
   "apiManagementService.listByResourceGroup": "Microsoft.ApiManagement/service/read",
   "apiManagementService.beginUpdateAndWait": "Microsoft.ApiManagement/service/write",
+  "apiManagementService.beginUpdate": "Microsoft.ApiManagement/service/write",
   "api.get": "Microsoft.ApiManagement/service/apis/read",
   "api.listByService": "Microsoft.ApiManagement/service/apis/read",
   "api.update": "Microsoft.ApiManagement/service/apis/write",

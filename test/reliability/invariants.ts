@@ -22,7 +22,7 @@ import { parseExemptions, ruleMode } from "../../src/engine/engine.js";
 import { openStorage } from "../../src/app/storage.js";
 import { RULES } from "../../src/remediations/index.js";
 import type { Finding } from "../../src/remediations/types.js";
-import { ownedBy, secretNameFor } from "../../src/remediations/fixes/key-vault.js";
+import { ownedBy, SECRET_NAME_CANDIDATES, secretNameFor } from "../../src/remediations/fixes/key-vault.js";
 import { fingerprintOf } from "../../src/tickets/content.js";
 import type { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { AUDITOR, inScope, REMEDIATOR, type EstateSpec } from "./estates.js";
@@ -117,7 +117,8 @@ function allowedWrites(obs: RunObservations, world: World): { arm: Set<string>; 
     if (f.ruleId === "named-value-secrets-in-key-vault") {
       nvActions.add(norm(f.resourceId));
       const m = /\/service\/([^/]+)\/namedValues\/([^/]+)$/i.exec(f.resourceId);
-      if (m) vaultSecrets.add(secretNameFor(m[1] as string, m[2] as string).toLowerCase());
+      // the migration's names: the first, and the next ones it takes when a soft-deleted name belongs to someone else
+      if (m) for (let n = 0; n < SECRET_NAME_CANDIDATES; n++) vaultSecrets.add(secretNameFor(m[1] as string, m[2] as string, n).toLowerCase());
       const ref = (world.emu.store.get(f.resourceId)?.properties["keyVault"] as { secretIdentifier?: string } | undefined)?.secretIdentifier;
       const parsed = ref ? world.emu.vaults.parseIdentifier(ref) : undefined;
       // a repair may grant only on a secret of the configured vault that this named value owns
