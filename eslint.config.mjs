@@ -24,4 +24,10 @@ export default tseslint.config(
     files: ["test/**/*.ts", "*.mts", "*.mjs"],
     rules: { "no-console": "off" },
   },
+  // CommonJS loaded with node --require (test/helpers/net-guard.cjs)
+  {
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", __filename: "readonly", __dirname: "readonly", process: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
 );

@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/helpers/global-setup.ts"],
+    // tests never leave the machine: DNS and connections off loopback fail the test (test/helpers/net-guard.cjs)
+    setupFiles: ["test/helpers/net-guard-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",

@@ -11,6 +11,8 @@ const schedules = process.env["FAULT_SCHEDULES"] ?? "500";
 export default defineConfig({
   test: {
     globalSetup: ["test/helpers/global-setup.ts"],
+    // tests never leave the machine: DNS and connections off loopback fail the test (test/helpers/net-guard.cjs)
+    setupFiles: ["test/helpers/net-guard-setup.ts"],
     testTimeout: 180_000,
     hookTimeout: 120_000,
     pool: "forks",
