@@ -14,13 +14,16 @@ import { TableTicketStore } from "./ticket-store.js";
 
 let cached: Promise<AppDeps> | undefined;
 
-export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds" | "operationRecheckSeconds">> & { engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
+/** A service operation still running after this long (of a function's 10 minutes) is handed off to a delayed check. */
+export const HAND_OFF_AFTER_MS = 20_000;
+
+export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds" | "operationRecheckSeconds">> & { handOffAfterMs?: number; engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
   const config = loadConfig(env);
   const clients = createClients(config);
   const storage = await openStorage(env, clients.credential);
   const log = createLogger({ level: config.logLevel, registry: secrets });
   // a service update outlasts a function (host.json functionTimeout 10 minutes): operations are handed off to storage and resumed by a delayed message
-  const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, operationMode: "hand-off", operations: storage.operations, ...(overrides.engineTimings ?? {}) });
+  const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, operationMode: "hand-off", handOffAfterMs: overrides.handOffAfterMs ?? HAND_OFF_AFTER_MS, operations: storage.operations, ...(overrides.engineTimings ?? {}) });
   const provider = ticketProviderFromEnv(env, clients.credential);
   const tickets = provider ? new TicketManager(provider, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log }) : undefined;
   return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, operationRecheckSeconds: overrides.operationRecheckSeconds, tickets };

@@ -155,6 +155,9 @@ const PERMANENT_400_CODES = new Set(["methodnotallowedinpricingtier"]);
  * - transient or unexplained, so thrown: no status (network error, timeout), 408, 429, 5xx but 501, 401/403 (a role
  *   assignment may not have propagated yet), 409, 412 and any other 4xx, 400 with another code.
  */
+/** Needs read by name whose 404 says the tier has no such setting (recorded, not retried). */
+const ABSENT_WHEN_NOT_FOUND: ReadonlySet<DataNeed> = new Set<DataNeed>(["tenantAccess", "gitAccess"]);
+
 export function permanentFailure(e: unknown): string | undefined {
   const err = e as { statusCode?: unknown; code?: unknown; message?: unknown };
   const status = typeof err.statusCode === "number" ? err.statusCode : undefined;
@@ -197,6 +200,9 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
         (e: unknown) => {
           const why = permanentFailure(e);
           if (why === undefined) throw e;
+          // a 404 means "absent" only for a setting read by name (a tier without it); a collection of a service
+          // that exists answering 404 is unexplained (e.g. ARM's replication just after a create): retried
+          if ((e as { statusCode?: number }).statusCode === 404 && !ABSENT_WHEN_NOT_FOUND.has(need)) throw e;
           if ((e as { statusCode?: number }).statusCode === 404) sawNotFound = true;
           failed.set(need, why);
         },

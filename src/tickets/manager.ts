@@ -290,6 +290,8 @@ export function driftsToTicket(rules: Rule[], findings: Finding[], actions: Arra
     if (a?.outcome === "applied") continue;
     if (a?.outcome === "skipped" && a.reason?.startsWith("exempted")) continue;
     if (a?.outcome === "skipped" && a.reason?.startsWith("resolved by a concurrent change")) continue;
+    // a change Azure is still applying (or a grant still propagating): neither failed nor fixed yet, no ticket
+    if (a?.outcome === "in-progress") continue;
     // a service fix waiting for another service update to complete: no ticket, a later evaluation fixes it
     if (a?.outcome === "skipped" && a.reason?.startsWith(WAITING_FOR_UPDATE)) continue;
     out.push({ rule, finding: f, outcome: a?.outcome ?? "reported", reason: a?.reason, plan: a?.plan });

@@ -141,7 +141,7 @@ describe("the realistic LRO profile with a time scale: the queue converges", () 
       const { buildAppDeps } = await import("../../src/app/runtime.js");
       const { appEnv } = await import("../helpers/app.js");
       // checks are due at once (0 s): the local driver keeps draining until every operation is verified
-      return buildAppDeps(appEnv(env.emu, { REMEDIATOR_RULE_MODES: RULE_MODES }), { leaseRetrySeconds: 0, operationRecheckSeconds: 0, engineTimings: { sleep: () => new Promise((r) => setTimeout(r, 50)), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
+      return buildAppDeps(appEnv(env.emu, { REMEDIATOR_RULE_MODES: RULE_MODES }), { leaseRetrySeconds: 0, operationRecheckSeconds: 0, handOffAfterMs: 0, engineTimings: { sleep: () => new Promise((r) => setTimeout(r, 50)), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
     }
     await clearAppStorage(deps);
   });

@@ -29,7 +29,7 @@ export function appEnv(emu: EmulatorHandle, settings: Record<string, string> = {
 }
 
 export async function appFor(emu: EmulatorHandle, settings: Record<string, string> = {}): Promise<AppDeps> {
-  return buildAppDeps(appEnv(emu, settings), { leaseRetrySeconds: 0, engineTimings: { sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
+  return buildAppDeps(appEnv(emu, settings), { leaseRetrySeconds: 0, handOffAfterMs: 0, engineTimings: { sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
 }
 
 /** Clears the app's queues so each test starts empty (the names are this file's own; see STORAGE_PREFIX). */
