@@ -252,6 +252,7 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
   let followUp = false;
   let tookChanges = false;
   let recheck: number | undefined;
+  let retryIn: number | undefined;
   try {
     // the pending marker is read while the lease is being taken (reading is harmless without it); it is removed only under the lease
     const peeked = fromMarker ? deps.storage.pending.peek(msg.serviceId) : undefined;
@@ -312,6 +313,9 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       // (other evaluations that meet it leave the scheduling to that chain of delayed messages)
       const ops = result.actions.filter((a) => a.inProgress && (a.inProgress.started || msg.reason === "operation"));
       if (ops.length > 0) recheck = recheckDelaySeconds(deps.operationRecheckSeconds ?? 60, Math.min(...ops.map((a) => a.inProgress?.polls ?? 0)));
+      // in progress with nothing to poll (a Key Vault grant still taking effect): evaluate every rule again once it may have
+      const waiting = result.actions.filter((a) => a.outcome === "in-progress" && !a.inProgress);
+      if (waiting.length > 0) retryIn = Math.min(600, deps.operationRecheckSeconds ?? 60);
       await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
@@ -343,6 +347,11 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "operation", correlationId: randomUUID(), enqueuedAt: new Date().toISOString() };
       await deps.storage.evaluateQueue.sendMessage(encodeMessage(next), { visibilityTimeout: recheck });
       deps.log.info({ serviceId: msg.serviceId, correlationId: next.correlationId, inSeconds: recheck }, "a long-running operation is in progress: checked again later");
+    }
+    if (retryIn !== undefined) {
+      const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "retry", correlationId: randomUUID(), enqueuedAt: new Date().toISOString() };
+      await deps.storage.evaluateQueue.sendMessage(encodeMessage(next), { visibilityTimeout: retryIn });
+      deps.log.info({ serviceId: msg.serviceId, correlationId: next.correlationId, inSeconds: retryIn }, "a change is waiting for Azure (a grant taking effect): evaluated again later");
     }
     if (followUp) {
       // after the lease is released, so the follow-up does not meet it
