@@ -111,7 +111,15 @@ export function readEstate(file: string): unknown[] {
   return list;
 }
 
-export async function runDemo(options: { dryRun: boolean; estate?: string }, io: DemoIO): Promise<number> {
+/**
+ * `realistic`: the emulator takes Azure's documented durations (service updates: minutes; a role
+ * assignment: minutes to take effect) times `timeScale` (real ms per Azure ms), so the demo shows the
+ * same sequence as Azure (in progress, then done), quickly.
+ */
+/** Real ms per Azure ms in the demo's realistic profile: a 30-minute service update takes 180 ms. */
+export const DEMO_TIME_SCALE = 0.0001;
+
+export async function runDemo(options: { dryRun: boolean; estate?: string; realistic?: boolean; timeScale?: number }, io: DemoIO): Promise<number> {
   const started = Date.now();
   const say = (s = "") => io.out(s + "\n");
   // the estate is checked before anything starts: a bad --estate is one line (exit 2) and no process left behind
@@ -123,7 +131,12 @@ export async function runDemo(options: { dryRun: boolean; estate?: string }, io:
     // The CLI may start the emulator; src/ never imports it statically.
     const emulatorPath = "../../emulator/server.js";
     const { start } = (await import(emulatorPath)) as typeof import("../../emulator/server.js");
-    emu = await start({ estate: estate as Parameters<typeof start>[0]["estate"], stateDir: mkdtempSync(join(tmpdir(), "apim-demo-")) });
+    emu = await start({
+      estate: estate as Parameters<typeof start>[0]["estate"],
+      stateDir: mkdtempSync(join(tmpdir(), "apim-demo-")),
+      ...(options.realistic ? { timing: { profile: "realistic" as const, timeScale: options.timeScale ?? DEMO_TIME_SCALE } } : {}),
+    });
+    if (options.realistic) say(`Emulator profile: realistic — Azure's durations (service updates ~30 min, role assignments ~5 min to take effect) × ${options.timeScale ?? DEMO_TIME_SCALE}`);
   } catch (e) {
     await azurite.stop();
     throw e;

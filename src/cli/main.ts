@@ -101,6 +101,15 @@ function intArg(name: string, min: number, max: number) {
   };
 }
 
+/** A time scale: a plain decimal number greater than 0 and at most 1. */
+function scaleArg(name: string) {
+  return (v: string): number => {
+    const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+    if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number greater than 0 and at most 1`);
+    return n;
+  };
+}
+
 /** An absolute http:// or https:// URL (the emulator POSTs events to it: no other scheme, no relative path). */
 function httpUrlArg(name: string) {
   return (v: string): string => {
@@ -405,9 +414,12 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
     .description("Run the whole app locally on Azurite and the emulator: sweep, then fix changes a user makes (no Azure, no Core Tools)")
     .option("--dry-run", "tickets instead of changes")
     .option("--estate <file>", "estate to serve (default emulator/estates/demo.json)")
-    .action(async (opts: { dryRun?: boolean; estate?: string }) => {
+    .option("--realistic", "the emulator takes Azure's documented durations (service updates, role propagation), scaled by --time-scale")
+    .option("--time-scale <x>", "real ms per Azure ms with --realistic (default 0.0001: a 30-minute update takes 180 ms)", scaleArg("--time-scale"))
+    .action(async (opts: { dryRun?: boolean; estate?: string; realistic?: boolean; timeScale?: number }) => {
+      if (opts.timeScale !== undefined && !opts.realistic) throw new UsageError("--time-scale needs --realistic");
       const { runDemo } = await import("./demo.js");
-      const code = await runDemo({ dryRun: opts.dryRun === true, estate: opts.estate }, { out: io.stdout });
+      const code = await runDemo({ dryRun: opts.dryRun === true, estate: opts.estate, realistic: opts.realistic === true, timeScale: opts.timeScale }, { out: io.stdout });
       if (code !== 0) onExit(code);
     });
 

@@ -54,6 +54,18 @@ describe("npm run demo", () => {
     for (const s of SECRETS) expect(out).not.toContain(s);
   }, 120_000);
 
+  it("--realistic: with Azure's durations (service updates, role propagation) scaled, every fix still converges", async () => {
+    let out = "";
+    const code = await runDemo({ dryRun: false, realistic: true }, { out: (s) => (out += s) });
+    expect(code).toBe(0);
+    expect(out).toMatch(/Emulator profile: realistic .* × 0\.0001/);
+    expect(out).toMatch(/apim-contoso-prod: user adds a plain-text secret named value 'payments-api-key' -> fixed in [\d.]+ s \(named-value-secrets-in-key-vault\)/);
+    expect(out).toMatch(/apim-contoso-prod +0 +0/);
+    expect(checkArithmetic(out).portal).toBe(3);
+    expect(out).toMatch(/; \d+ fixed, \d+ ticketed, 0 failed;/);
+    for (const s of SECRETS) expect(out).not.toContain(s);
+  }, 120_000);
+
   it("--dry-run changes nothing and shows tickets instead", async () => {
     let out = "";
     const code = await runDemo({ dryRun: true }, { out: (s) => (out += s) });
