@@ -12,6 +12,7 @@ import { RULES, type Finding, type Rule, type RuleOptions } from "../remediation
 import { BlockedError, InProgressError, type ApplyContext, type Plan, type RemediationSettings } from "../remediations/types.js";
 import { isBusy, isPreconditionFailed, isScopeLocked } from "../remediations/fixes/write.js";
 import { DEFAULT_WEAK_CIPHERS } from "../remediations/gateway-weak-ciphers.js";
+import { originOf } from "../remediations/fixes/key-vault.js";
 import type { AuditOutcome, AuditRecord, AuditSink, Outcome } from "./audit.js";
 import type { AzureClients } from "../azure/clients.js";
 import { collectSnapshot } from "../azure/collector.js";
@@ -197,19 +198,12 @@ export class AuditUnavailableError extends Error {}
  * or writing to another vault (an allow-list of the configured vault).
  */
 export function withVaultAllowList<C extends Pick<AzureClients, "secrets">>(clients: C, vaultUrl: string | undefined): C {
-  const origin = (u: string) => {
-    try {
-      return new URL(u).origin.toLowerCase();
-    } catch {
-      return undefined;
-    }
-  };
-  const allowed = vaultUrl ? origin(vaultUrl) : undefined;
+  const allowed = vaultUrl ? originOf(vaultUrl) : undefined;
   return {
     ...clients,
     secrets: (url?: string) => {
       const target = url ?? vaultUrl;
-      if (!target || !allowed || origin(target) !== allowed) throw new BlockedError(`Key Vault ${target ? (origin(target) ?? "(not a URL)") : "(none)"} is not the configured vault (KEY_VAULT_URL): not contacted`);
+      if (!target || !allowed || originOf(target) !== allowed) throw new BlockedError(`Key Vault ${target ? (originOf(target) ?? "(not a URL)") : "(none)"} is not the configured vault (KEY_VAULT_URL): not contacted`);
       return clients.secrets(target);
     },
   };

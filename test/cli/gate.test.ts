@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import { REMEDIATOR, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { REMEDIATOR, startDemoCliEmulator, type TestEnv } from "../helpers/emulator.js";
 
 const DEMO = join(process.cwd(), "emulator/estates/demo.json");
 const DEMO_SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
@@ -35,8 +35,7 @@ describe("selectors that match nothing (live)", () => {
   let flags: string[];
   let state: string;
   beforeAll(async () => {
-    env = await startTestEmulator(JSON.parse(readFileSync(DEMO, "utf8")), { throttle: { enabled: false } });
-    flags = ["--arm-endpoint", env.emu.armEndpoint, "--ca-file", env.emu.caFile];
+    ({ env, flags } = await startDemoCliEmulator());
     state = mkdtempSync(join(tmpdir(), "gate-"));
   });
   afterAll(async () => env.emu.stop());

@@ -17,7 +17,7 @@ import Ajv from "ajv-draft-04";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { startDemoCliEmulator, type TestEnv } from "../helpers/emulator.js";
 
 const DEMO = join(process.cwd(), "emulator/estates/demo.json");
 const DEMO_SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
@@ -108,8 +108,7 @@ describe("SARIF for GitHub code scanning", () => {
   let env: TestEnv;
   let flags: string[];
   beforeAll(async () => {
-    env = await startTestEmulator(JSON.parse(readFileSync(DEMO, "utf8")), { throttle: { enabled: false } });
-    flags = ["--arm-endpoint", env.emu.armEndpoint, "--ca-file", env.emu.caFile];
+    ({ env, flags } = await startDemoCliEmulator());
   });
   afterAll(async () => env.emu.stop());
 

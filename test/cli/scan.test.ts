@@ -6,7 +6,7 @@ import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { RULES } from "../../src/remediations/index.js";
-import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { startDemoCliEmulator, type TestEnv } from "../helpers/emulator.js";
 
 const DEMO = join(process.cwd(), "emulator/estates/demo.json");
 const DEMO_SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
@@ -33,8 +33,7 @@ describe("apim-remediator scan", () => {
   let env: TestEnv;
   let flags: string[];
   beforeAll(async () => {
-    env = await startTestEmulator(JSON.parse(readFileSync(DEMO, "utf8")), { throttle: { enabled: false } });
-    flags = ["--arm-endpoint", env.emu.armEndpoint, "--ca-file", env.emu.caFile];
+    ({ env, flags } = await startDemoCliEmulator());
   });
   afterAll(async () => env.emu.stop());
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LOCAL_PRINCIPAL } from "../../src/azure/clients.js";
 import { run, type CliIO } from "../../src/cli/main.js";
-import { startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { startDemoCliEmulator, type TestEnv } from "../helpers/emulator.js";
 
 const DEMO = join(process.cwd(), "emulator/estates/demo.json");
 const PKG_VERSION = (JSON.parse(readFileSync(join(process.cwd(), "package.json"), "utf8")) as { version: string }).version;
@@ -84,8 +84,7 @@ describe("plan / remediate on a terminal", () => {
   let flags: string[];
   let state: string;
   beforeAll(async () => {
-    env = await startTestEmulator(JSON.parse(readFileSync(DEMO, "utf8")), { throttle: { enabled: false } });
-    flags = ["--arm-endpoint", env.emu.armEndpoint, "--ca-file", env.emu.caFile];
+    ({ env, flags } = await startDemoCliEmulator());
     state = mkdtempSync(join(tmpdir(), "term-plan-"));
   });
   afterAll(async () => env.emu.stop());

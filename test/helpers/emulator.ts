@@ -59,3 +59,11 @@ export function child(svcName: string, path: string, type: string, properties: R
   const id = `${serviceId(svcName, rg, sub)}/${path}`;
   return { id, type, name: path.split("/").pop(), properties };
 }
+
+/** The demo estate (emulator/estates/demo.json) on a fresh emulator, and the CLI flags that point the CLI at it. */
+export async function startDemoCliEmulator(): Promise<{ env: TestEnv; flags: string[] }> {
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const env = await startTestEmulator(JSON.parse(readFileSync(join(process.cwd(), "emulator/estates/demo.json"), "utf8")) as Estate, { throttle: { enabled: false } });
+  return { env, flags: ["--arm-endpoint", env.emu.armEndpoint, "--ca-file", env.emu.caFile] };
+}

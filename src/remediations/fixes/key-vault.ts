@@ -35,6 +35,7 @@
  */
 import { createHash } from "node:crypto";
 import type { NamedValueContract } from "@azure/arm-apimanagement";
+import { isLoopbackUrl } from "../../common/config.js";
 import { pick, str } from "../../model/arm.js";
 import type { ServiceSnapshot } from "../../model/snapshot.js";
 import type { SecretClient } from "@azure/keyvault-secrets";
@@ -95,7 +96,7 @@ export function ownedBy(tags: Record<string, string> | undefined, serviceId: str
 }
 
 /** The origin of a URL, lower case; undefined when it is not an https URL. */
-function originOf(url: string): string | undefined {
+export function originOf(url: string): string | undefined {
   try {
     const u = new URL(url);
     return u.protocol === "https:" ? u.origin.toLowerCase() : undefined;
@@ -103,8 +104,6 @@ function originOf(url: string): string | undefined {
     return undefined;
   }
 }
-
-const LOOPBACK = /^https:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
 
 /**
  * Whether a Key Vault URL (a vault or a secret identifier) is in the configured
@@ -120,7 +119,7 @@ export function inAllowedVault(url: string, vault: { keyVaultUrl?: string; keyVa
   if (o === undefined || configured === undefined) return false;
   if (o === configured) return true;
   const name = vault.keyVaultResourceId?.split("/").pop()?.toLowerCase();
-  return LOOPBACK.test(configured) && name !== undefined && o === `https://${name}.vault.azure.net`;
+  return isLoopbackUrl(configured) && name !== undefined && o === `https://${name}.vault.azure.net`;
 }
 
 /** A deterministic role assignment name (GUID), so re-running the grant is idempotent. */
