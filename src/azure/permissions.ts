@@ -48,6 +48,29 @@ export const NEED_ACTIONS: Readonly<Record<DataNeed, readonly string[]>> = {
   // the subscription's Defender for APIs plan, then each API's onboarding (an apiCollections child of the service)
   defender: ["Microsoft.Security/pricings/read", "Microsoft.Security/apiCollections/read"],
   metrics: ["Microsoft.Insights/metrics/read"],
+  operations: ["Microsoft.ApiManagement/service/apis/operations/read"],
+  // GET tenant/gatewayAccess by name
+  gatewayAccess: ["Microsoft.ApiManagement/service/tenant/read"],
+  revisionPolicies: ["Microsoft.ApiManagement/service/apis/revisions/read", "Microsoft.ApiManagement/service/apis/policies/read", "Microsoft.ApiManagement/service/apis/operations/read", "Microsoft.ApiManagement/service/apis/operations/policies/read"],
+  workspaces: [
+    "Microsoft.ApiManagement/service/workspaces/read",
+    "Microsoft.ApiManagement/service/workspaces/policies/read",
+    "Microsoft.ApiManagement/service/workspaces/apis/read",
+    "Microsoft.ApiManagement/service/workspaces/apis/policies/read",
+    "Microsoft.ApiManagement/service/workspaces/apis/operations/read",
+    "Microsoft.ApiManagement/service/workspaces/apis/operations/policies/read",
+    "Microsoft.ApiManagement/service/workspaces/products/read",
+    "Microsoft.ApiManagement/service/workspaces/products/apiLinks/read",
+    "Microsoft.ApiManagement/service/workspaces/products/policies/read",
+    "Microsoft.ApiManagement/service/workspaces/subscriptions/read",
+  ],
+  portalConfigs: ["Microsoft.ApiManagement/service/portalconfigs/read"],
+  identityProviders: ["Microsoft.ApiManagement/service/identityProviders/read"],
+  loggers: ["Microsoft.ApiManagement/service/loggers/read"],
+  diagnostics: ["Microsoft.ApiManagement/service/diagnostics/read"],
+  apiDiagnostics: ["Microsoft.ApiManagement/service/apis/diagnostics/read"],
+  certificates: ["Microsoft.ApiManagement/service/certificates/read"],
+  diagnosticSettings: ["Microsoft.Insights/diagnosticSettings/read"],
 };
 
 /** What discovery (sweep, `services`, health) reads besides the rules. */

@@ -23,7 +23,29 @@ export type DataNeed =
   | "productPolicies"
   | "operationPolicies"
   | "defender"
-  | "metrics";
+  | "metrics"
+  /** Operations of every API read (current APIs and, with `apiRevisions`, non-current revisions). */
+  | "operations"
+  /** Tenant access setting `gatewayAccess` (the self-hosted gateway configuration endpoint), read by name. */
+  | "gatewayAccess"
+  /** API and operation policies of non-current revisions (keys `echo;rev=2`, `echo;rev=2/get-x`). */
+  | "revisionPolicies"
+  /** Workspaces and, per workspace, its policy, APIs, API and operation policies, products, product APIs, product policies and subscriptions. */
+  | "workspaces"
+  /** Developer portal configurations (`service/portalconfigs`). */
+  | "portalConfigs"
+  /** Developer portal identity providers (`service/identityProviders`). */
+  | "identityProviders"
+  /** Loggers (`service/loggers`). */
+  | "loggers"
+  /** Service-scope diagnostics (`service/diagnostics`: applicationinsights, azuremonitor). */
+  | "diagnostics"
+  /** API-scope diagnostics (`service/apis/{api}/diagnostics`) of current APIs. */
+  | "apiDiagnostics"
+  /** Certificates uploaded to the service (`service/certificates`). */
+  | "certificates"
+  /** Azure Monitor diagnostic settings on the service (`providers/Microsoft.Insights/diagnosticSettings`). */
+  | "diagnosticSettings";
 
 /** A lock as remembered by the lock inventory. */
 export interface LockRecord {
@@ -32,6 +54,20 @@ export interface LockRecord {
   level: string;
   notes?: string;
   owners?: unknown;
+}
+
+/** What one workspace holds (need `workspaces`); keys as in ServiceSnapshot, lowercase. */
+export interface WorkspaceContents {
+  /** The workspace-scope policy (applies to every API of the workspace), if any. */
+  policy?: ArmResource;
+  apis: ArmResource[];
+  apiPolicies: Record<string, ArmResource>;
+  /** `api/operation` (lowercase) -> operation-scope policy. */
+  operationPolicies: Record<string, ArmResource>;
+  products: ArmResource[];
+  productApis: Record<string, string[]>;
+  productPolicies: Record<string, ArmResource>;
+  subscriptions: ArmResource[];
 }
 
 export interface ServiceSnapshot {
@@ -52,16 +88,34 @@ export interface ServiceSnapshot {
   productApis: Record<string, string[]>;
   /** Service-scope (global) policy, if any. */
   globalPolicy?: ArmResource;
-  /** API name (lowercase) -> API-scope policy. */
+  /** API name (lowercase) -> API-scope policy; with `revisionPolicies`, also non-current revisions (`echo;rev=2`). */
   apiPolicies: Record<string, ArmResource>;
   /** Product name (lowercase) -> product-scope policy. */
   productPolicies: Record<string, ArmResource>;
-  /** `api/operation` (lowercase) -> operation-scope policy. */
+  /** `api/operation` (lowercase) -> operation-scope policy; with `revisionPolicies`, also `api;rev=n/operation`. */
   operationPolicies: Record<string, ArmResource>;
+  /** API resource name (lowercase: `echo`, `echo;rev=2`) -> its operations (need `operations`). */
+  operations: Record<string, ArmResource[]>;
+  /** Workspaces (need `workspaces`). */
+  workspaces: ArmResource[];
+  /** Workspace name (lowercase) -> what it holds (need `workspaces`). */
+  workspaceContents: Record<string, WorkspaceContents>;
+  portalConfigs: ArmResource[];
+  identityProviders: ArmResource[];
+  loggers: ArmResource[];
+  /** Service-scope diagnostics. */
+  diagnostics: ArmResource[];
+  /** API name (lowercase) -> its API-scope diagnostics. */
+  apiDiagnostics: Record<string, ArmResource[]>;
+  certificates: ArmResource[];
+  /** Azure Monitor diagnostic settings of the service. */
+  diagnosticSettings: ArmResource[];
   /** Defender for APIs: plan state for the subscription and onboarded API names (lowercase). */
   defender?: { planEnabled: boolean | undefined; onboardedApis: string[] };
   /** Requests per API name (lowercase) over the look-back window, when metrics are available. */
   requestsByApi?: Record<string, number>;
+  /** Requests per `api/operation` (lowercase) over the look-back window, when metrics are available. */
+  requestsByOperation?: Record<string, number>;
   /** Locks seen on the service in earlier evaluations (the lock inventory), when the engine supplies it. */
   lockInventory?: LockRecord[];
   /** Which needs were actually collected (offline files may lack some: rules then answer `unknown`). */
@@ -89,6 +143,16 @@ export function emptySnapshot(service: ArmResource, collected: Iterable<DataNeed
     apiPolicies: {},
     productPolicies: {},
     operationPolicies: {},
+    operations: {},
+    workspaces: [],
+    workspaceContents: {},
+    portalConfigs: [],
+    identityProviders: [],
+    loggers: [],
+    diagnostics: [],
+    apiDiagnostics: {},
+    certificates: [],
+    diagnosticSettings: [],
     collected: new Set(["service", ...collected]),
   };
 }
