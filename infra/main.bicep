@@ -50,7 +50,7 @@ param recreateForeignLocks bool = false
 param sweepSchedule string = '0 0 */6 * * *'
 
 @description('MIN_API_VERSION for the min-api-version rule.')
-param minApiVersion string = '2019-12-01'
+param minApiVersion string = '2021-08-01'
 
 @description('Include the write actions in the custom role. False gives a read-only role: enough for dry-run, not for enforce.')
 param grantWriteActions bool = true

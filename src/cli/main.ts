@@ -285,7 +285,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(opts.minApiVersion)) throw new UsageError(`--min-api-version must be an API version date such as 2019-12-01 (got "${opts.minApiVersion}")`);
+      if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(opts.minApiVersion)) throw new UsageError(`--min-api-version must be an API version date such as 2021-08-01 (got "${opts.minApiVersion}")`);
       for (const [flag, given] of [["--sarif-location", opts.sarifLocation], ["--sarif-category", opts.sarifCategory], ["--sarif-include-pass", opts.sarifIncludePass]] as const) {
         if (given !== undefined && opts.format !== "sarif") throw new UsageError(`${flag} applies to --format sarif only (got --format ${opts.format})`);
       }

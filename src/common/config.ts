@@ -115,7 +115,7 @@ export const SETTINGS = {
   AZURE_CLIENT_ID: { expected: "the client id (GUID) of a user-assigned managed identity", schema: optionalString(z.string().regex(GUID)) },
   AZURE_TENANT_ID: { expected: "a tenant id (GUID)", schema: optionalString(z.string().regex(GUID)) },
   SWEEP_SCHEDULE: { expected: 'an NCRONTAB expression with six fields (second minute hour day month day-of-week), each in range, e.g. "0 0 */6 * * *"', schema: optionalString(ncrontab).transform((v) => v ?? "0 0 */6 * * *") },
-  MIN_API_VERSION: { expected: "an API version date such as 2019-12-01", schema: optionalString(isoDate).transform((v) => v ?? "2019-12-01") },
+  MIN_API_VERSION: { expected: "an API version date such as 2021-08-01", schema: optionalString(isoDate).transform((v) => v ?? "2021-08-01") },
   LOG_LEVEL: {
     expected: 'one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',
     schema: optionalString(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).transform((v) => v ?? "info"),

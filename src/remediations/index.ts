@@ -64,7 +64,7 @@ const mismatch = catalogMismatch(RULES, RULE_IDS);
 if (mismatch) throw new Error(mismatch);
 
 export const DEFAULT_RULE_OPTIONS: RuleOptions = {
-  minApiVersion: "2019-12-01",
+  minApiVersion: "2021-08-01",
   weakCiphers: [...DEFAULT_WEAK_CIPHERS],
   unusedDays: 30,
   lockName: DEFAULT_LOCK_NAME,

@@ -196,7 +196,7 @@ describe("each fix end to end: user change -> event -> queue -> worker -> fixed"
     // a change to the service itself re-evaluates every rule; only this one drifted
     expect(applied(outcome)).toEqual(["min-api-version "]);
     const svc = await apim.apiManagementService.get(RG, NAME);
-    expect(svc.apiVersionConstraint?.minApiVersion).toBe("2019-12-01");
+    expect(svc.apiVersionConstraint?.minApiVersion).toBe("2021-08-01");
     expect(svc.provisioningState).toBe("Succeeded");
     await ownEventsCauseNothing(after, until);
   });

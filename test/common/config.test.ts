@@ -33,7 +33,7 @@ describe("configuration", () => {
     expect(c.armIsLoopback).toBe(false);
     expect(c.subscriptions).toEqual([]);
     expect(c.sweepSchedule).toBe("0 0 */6 * * *");
-    expect(c.minApiVersion).toBe("2019-12-01");
+    expect(c.minApiVersion).toBe("2021-08-01");
   });
 
   it("parses lists, trims values and normalises ids", () => {

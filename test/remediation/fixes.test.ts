@@ -469,7 +469,7 @@ describe("remediation fixes against the emulator", () => {
     expect(log.filter((l) => l.status === 409)).toEqual([]);
     const svc = stored(env, sid);
     expect(svc.properties["provisioningState"]).toBe("Succeeded");
-    expect(svc.properties["apiVersionConstraint"]).toEqual({ minApiVersion: "2019-12-01" });
+    expect(svc.properties["apiVersionConstraint"]).toEqual({ minApiVersion: "2021-08-01" });
     expect(svc.identity?.["type"]).toBe("SystemAssigned");
   });
 
