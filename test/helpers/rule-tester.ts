@@ -182,6 +182,17 @@ export const ALL_NEEDS: readonly DataNeed[] = [
   "operationPolicies",
   "defender",
   "metrics",
+  "operations",
+  "gatewayAccess",
+  "revisionPolicies",
+  "workspaces",
+  "portalConfigs",
+  "identityProviders",
+  "loggers",
+  "diagnostics",
+  "apiDiagnostics",
+  "certificates",
+  "diagnosticSettings",
 ];
 
 type Props = Record<string, unknown>;
