@@ -15,7 +15,7 @@ export const rule = defineRule(
     target: "service",
     references: {
       psrule: "Azure.APIM.Protocols",
-      defender: "API Management should disable weak TLS protocols",
+      // Defender for Cloud has no protocol recommendation for API Management (its API Management recommendations reference)
       baseline: "DP-3: Encrypt sensitive data in transit",
       links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-manage-protocols-ciphers"],
     },

@@ -17,18 +17,18 @@ ruleTester(rule, {
         { resourceId: "apis/echo;rev=2", status: "pass" },
       ],
     },
-    { name: "no protocols listed (ARM defaults to https)", snapshot: snap({ apis: [api("echo", { protocols: undefined })] }) },
+    { name: "Policy ee7495e7: no protocols listed (count of http/ws is 0; ARM defaults to https)", snapshot: snap({ apis: [api("echo", { protocols: undefined })] }) },
     { name: "a Consumption service", snapshot: snap({ service: consumption(), apis: [api("echo")] }) },
   ],
   invalid: [
-    { name: "http next to https", snapshot: snap({ apis: [api("echo", { protocols: ["http", "https"] })] }), expect: [{ resourceId: `${SERVICE_ID}/apis/echo`, status: "fail", message: /accepts http;/ }] },
+    { name: "Policy ee7495e7 / PSRule Azure.APIM.HTTPEndpoint: protocols contains http next to https -> fail", snapshot: snap({ apis: [api("echo", { protocols: ["http", "https"] })] }), expect: [{ resourceId: `${SERVICE_ID}/apis/echo`, status: "fail", message: /accepts http;/ }] },
     { name: "http only", snapshot: snap({ apis: [api("echo", { protocols: ["http"] })] }), expect: [{ resourceId: "apis/echo", status: "fail" }] },
-    { name: "a websocket API on ws", snapshot: snap({ apis: [api("chat", { apiType: "websocket", protocols: ["ws"] })] }), expect: [{ resourceId: "apis/chat", status: "fail", message: /accepts ws;/ }] },
+    { name: "Policy ee7495e7: a websocket API on ws -> fail (beyond PSRule Azure.APIM.HTTPEndpoint, which looks for http only)", snapshot: snap({ apis: [api("chat", { apiType: "websocket", protocols: ["ws"] })] }), expect: [{ resourceId: "apis/chat", status: "fail", message: /accepts ws;/ }] },
     { name: "http and ws", snapshot: snap({ apis: [api("echo", { protocols: ["http", "ws", "https"] })] }), expect: [{ status: "fail", message: /http and ws/ }] },
     { name: "HTTP in upper case", snapshot: snap({ apis: [api("echo", { protocols: ["HTTPS", "HTTP"] })] }), expect: [{ status: "fail", message: /http/ }] },
     { name: "PascalCase Properties.Protocols with http", snapshot: snap({ apis: [pascal(api("echo", { protocols: ["https", "http"] }))] }), expect: [{ resourceId: "apis/echo", status: "fail" }] },
     {
-      name: "only a non-current revision accepts http",
+      name: "Policy ee7495e7: a non-current revision (apis/echo;rev=2) accepting http fails on its own",
       snapshot: snap({ apis: [api("echo"), api("echo;rev=2", { protocols: ["https", "http"] })] }),
       count: 2,
       expect: [
@@ -50,7 +50,7 @@ ruleTester(rule, {
     { name: "children-only input (the service itself is not in the input)", snapshot: stub({ apis: [api("echo", { protocols: ["http"] })] }), expect: [{ resourceId: "apis/echo", status: "fail" }] },
   ],
   notApplicable: [
-    { name: "no APIs", snapshot: snap() },
+    { name: "no APIs (PSRule Azure.APIM.HTTPEndpoint passes the service; findings here are per API)", snapshot: snap() },
     { name: "children-only input without APIs", snapshot: stub() },
   ],
   unknown: [
