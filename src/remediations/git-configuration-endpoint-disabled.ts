@@ -12,8 +12,9 @@ export const rule = defineRule(
     defaultAction: "auto",
     target: "service",
     references: {
+      // assigned with endpointType "Git" (its default, "Management", judges the direct management endpoint)
       azurePolicy: "df73bd95-24da-4a4f-96b9-4e8b94b402bd",
-      defender: "API Management Git configuration endpoint should be disabled",
+      // no Defender recommendation judges gitAccess: the benchmark assigns df73bd95 with its default endpointType (docs page)
       baseline: "PA-1: Separate and limit highly privileged users",
       links: ["https://learn.microsoft.com/azure/api-management/api-management-configuration-repository-git"],
     },

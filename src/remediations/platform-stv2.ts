@@ -12,6 +12,8 @@ export const rule = defineRule(
     target: "service",
     references: {
       azurePolicy: "1dc2fc00-2245-4143-99f4-874c937f13ef",
+      // the recommendation Defender for Cloud shows for the policy (Microsoft cloud security benchmark, PV-2)
+      defender: "Azure API Management platform version should be stv2",
       baseline: "PV-5: Perform vulnerability assessments / platform currency",
       links: ["https://learn.microsoft.com/azure/api-management/compute-infrastructure"],
     },
