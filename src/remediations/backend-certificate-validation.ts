@@ -1,4 +1,4 @@
-import { bool, isExpression, pick } from "../model/arm.js";
+import { bool, isExpression, pick, str } from "../model/arm.js";
 import { defineRule } from "./types.js";
 import { fixBackendCertificateValidation } from "./fixes/backend-tls.js";
 
@@ -7,13 +7,13 @@ export const rule = defineRule(
     id: "backend-certificate-validation",
     title: "Backends validate TLS certificates",
     severity: "high",
-    description: "No backend sets `tls.validateCertificateChain` or `tls.validateCertificateName` to false.",
+    description: "No backend sets `tls.validateCertificateChain` or `tls.validateCertificateName` to false (absent flags default to true). Pools are not judged: their members are.",
     rationale: "Without certificate validation the gateway talks to whoever answers at the backend address: a man-in-the-middle reads and alters every request.",
     defaultAction: "ticket",
     target: "backends",
     references: {
       azurePolicy: "92bb331d-ac71-416a-8c91-02f2cb734ce4",
-      defender: "API Management backends should validate certificates",
+      defender: "API Management calls to API backends should not bypass certificate thumbprint or name validation",
       baseline: "DP-3: Encrypt sensitive data in transit",
       links: ["https://learn.microsoft.com/azure/api-management/backends"],
     },
@@ -21,7 +21,8 @@ export const rule = defineRule(
     fixActions: ["Microsoft.ApiManagement/service/backends/read", "Microsoft.ApiManagement/service/backends/write"],
   },
   (s) =>
-    s.backends.map((b) => {
+    // a pool (`type: Pool`) opens no connection of its own: its members are backends with their own `tls`, judged as such
+    s.backends.filter((b) => !/^pool$/i.test(str(pick(b, "properties.type")) ?? "")).map((b) => {
       const chain = pick(b, "properties.tls.validateCertificateChain");
       const name = pick(b, "properties.tls.validateCertificateName");
       const off = [bool(chain) === false ? "certificate chain" : "", bool(name) === false ? "certificate name" : ""].filter((x) => x);

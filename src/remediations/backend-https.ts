@@ -31,7 +31,8 @@ export const rule = defineRule(
   (s) => {
     const out: Verdict[] = [];
     for (const b of s.backends) {
-      if (isServiceFabric(b)) continue;
+      // Service Fabric backends carry a `fabric:/` address; a pool (`type: Pool`) has no `url` of its own, its members are judged
+      if (isServiceFabric(b) || /^pool$/i.test(str(pick(b, "properties.type")) ?? "")) continue;
       const v = verdict(b.id, `Backend '${b.name}'`, pick(b, "properties.url"));
       if (v) out.push(v);
     }

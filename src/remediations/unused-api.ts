@@ -1,30 +1,52 @@
 import { currentApis } from "./utils/policy.js";
-import { defineRule } from "./types.js";
+import { defineRule, type Verdict } from "./types.js";
+
+/** Operation names for a message: the first five, then how many more. */
+function list(names: string[]): string {
+  const shown = names.slice(0, 5).map((n) => `'${n}'`).join(", ");
+  return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
+}
 
 export const rule = defineRule(
   {
     id: "unused-api",
     title: "APIs without traffic are retired",
     severity: "low",
-    description: "An API had no requests in the look-back window (default 30 days; Azure Monitor `Requests` metric by `ApiId`). `unknown` when metrics are unavailable.",
+    description: "Every operation of an API had requests in the look-back window (default 30 days; Azure Monitor `Requests` metric by `ApiId` and `OperationId`): an API fails when any of its operations had none, and the finding names them. Judged per API when only per-API counts or no operations are available (the message says so); `unknown` when metrics are unavailable.",
     rationale: "Forgotten APIs stay reachable, keep credentials to backends and are rarely patched (OWASP API9: improper inventory management).",
     defaultAction: "ticket",
     target: "apis",
     references: {
-      defender: "Unused API endpoints should be disabled and removed from the Azure API Management service",
+      azurePolicy: "c8acafaf-3d23-44d1-9624-978ef0f8652c",
+      defender: "API endpoints that are unused should be disabled and removed from the Azure API Management service",
       baseline: "OWASP API9:2023 Improper inventory management",
       links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-use-azure-monitor"],
     },
-    needs: ["apis", "metrics"],
+    needs: ["apis", "metrics", "operations"],
     fixActions: ["Microsoft.Insights/metrics/read"],
   },
   (s, o) =>
-    currentApis(s).map((api) => {
+    currentApis(s).map((api): Verdict => {
+      const name = api.name.toLowerCase();
+      const window = `in the last ${o.unusedDays} days`;
+      const byOp = s.requestsByOperation;
+      const ops = s.operations[name];
+      // per operation, as Defender judges each `apis/operations` endpoint (Policy c8acafaf): one busy operation must not hide unused ones
+      if (byOp && ops && ops.length > 0) {
+        const counts = ops.map((op) => ({ op: op.name, n: byOp[`${name}/${op.name.toLowerCase()}`] ?? 0 }));
+        const unused = counts.filter((c) => c.n <= 0).map((c) => c.op);
+        const total = counts.reduce((sum, c) => sum + Math.max(c.n, 0), 0);
+        if (unused.length === 0) return { resourceId: api.id, status: "pass", message: `API '${api.name}' served ${total} request(s) ${window}; each of its ${ops.length} operation(s) had traffic.` };
+        if (unused.length === ops.length) return { resourceId: api.id, status: "fail", message: `API '${api.name}' had no requests ${window} (none of its ${ops.length} operation(s): ${list(unused)}).` };
+        return { resourceId: api.id, status: "fail", message: `API '${api.name}': ${unused.length} of its ${ops.length} operations had no requests ${window}: ${list(unused)} (the API served ${total} request(s) on the others).` };
+      }
       const counts = s.requestsByApi;
-      if (!counts) return { resourceId: api.id, status: "unknown" as const, message: "Request metrics are not available." };
-      const n = counts[api.name.toLowerCase()] ?? 0;
+      if (!counts) return { resourceId: api.id, status: "unknown", message: "Request metrics are not available." };
+      // per API only: the operations or the per-operation metrics are not in the input (or the API has no operations)
+      const why = !byOp ? "per-operation metrics are not available" : !ops ? "its operations are not in the input" : "it has no operations";
+      const n = counts[name] ?? 0;
       return n > 0
-        ? { resourceId: api.id, status: "pass" as const, message: `API '${api.name}' served ${n} request(s) in the last ${o.unusedDays} days.` }
-        : { resourceId: api.id, status: "fail" as const, message: `API '${api.name}' had no requests in the last ${o.unusedDays} days.` };
+        ? { resourceId: api.id, status: "pass", message: `API '${api.name}' served ${n} request(s) ${window} (judged per API: ${why}).` }
+        : { resourceId: api.id, status: "fail", message: `API '${api.name}' had no requests ${window} (judged per API: ${why}).` };
     }),
 );

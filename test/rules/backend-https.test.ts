@@ -36,12 +36,21 @@ ruleTester(rule, {
       expect: [{ resourceId: "backends/a", status: "pass" }, { resourceId: "backends/b", status: "fail" }, { resourceId: "apis/x", status: "pass" }, { resourceId: "apis/y", status: "fail" }],
     },
     { name: "a Consumption service with an HTTP backend", snapshot: snap({ service: consumption(), backends: [backend("b1", { url: "http://b1.example.com" })] }), expect: [{ status: "fail" }] },
+    { name: "PSRule Azure.APIM.HTTPBackend / Checkov CKV_AZURE_215: an http:// backend url -> fail", snapshot: snap({ backends: [backend("b1", { url: "http://b1.example.com" })] }), count: 1, expect: [{ status: "fail" }] },
+    {
+      name: "PSRule Azure.APIM.HTTPBackend: a pool's http:// member fails on its own",
+      snapshot: snap({ backends: [backend("pool", { type: "Pool", url: undefined, protocol: undefined, pool: { services: [{ id: "/backends/m1" }] } }), backend("m1", { url: "http://m1.example.com" })] }),
+      count: 1,
+      expect: [{ resourceId: "backends/m1", status: "fail" }],
+    },
   ],
   notApplicable: [
     { name: "no backends and no APIs", snapshot: snap() },
     { name: "a Service Fabric backend", snapshot: snap({ backends: [serviceFabric("sf")] }) },
     { name: "an API without a serviceUrl (backend set in policy)", snapshot: snap({ apis: [api("echo", { serviceUrl: undefined })] }) },
     { name: "an API with an empty serviceUrl", snapshot: snap({ apis: [api("echo", { serviceUrl: "" })] }) },
+    // PSRule Azure.APIM.HTTPBackend asserts StartsWith(url, 'https://') on every backend, so a pool (no url) fails there
+    { name: "beyond PSRule Azure.APIM.HTTPBackend: a pool (type Pool, no url) is not judged", snapshot: snap({ backends: [backend("pool", { type: "Pool", url: undefined, protocol: undefined, pool: { services: [{ id: "/backends/a" }] } })] }) },
   ],
   unknown: [
     { name: "a backend URL that is a template expression", snapshot: snap({ backends: [backend("b1", { url: EXPR })] }), expect: [{ resourceId: "backends/b1", status: "unknown", message: /template expression/ }] },
