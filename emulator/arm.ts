@@ -92,6 +92,11 @@ const CHILD_RULES: Record<string, Mutability> = {
   "microsoft.apimanagement/service/backends": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
   "microsoft.apimanagement/service/subscriptions": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
   "microsoft.apimanagement/service/products": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  // PortalConfig_Update and _CreateOrUpdate both take If-Match (ApiManagementUpdatePortalConfig: "If-Match": "*")
+  "microsoft.apimanagement/service/portalconfigs": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/identityproviders": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/loggers": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
+  "microsoft.apimanagement/service/diagnostics": { patchNeedsIfMatch: true, putLro: false, patchLro: false, deleteLro: false },
 };
 const DEFAULT_RULES: Mutability = { patchNeedsIfMatch: false, putLro: false, patchLro: false, deleteLro: false };
 
@@ -113,7 +118,9 @@ export class Arm {
       svc.properties["provisioningState"] ??= "Succeeded";
       svc.properties["targetProvisioningState"] ??= "";
       this.fillIdentity(svc);
-      for (const access of ["access", "gitAccess"]) {
+      // gatewayAccess: the self-hosted gateway configuration endpoint (Azure Policy df73bd95 reads tenant 'gatewayaccess'),
+      // seeded like `access` (not enabled) unless the estate gives it
+      for (const access of ["access", "gitAccess", "gatewayAccess"]) {
         const id = `${svc.id}/tenant/${access}`;
         if (!this.store.get(id)) {
           this.store.put({
@@ -231,7 +238,10 @@ export class Arm {
       this.assertNotLocked(path, "write");
       const r = this.applyPut(path, typeOfId(path) ?? "", existing, req.body);
       this.emit(req, "write", r.id, `${r.type}/write`);
-      return this.withEtag(r, { status: existing ? 200 : 201, body: this.view(r, req) });
+      // a diagnostic setting's PUT answers 200 whether it created the setting or not (DiagnosticSettings_CreateOrUpdate,
+      // 2021-05-01-preview: responses 200 and default only; @azure/arm-monitor's createOrUpdate maps any other status to an error)
+      const created = !existing && r.type.toLowerCase() !== "microsoft.insights/diagnosticsettings";
+      return this.withEtag(r, { status: created ? 201 : 200, body: this.view(r, req) });
     }
     if (req.method === "DELETE") {
       if (!existing) return { status: 204 };
@@ -489,6 +499,7 @@ export class Arm {
       this.patchNamedValue(r, patchProps);
     } else {
       r.properties = mergePatch(r.properties, patchProps) as Record<string, unknown>;
+      contracts.keepWriteOnly(r);
     }
     for (const k of ["tags", "sku", "identity", "location"] as const) {
       if (body[k] !== undefined) (r as unknown as Record<string, unknown>)[k] = k === "sku" ? mergePatch(r.sku ?? {}, body[k]) : structuredClone(body[k]);

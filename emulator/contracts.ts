@@ -555,6 +555,37 @@ export function putChild(r: Resource, existing: Resource | undefined, serviceId:
   } else if (t.endsWith("/policies")) {
     p["format"] ??= "xml";
     r.properties = ordered(p, ["format", "value"]);
+  } else if (t === IDENTITY_PROVIDERS) {
+    // ApiManagementCreateIdentityProvider: the answer names the provider's type and has no clientSecret (listSecrets has it)
+    p["type"] ??= existing?.properties["type"] ?? r.name.toLowerCase();
+    keepWriteOnly(r);
+  } else if (t === LOGGERS) {
+    // ApiManagementCreateAILogger: `description` null and `isBuffered` false unless given; the key is answered as a named value reference
+    p["description"] ??= null;
+    p["isBuffered"] ??= false;
+    keepWriteOnly(r);
+  }
+}
+
+const IDENTITY_PROVIDERS = "microsoft.apimanagement/service/identityproviders";
+const LOGGERS = "microsoft.apimanagement/service/loggers";
+
+/**
+ * Write-only secrets stay out of every answer: an identity provider's clientSecret (kept for listSecrets), a logger's
+ * credentials, answered as `{{named value}}` references (ApiManagementCreateAILogger: "instrumentationKey": "{{5a.......2a}}").
+ */
+export function keepWriteOnly(r: Resource): void {
+  const t = r.type.toLowerCase();
+  const p = r.properties;
+  if (t === IDENTITY_PROVIDERS && typeof p["clientSecret"] === "string") {
+    r.hiddenValue = p["clientSecret"];
+    delete p["clientSecret"];
+  }
+  if (t === LOGGERS && p["credentials"] && typeof p["credentials"] === "object") {
+    const creds = p["credentials"] as Json;
+    for (const [k, v] of Object.entries(creds)) {
+      if (typeof v === "string" && !/^\{\{.+\}\}$/.test(v)) creds[k] = `{{${internalId()}}}`;
+    }
   }
 }
 

@@ -25,14 +25,25 @@ import type { Store } from "./store.js";
 /** SKUs without tenant access (direct management API, Git configuration). */
 export const NO_TENANT_ACCESS_SKUS = ["consumption", "basicv2", "standardv2", "premiumv2"];
 
+/**
+ * SKUs with workspaces (`.../service/{name}/workspaces...`); every other tier answers 400 MethodNotAllowedInPricingTier:
+ * - Learn, "Workspaces - breaking changes (June 2024)": the Standard and Developer tiers no longer support workspaces,
+ *   Premium does; "Create and manage a workspace" (how-to-create-workspace) adds Standard v2 and Premium v2;
+ * - Azure/apiops-cli#129 (2026-06-09): on BasicV2 "even `GET /workspaces` returns `MethodNotAllowedInPricingTier`"
+ *   although Learn lists Basic v2; StandardV2 "does support workspaces (both list and create succeed)".
+ */
+export const WORKSPACE_SKUS = ["premium", "standardv2", "premiumv2"];
+
 /** The error Azure answers for a request the service's tier does not have, or undefined when the tier has it. */
 export function tierRefusal(store: Store, path: string): ArmError | undefined {
   const segs = segments(path);
-  // /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ApiManagement/service/{name}/tenant...
-  if (segs.length < 9 || segs[5]?.toLowerCase() !== "microsoft.apimanagement" || segs[6]?.toLowerCase() !== "service" || segs[8]?.toLowerCase() !== "tenant") return undefined;
+  // /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ApiManagement/service/{name}/tenant... or .../workspaces...
+  const feature = segs[8]?.toLowerCase();
+  if (segs.length < 9 || segs[5]?.toLowerCase() !== "microsoft.apimanagement" || segs[6]?.toLowerCase() !== "service" || (feature !== "tenant" && feature !== "workspaces")) return undefined;
   const svc = store.get("/" + segs.slice(0, 8).join("/"));
   const sku = String(svc?.sku?.["name"] ?? "");
-  if (!svc || !NO_TENANT_ACCESS_SKUS.includes(sku.toLowerCase())) return undefined;
+  if (!svc) return undefined;
+  if (feature === "tenant" ? !NO_TENANT_ACCESS_SKUS.includes(sku.toLowerCase()) : WORKSPACE_SKUS.includes(sku.toLowerCase())) return undefined;
   // API Management's own errors carry `details: null` (apiops#686)
   return Object.assign(new ArmError(400, "MethodNotAllowedInPricingTier", `Method not allowed in ${sku} pricing tier`), { details: null });
 }

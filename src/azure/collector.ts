@@ -6,7 +6,7 @@
  */
 import type { FullOperationResponse, OperationOptions } from "@azure/core-client";
 import { bool, leafName, pick, str, type ArmResource } from "../model/arm.js";
-import type { DataNeed, EvaluationScope, ServiceSnapshot } from "../model/snapshot.js";
+import type { DataNeed, EvaluationScope, ServiceSnapshot, WorkspaceContents } from "../model/snapshot.js";
 import { emptySnapshot } from "../model/snapshot.js";
 import type { AzureClients } from "./clients.js";
 import { parseServiceId } from "./discovery.js";
@@ -14,7 +14,9 @@ import { parseServiceId } from "./discovery.js";
 /** Needs imply others: per-API reads need the API list, product reads the product list. */
 export function expandNeeds(needs: Iterable<DataNeed>): Set<DataNeed> {
   const out = new Set<DataNeed>(["service", ...needs]);
-  if (out.has("apiRevisions") || out.has("apiPolicies") || out.has("operationPolicies") || out.has("defender") || out.has("metrics")) out.add("apis");
+  // a revision's policies are read for the revisions the revision list names
+  if (out.has("revisionPolicies")) out.add("apiRevisions");
+  if (out.has("apiRevisions") || out.has("apiPolicies") || out.has("operationPolicies") || out.has("operations") || out.has("apiDiagnostics") || out.has("defender") || out.has("metrics")) out.add("apis");
   if (out.has("productApis") || out.has("productPolicies")) out.add("products");
   return out;
 }
@@ -22,8 +24,11 @@ export function expandNeeds(needs: Iterable<DataNeed>): Set<DataNeed> {
 /** What the number of ARM calls depends on besides the needs. */
 export interface CallShape {
   pageSize: number;
-  /** Current APIs; for each, how many revisions it has in all (1 = only the current one) and how many operations. */
-  apis: Array<{ revisions: number; operations: number; http: boolean }>;
+  /**
+   * Current APIs; for each, how many revisions it has in all (1 = only the current one), how many operations,
+   * how many operations each of its non-current revisions has (default 0) and how many API-scope diagnostics (default 0).
+   */
+  apis: Array<{ revisions: number; operations: number; http: boolean; revisionOperations?: number; diagnostics?: number }>;
   namedValues: number;
   backends: number;
   subscriptions: number;
@@ -31,6 +36,22 @@ export interface CallShape {
   products: number[];
   /** Defender for APIs plan on (per-API onboarding reads happen only then). */
   defenderPlanEnabled: boolean;
+  /** Workspaces (need `workspaces`); none on a tier without them (its list answers MethodNotAllowedInPricingTier: one call). */
+  workspaces?: WorkspaceShape[];
+  portalConfigs?: number;
+  identityProviders?: number;
+  loggers?: number;
+  diagnostics?: number;
+  certificates?: number;
+}
+
+/** What one workspace holds, for the call count. */
+export interface WorkspaceShape {
+  /** Every API the workspace lists (revisions included), with its number of operations. */
+  apis: Array<{ operations: number }>;
+  /** For each product, how many API links it has. */
+  products: number[];
+  subscriptions: number;
 }
 
 const pages = (n: number, size: number) => Math.max(1, Math.ceil(n / size));
@@ -54,9 +75,39 @@ export function expectedCalls(needsIn: Iterable<DataNeed>, shape: CallShape): nu
   if (needs.has("policies")) calls += 1;
   if (needs.has("apiPolicies")) calls += shape.apis.length;
   if (needs.has("productPolicies")) calls += shape.products.length;
-  if (needs.has("operationPolicies")) for (const a of shape.apis) calls += p(a.operations) + a.operations;
+  // one operation list per API read, shared by `operations`, `operationPolicies` and `revisionPolicies`
+  const currentOperationLists = needs.has("operations") || needs.has("operationPolicies");
+  const revisionOperationLists = (needs.has("operations") && needs.has("apiRevisions")) || needs.has("revisionPolicies");
+  for (const a of shape.apis) {
+    const others = a.revisions - 1;
+    const revOps = a.revisionOperations ?? 0;
+    if (currentOperationLists) calls += p(a.operations);
+    if (needs.has("operationPolicies")) calls += a.operations;
+    if (revisionOperationLists) calls += others * p(revOps);
+    // each non-current revision: its API policy list, then each operation's policy list
+    if (needs.has("revisionPolicies")) calls += others * (1 + revOps);
+    if (needs.has("apiDiagnostics")) calls += p(a.diagnostics ?? 0);
+  }
   if (needs.has("defender")) calls += 1 + (shape.defenderPlanEnabled ? shape.apis.filter((a) => a.http).length : 0);
   if (needs.has("metrics")) calls += 1;
+  if (needs.has("gatewayAccess")) calls += 1;
+  if (needs.has("workspaces")) {
+    const ws = shape.workspaces ?? [];
+    calls += p(ws.length);
+    for (const w of ws) {
+      // its policy list, API list (and per API: policy list, operation list, per operation its policy list), products
+      // (and per product: API links, policy), subscriptions
+      calls += 1 + p(w.apis.length) + w.apis.reduce((n, a) => n + 1 + p(a.operations) + a.operations, 0);
+      calls += p(w.products.length) + w.products.reduce((n, links) => n + p(links) + 1, 0) + p(w.subscriptions);
+    }
+  }
+  if (needs.has("portalConfigs")) calls += p(shape.portalConfigs ?? 0);
+  if (needs.has("identityProviders")) calls += p(shape.identityProviders ?? 0);
+  if (needs.has("loggers")) calls += p(shape.loggers ?? 0);
+  if (needs.has("diagnostics")) calls += p(shape.diagnostics ?? 0);
+  if (needs.has("certificates")) calls += p(shape.certificates ?? 0);
+  // one collection, not paged (DiagnosticSettingsResourceCollection has no nextLink)
+  if (needs.has("diagnosticSettings")) calls += 1;
   return calls;
 }
 
@@ -156,7 +207,19 @@ const PERMANENT_400_CODES = new Set(["methodnotallowedinpricingtier"]);
  *   assignment may not have propagated yet), 409, 412 and any other 4xx, 400 with another code.
  */
 /** Needs read by name whose 404 says the tier has no such setting (recorded, not retried). */
-const ABSENT_WHEN_NOT_FOUND: ReadonlySet<DataNeed> = new Set<DataNeed>(["tenantAccess", "gitAccess"]);
+const ABSENT_WHEN_NOT_FOUND: ReadonlySet<DataNeed> = new Set<DataNeed>(["tenantAccess", "gitAccess", "gatewayAccess"]);
+
+/**
+ * A tier without workspaces answers their list with 400 MethodNotAllowedInPricingTier (Azure/apiops-cli#129: `GET
+ * /workspaces` on BasicV2; workspaces are a Premium, StandardV2 and PremiumV2 feature, Learn "Workspaces - breaking
+ * changes (June 2024)" and "Create and manage a workspace"): such a service has no workspaces, which is what the rules
+ * need to know (Azure/apiops reads the same answer as an empty list: tools/code/common/Azure.cs,
+ * GetMethodNotAllowedInPricingTierHandler).
+ */
+function isTierRefusal(e: unknown): boolean {
+  const err = e as { statusCode?: unknown; code?: unknown };
+  return err.statusCode === 400 && typeof err.code === "string" && err.code.toLowerCase() === "methodnotallowedinpricingtier";
+}
 
 export function permanentFailure(e: unknown): string | undefined {
   const err = e as { statusCode?: unknown; code?: unknown; message?: unknown };
@@ -169,6 +232,8 @@ export function permanentFailure(e: unknown): string | undefined {
 }
 
 const DEFENDER_PRICING_API_VERSION = "2024-01-01";
+/** Diagnostic settings: 2021-05-01-preview answers `categoryGroup` (allLogs, audit), which the Azure Policy DINE/AINE family sets; @azure/arm-monitor 7 sends 2017-05-01-preview. */
+const DIAGNOSTIC_SETTINGS_API_VERSION = "2021-05-01-preview";
 const API_COLLECTIONS_API_VERSION = "2023-11-15";
 
 export async function collectSnapshot(clients: AzureClients, serviceId: string, needsIn: Iterable<DataNeed>, options: CollectOptions = {}): Promise<ServiceSnapshot> {
@@ -223,6 +288,38 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     );
   };
 
+  /** What one workspace holds: its policy, APIs (every revision the list holds) with their policies and operations, products, subscriptions. */
+  const readWorkspace = async (ws: string): Promise<WorkspaceContents> => {
+    const [policies, apis, products, subscriptions] = await Promise.all([
+      rawList((o) => apim.workspacePolicy.listByApi(rg, svc, ws, o)),
+      rawList((o) => apim.workspaceApi.listByService(rg, svc, ws, o)),
+      rawList((o) => apim.workspaceProduct.listByService(rg, svc, ws, o)),
+      rawList((o) => apim.workspaceSubscription.list(rg, svc, ws, o)),
+    ]);
+    const out: WorkspaceContents = { apis, apiPolicies: {}, operationPolicies: {}, operations: {}, products, productApis: {}, productPolicies: {}, subscriptions };
+    if (policies[0]) out.policy = policies[0];
+    const operations: Record<string, ArmResource[]> = {};
+    await Promise.all([
+      mapLimit(apis, limit, async (api) => {
+        const [apiPolicies, ops] = await Promise.all([rawList((o) => apim.workspaceApiPolicy.listByApi(rg, svc, ws, api.name, o)), rawList((o) => apim.workspaceApiOperation.listByApi(rg, svc, ws, api.name, o))]);
+        if (apiPolicies[0]) out.apiPolicies[api.name.toLowerCase()] = apiPolicies[0];
+        operations[api.name.toLowerCase()] = ops;
+        await mapLimit(ops, limit, async (op) => {
+          const list = await rawList((o) => apim.workspaceApiOperationPolicy.listByOperation(rg, svc, ws, api.name, op.name, o));
+          if (list[0]) out.operationPolicies[`${api.name}/${op.name}`.toLowerCase()] = list[0];
+        });
+      }),
+      mapLimit(products, limit, async (product) => {
+        // a link names its API by full id (ApiManagementListWorkspaceProductApiLinks: properties.apiId); the policy list is one collection
+        const [links, productPolicies] = await Promise.all([rawList((o) => apim.workspaceProductApiLink.listByProduct(rg, svc, ws, product.name, o)), rawCollection((o) => apim.workspaceProductPolicy.listByProduct(rg, svc, ws, product.name, o))]);
+        out.productApis[product.name.toLowerCase()] = links.map((l) => leafName(str(pick(l, "properties.apiId")) ?? l.name).toLowerCase());
+        if (productPolicies[0]) out.productPolicies[product.name.toLowerCase()] = productPolicies[0];
+      }),
+    ]);
+    out.operations = operations;
+    return out;
+  };
+
   // independent collections, in parallel
   const scoped = options.scope?.apis;
   // a scoped evaluation reads the named APIs (a deleted one is simply absent), not the whole list
@@ -251,7 +348,35 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     const git = await rawGet((o) => apim.tenantAccess.get(rg, svc, "gitAccess", o));
     snap.tenantAccess = [...snap.tenantAccess.filter((t) => !sameSetting(t, git)), git];
   });
+  // the self-hosted gateway configuration endpoint, read by name as Azure Policy df73bd95 reads tenant 'gatewayaccess'
+  run("gatewayAccess", async () => {
+    const gateway = await rawGet((o) => apim.tenantAccess.get(rg, svc, "gatewayAccess", o));
+    snap.tenantAccess = [...snap.tenantAccess.filter((t) => !sameSetting(t, gateway)), gateway];
+  });
   run("backends", async () => void (snap.backends = await rawList((o) => apim.backend.listByService(rg, svc, o))));
+  run("portalConfigs", async () => void (snap.portalConfigs = await rawList((o) => apim.portalConfig.listByService(rg, svc, o))));
+  run("identityProviders", async () => void (snap.identityProviders = await rawList((o) => apim.identityProvider.listByService(rg, svc, o))));
+  run("loggers", async () => void (snap.loggers = await rawList((o) => apim.logger.listByService(rg, svc, o))));
+  run("diagnostics", async () => void (snap.diagnostics = await rawList((o) => apim.diagnostic.listByService(rg, svc, o))));
+  run("certificates", async () => void (snap.certificates = await rawList((o) => apim.certificate.listByService(rg, svc, o))));
+  run("diagnosticSettings", async () => {
+    // an extension resource collection of the service (one page: a resource has at most 5 settings)
+    const body = await rawGet((o) => clients.resources(ref.subscriptionId).resources.getById(`${ref.id}/providers/Microsoft.Insights/diagnosticSettings`, DIAGNOSTIC_SETTINGS_API_VERSION, o));
+    const value = (body as unknown as Raw)["value"];
+    snap.diagnosticSettings = Array.isArray(value) ? (value as ArmResource[]) : [];
+  });
+  run("workspaces", async () => {
+    let list: ArmResource[];
+    try {
+      list = await rawList((o) => apim.workspace.listByService(rg, svc, o));
+    } catch (e) {
+      if (!isTierRefusal(e)) throw e;
+      list = [];
+    }
+    snap.workspaces = list;
+    const contents = await mapLimit(list, limit, (w) => readWorkspace(w.name));
+    list.forEach((w, i) => (snap.workspaceContents[w.name.toLowerCase()] = contents[i] as WorkspaceContents));
+  });
   run("subscriptions", async () => void (snap.subscriptions = await rawList((o) => apim.subscription.list(rg, svc, o))));
   run("locks", async () => {
     snap.locks = await rawList((o) => clients.locks(ref.subscriptionId).managementLocks.listAtResourceLevel(rg, "Microsoft.ApiManagement", "", "service", svc, { ...o, filter: "atScope()" }));
@@ -271,7 +396,9 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   currentReady.catch(() => undefined);
   currentByName.catch(() => undefined);
   namesReady.catch(() => undefined);
-  run("apiRevisions", async () => {
+  // the non-current revisions read by name (need apiRevisions): their per-revision reads start once they are in
+  let revisionsReady: Promise<ArmResource[]> = Promise.resolve([]);
+  const readRevisions = async (): Promise<ArmResource[]> => {
     const names = await namesReady;
     const extra = await mapLimit(names, limit, async (name) => {
       const [revisions, byName] = await Promise.all([absentIfGone(rawList((o) => apim.apiRevision.listByService(rg, svc, name, o)), []), currentByName]);
@@ -286,6 +413,54 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     const fetched = extra.flat();
     const got = new Set(fetched.map((a) => a.name.toLowerCase()));
     snap.apis = [...snap.apis.filter((a) => !got.has(a.name.toLowerCase())), ...fetched];
+    return fetched;
+  };
+  if (needs.has("apiRevisions")) {
+    revisionsReady = readRevisions();
+    settle("apiRevisions", revisionsReady);
+  }
+  // one operation list per API read (current or `api;rev=n`), shared by operations, operationPolicies and revisionPolicies
+  const operationLists = new Map<string, Promise<ArmResource[]>>();
+  const operationsOf = (apiName: string): Promise<ArmResource[]> => {
+    const key = apiName.toLowerCase();
+    let list = operationLists.get(key);
+    if (!list) {
+      list = absentIfGone(rawList((o) => apim.apiOperation.listByApi(rg, svc, apiName, o)), []);
+      list.catch(() => undefined);
+      operationLists.set(key, list);
+    }
+    return list;
+  };
+  // the current APIs read (scoped: those of the named APIs that exist)
+  const existingNames = async (): Promise<string[]> => {
+    const [names, byName] = await Promise.all([namesReady, currentByName]);
+    return names.filter((n) => byName.has(n.toLowerCase()));
+  };
+  run("operations", async () => {
+    const names = await existingNames();
+    const revisions = needs.has("apiRevisions") ? (await revisionsReady).map((r) => r.name) : [];
+    const all = [...names, ...revisions];
+    const lists = await mapLimit(all, limit, (name) => operationsOf(name));
+    all.forEach((name, i) => (snap.operations[name.toLowerCase()] = lists[i] ?? []));
+  });
+  run("revisionPolicies", async () => {
+    const revisions = await revisionsReady;
+    await mapLimit(revisions, limit, async (rev) => {
+      const [policies, ops] = await Promise.all([rawCollection((o) => apim.apiPolicy.listByApi(rg, svc, rev.name, o)), operationsOf(rev.name)]);
+      if (policies[0]) snap.apiPolicies[rev.name.toLowerCase()] = policies[0];
+      await mapLimit(ops, limit, async (op) => {
+        const list = await rawCollection((o) => apim.apiOperationPolicy.listByOperation(rg, svc, rev.name, op.name, o));
+        if (list[0]) snap.operationPolicies[`${rev.name}/${op.name}`.toLowerCase()] = list[0];
+      });
+    });
+  });
+  run("apiDiagnostics", async () => {
+    const names = await namesReady;
+    const lists = await mapLimit(names, limit, (name) => absentIfGone(rawList((o) => apim.apiDiagnostic.listByService(rg, svc, name, o)), []));
+    const byName = await currentByName;
+    names.forEach((name, i) => {
+      if (byName.has(name.toLowerCase())) snap.apiDiagnostics[name.toLowerCase()] = lists[i] ?? [];
+    });
   });
   run("apiPolicies", async () => {
     const names = await namesReady;
@@ -298,7 +473,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   run("operationPolicies", async () => {
     const names = await namesReady;
     await mapLimit(names, limit, async (name) => {
-      const ops = await absentIfGone(rawList((o) => apim.apiOperation.listByApi(rg, svc, name, o)), []);
+      const ops = await operationsOf(name);
       await mapLimit(ops, limit, async (op) => {
         const list = await absentIfGone(rawCollection((o) => apim.apiOperationPolicy.listByOperation(rg, svc, name, op.name, o)), []);
         if (list[0]) snap.operationPolicies[`${name}/${op.name}`.toLowerCase()] = list[0];

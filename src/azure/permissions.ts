@@ -64,12 +64,15 @@ export const NEED_ACTIONS: Readonly<Record<DataNeed, readonly string[]>> = {
     "Microsoft.ApiManagement/service/workspaces/products/policies/read",
     "Microsoft.ApiManagement/service/workspaces/subscriptions/read",
   ],
-  portalConfigs: ["Microsoft.ApiManagement/service/portalconfigs/read"],
+  // published as `portalConfigs` (Learn, "Azure permissions for Integration": "Lists a collection of developer portal config entities")
+  portalConfigs: ["Microsoft.ApiManagement/service/portalConfigs/read"],
   identityProviders: ["Microsoft.ApiManagement/service/identityProviders/read"],
   loggers: ["Microsoft.ApiManagement/service/loggers/read"],
   diagnostics: ["Microsoft.ApiManagement/service/diagnostics/read"],
   apiDiagnostics: ["Microsoft.ApiManagement/service/apis/diagnostics/read"],
   certificates: ["Microsoft.ApiManagement/service/certificates/read"],
+  // ARM authorizes an extension resource by its own provider's action ("Read a resource diagnostic setting"); the
+  // `Microsoft.ApiManagement/service/providers/Microsoft.Insights/diagnosticSettings/read` entry names the same read
   diagnosticSettings: ["Microsoft.Insights/diagnosticSettings/read"],
 };
 

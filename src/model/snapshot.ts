@@ -64,6 +64,8 @@ export interface WorkspaceContents {
   apiPolicies: Record<string, ArmResource>;
   /** `api/operation` (lowercase) -> operation-scope policy. */
   operationPolicies: Record<string, ArmResource>;
+  /** API resource name (lowercase) -> its operations (read with the workspace's operation policies). */
+  operations?: Record<string, ArmResource[]>;
   products: ArmResource[];
   productApis: Record<string, string[]>;
   productPolicies: Record<string, ArmResource>;
