@@ -34,6 +34,10 @@ export const RULE_IDS = [
   "platform-stv2",
   "defender-for-apis",
   "unused-api",
+  "cors-no-wildcard",
+  "product-subscription-required",
+  "product-approval-required",
+  "sample-products-removed",
 ] as const;
 
 export type RuleId = (typeof RULE_IDS)[number];
@@ -67,7 +71,7 @@ export interface RuleMeta {
   /** The ARM actions a fix needs (for the least-privilege role). */
   fixActions: string[];
   /** What a finding's resource is: the service itself, or its children of one kind. */
-  target: "service" | "apis" | "namedValues" | "backends" | "subscriptions" | "policies";
+  target: "service" | "apis" | "namedValues" | "backends" | "subscriptions" | "policies" | "products";
   /** Service SKUs the rule does not apply to. */
   notApplicableSkus?: string[];
 }

@@ -23,6 +23,10 @@ import { rule as networkIsolation } from "./network-isolation.js";
 import { rule as platformStv2 } from "./platform-stv2.js";
 import { rule as defenderForApis } from "./defender-for-apis.js";
 import { rule as unusedApi } from "./unused-api.js";
+import { rule as corsNoWildcard } from "./cors-no-wildcard.js";
+import { rule as productSubscription } from "./product-subscription-required.js";
+import { rule as productApproval } from "./product-approval-required.js";
+import { rule as sampleProducts } from "./sample-products-removed.js";
 
 export const RULES: readonly Rule[] = [
   apiHttpsOnly,
@@ -46,6 +50,10 @@ export const RULES: readonly Rule[] = [
   platformStv2,
   defenderForApis,
   unusedApi,
+  corsNoWildcard,
+  productSubscription,
+  productApproval,
+  sampleProducts,
 ];
 
 /**

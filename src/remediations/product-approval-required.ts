@@ -11,7 +11,6 @@ export const rule = defineRule(
       "Every product that requires a subscription (service-level and, where collected, workspace products), published or not, has `approvalRequired: true`. Open products are left to `product-subscription-required`: approval only applies to subscriptions.",
     rationale: "Without approval, any developer portal user who can see a product subscribes and gets a working key at once; approval lets an administrator check who gets keys before they work.",
     defaultAction: "ticket",
-    // @ts-expect-error -- "products" joins RuleMeta.target when the rule is wired into the catalog
     target: "products",
     references: {
       psrule: "Azure.APIM.ProductApproval",

@@ -12,7 +12,6 @@ export const rule = defineRule(
     rationale:
       "An open product (`subscriptionRequired: false`) lets anyone call its APIs without a subscription key, even APIs that themselves require one, and the gateway serves a product's APIs whether or not the product is published.",
     defaultAction: "ticket",
-    // @ts-expect-error -- "products" joins RuleMeta.target when the rule is wired into the catalog
     target: "products",
     references: {
       psrule: "Azure.APIM.ProductSubscription",

@@ -18,7 +18,6 @@ export const rule = defineRule(
     rationale:
       "The samples grant keys that nobody reviews (Starter approves subscriptions automatically), an API added to them by mistake is exposed more than intended, and the Echo API forwards whatever it receives to a Microsoft sample backend over plain HTTP.",
     defaultAction: "ticket",
-    // @ts-expect-error -- "products" joins RuleMeta.target when the rule is wired into the catalog
     target: "products",
     references: {
       psrule: "Azure.APIM.SampleProducts",

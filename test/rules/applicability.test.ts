@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_RULE_OPTIONS, RULES } from "../../src/remediations/index.js";
-import { ALL_NEEDS, api, backend, namedValue, policy, policyXml, SERVICE_ID, service, sku, snap, subscription, tenantAccess } from "../helpers/rule-tester.js";
+import { ALL_NEEDS, api, backend, namedValue, policy, policyXml, product, SERVICE_ID, service, sku, snap, subscription, tenantAccess } from "../helpers/rule-tester.js";
 
 const README = readFileSync(join(process.cwd(), "docs/rules/README.md"), "utf8");
 
@@ -38,6 +38,7 @@ function full(tier: string) {
     namedValues: [namedValue("nv", { secret: true, value: "x" })],
     backends: [backend("b", { url: "http://b.example" })],
     subscriptions: [subscription("all", { scope: "/apis" })],
+    products: [product("p")],
     tenantAccess: [tenantAccess("access", true), tenantAccess("gitAccess", true)],
     apiPolicies: { echo: policy(policyXml({ base: false }), `${SERVICE_ID}/apis/echo`) },
     defender: { planEnabled: false, onboardedApis: [] },
