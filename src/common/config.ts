@@ -148,6 +148,10 @@ export const SETTINGS = {
   REMEDIATOR_LOCK_LEVEL: { expected: 'one of "CanNotDelete", "ReadOnly"', schema: optionalString(z.enum(["CanNotDelete", "ReadOnly"])).transform((v) => v ?? "CanNotDelete") },
   REMEDIATOR_LOCK_NOTES: { expected: "lock notes (at most 512 characters)", schema: optionalString(z.string().max(512)).transform((v) => v ?? "Baseline lock kept by apim-remediator: remove only with a change ticket.") },
   REMEDIATOR_RECREATE_FOREIGN_LOCKS: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
+  REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: {
+    expected: "the ARM id of a Log Analytics workspace (/subscriptions/.../resourceGroups/.../providers/Microsoft.OperationalInsights/workspaces/NAME)",
+    schema: optionalString(z.string().regex(/^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[-\w._()]{1,90}\/providers\/Microsoft\.OperationalInsights\/workspaces\/[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$/i)),
+  },
   REMEDIATOR_EXEMPTIONS: {
     expected: 'entries "service=rule-id,rule-id@YYYY-MM-DD" separated by ";" (service: an API Management resource id or name; "*" = every rule)',
     schema: optionalString(z.string().max(8192).transform(parseExemptionEntries).pipe(z.array(z.object({ service: z.string(), rules: z.string() })).min(1))),
@@ -194,6 +198,8 @@ export interface Config {
   lockNotes: string;
   /** Re-create deleted ReadOnly locks the remediator did not create (default false: reported instead). */
   recreateForeignLocks: boolean;
+  /** `resource-logs-enabled`: the Log Analytics workspace its fix sends resource logs to (REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID); absent = no fix, a ticket. */
+  logAnalyticsWorkspaceId?: string;
   /** Exemptions from the settings (REMEDIATOR_EXEMPTIONS): by service id or name (lower case), the rules in the tag's syntax. */
   exemptions: Array<{ service: string; rules: string }>;
 }
@@ -290,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
     lockLevel: parseSetting("REMEDIATOR_LOCK_LEVEL", env) as Config["lockLevel"],
     lockNotes: parseSetting("REMEDIATOR_LOCK_NOTES", env) as string,
     recreateForeignLocks: parseSetting("REMEDIATOR_RECREATE_FOREIGN_LOCKS", env) as boolean,
+    logAnalyticsWorkspaceId: parseSetting("REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID", env) as string | undefined,
     exemptions: exemptionSettings(env),
   };
 }

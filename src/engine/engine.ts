@@ -177,6 +177,7 @@ export function remediationSettings(config: Config): RemediationSettings {
     lockNotes: config.lockNotes,
     recreateForeignLocks: config.recreateForeignLocks,
     managedIdentityAuto: RULES.some((r) => r.meta.id === "managed-identity") && ruleMode(config, RULES.find((r) => r.meta.id === "managed-identity") as Rule) === "enforce",
+    logAnalyticsWorkspaceId: config.logAnalyticsWorkspaceId,
   };
 }
 

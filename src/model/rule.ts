@@ -159,6 +159,8 @@ export interface RemediationSettings {
   recreateForeignLocks?: boolean;
   /** Whether `managed-identity` is enabled for auto-fix (the Key Vault migration may then enable it first). */
   managedIdentityAuto: boolean;
+  /** `resource-logs-enabled`: the Log Analytics workspace (ARM id) resource logs are sent to; absent = the fix is blocked. */
+  logAnalyticsWorkspaceId?: string;
 }
 
 export interface PlanContext {

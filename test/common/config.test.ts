@@ -160,6 +160,19 @@ describe("configuration", () => {
     expect(isLoopbackUrl("https://management.azure.com")).toBe(false);
   });
 
+  it("REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: a workspace's ARM id is taken as given; unset means none; anything else fails with one line naming it", () => {
+    const ws = `/subscriptions/${SUB_A}/resourceGroups/rg-monitoring/providers/Microsoft.OperationalInsights/workspaces/law-apim-prod`;
+    expect(loadConfig({ REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: ` ${ws} ` }).logAnalyticsWorkspaceId).toBe(ws);
+    expect(loadConfig({}).logAnalyticsWorkspaceId).toBeUndefined();
+    expect(loadConfig({ REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: "" }).logAnalyticsWorkspaceId).toBeUndefined();
+    for (const value of ["law-apim-prod", "5c1d0000-0000-4000-8000-000000000001", `/subscriptions/${SUB_A}/resourceGroups/rg/providers/Microsoft.Insights/components/appi-1`, `${ws}/tables/AzureDiagnostics`, `https://management.azure.com${ws}`]) {
+      const e = errorOf({ REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: value });
+      expect(e.setting).toBe("REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID");
+      expect(e.message).toMatch(/^Invalid setting REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: expected the ARM id of a Log Analytics workspace \(/);
+      expect(e.message).not.toContain("\n");
+    }
+  });
+
   it("describes every setting for the docs", () => {
     const names = describeSettings().map((s) => s.name);
     expect(names).toContain("REMEDIATOR_MODE");

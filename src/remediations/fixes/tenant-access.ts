@@ -1,8 +1,16 @@
-import type { Remediation } from "../types.js";
+import type { ServiceRef } from "../../model/arm.js";
+import { BlockedError, type ApplyContext, type Remediation } from "../types.js";
+import type { TenantAccessName } from "../utils/tenant.js";
 import { serviceOf } from "./write.js";
 
-/** Disables a tenant access setting (`access` or `gitAccess`) with If-Match. */
-export function fixTenantAccess(accessName: "access" | "gitAccess"): Remediation {
+/**
+ * A check run by apply just before the write, against the live service: a reason the change would break
+ * something (the fix is then not remediable, nothing written), or undefined to go ahead.
+ */
+export type TenantAccessGuard = (ref: ServiceRef, ctx: ApplyContext) => Promise<string | undefined>;
+
+/** Disables a tenant access setting (`access`, `gitAccess` or `gatewayAccess`) with If-Match; `guard` may refuse first. */
+export function fixTenantAccess(accessName: TenantAccessName, guard?: TenantAccessGuard): Remediation {
   return {
     plan(finding, snapshot) {
       return {
@@ -23,6 +31,8 @@ export function fixTenantAccess(accessName: "access" | "gitAccess"): Remediation
       const client = ctx.clients.apim(ref.subscriptionId);
       const current = await client.tenantAccess.get(ref.resourceGroup, ref.name, accessName);
       if (current.enabled !== true) return;
+      const refused = guard ? await guard(ref, ctx) : undefined;
+      if (refused !== undefined) throw new BlockedError(refused);
       ctx.write(`PATCH ${plan.targetId} enabled=false`);
       await client.tenantAccess.update(ref.resourceGroup, ref.name, accessName, current.eTag as string, { enabled: false });
     },
