@@ -16,7 +16,8 @@ export const rule = defineRule(
     id: "policy-base-inheritance",
     title: "Policies inherit their parent scope",
     severity: "medium",
-    description: "API, product and operation policies keep `<base/>` in every section (inbound, backend, outbound, on-error).",
+    description:
+      "API, product and operation policies, of every revision and in every workspace, and workspace policies keep `<base/>` in every section (inbound, backend, outbound, on-error).",
     rationale: "A section without `<base/>` silently drops the global and product policies (authentication, rate limits, CORS, logging) for that API.",
     defaultAction: "ticket",
     target: "policies",
@@ -26,12 +27,19 @@ export const rule = defineRule(
       baseline: "PV-2: Audit and enforce secure configurations",
       links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-policies"],
     },
-    needs: ["apiPolicies", "productPolicies", "operationPolicies"],
+    needs: ["apiPolicies", "productPolicies", "operationPolicies", "revisionPolicies", "workspaces"],
     fixActions: ["Microsoft.ApiManagement/service/apis/policies/write", "Microsoft.ApiManagement/service/products/policies/write"],
   },
   (s) => [
     ...Object.entries(s.apiPolicies).map(([api, p]) => verdict(p, `API '${api}'`)),
     ...Object.entries(s.productPolicies).map(([prod, p]) => verdict(p, `product '${prod}'`)),
     ...Object.entries(s.operationPolicies).map(([op, p]) => verdict(p, `operation '${op}'`)),
+    // workspaces (Azure Policy d5448c98 judges these types too): the workspace policy's parent is the global one
+    ...Object.entries(s.workspaceContents).flatMap(([ws, c]) => [
+      ...(c.policy ? [verdict(c.policy, `workspace '${ws}'`)] : []),
+      ...Object.entries(c.apiPolicies).map(([api, p]) => verdict(p, `API '${api}' in workspace '${ws}'`)),
+      ...Object.entries(c.productPolicies).map(([prod, p]) => verdict(p, `product '${prod}' in workspace '${ws}'`)),
+      ...Object.entries(c.operationPolicies).map(([op, p]) => verdict(p, `operation '${op}' in workspace '${ws}'`)),
+    ]),
   ],
 );

@@ -1,6 +1,7 @@
 import { rule } from "../../src/remediations/rate-limit-policy.js";
 import type { ArmResource } from "../../src/model/arm.js";
-import { SERVICE_ID, api, consumption, pascal, policy, policyXml, product, snap, stub, ruleTester } from "../helpers/rule-tester.js";
+import type { WorkspaceContents } from "../../src/model/snapshot.js";
+import { EXPR, SERVICE_ID, api, consumption, pascal, policy, policyXml, product, snap, stub, subscription, ruleTester } from "../helpers/rule-tester.js";
 
 const RATE = `<rate-limit calls="100" renewal-period="60" />`;
 const API_ID = (name: string) => `${SERVICE_ID}/apis/${name}`;
@@ -10,6 +11,14 @@ const doc = (body = "", base = true) => policyXml({ inbound: body, base });
 const global = (body: string, base = false): ArmResource => policy(doc(body, base));
 const apiPolicy = (name: string, body = "", base = true): ArmResource => policy(doc(body, base), API_ID(name));
 const productPolicy = (name: string, body = "", base = true): ArmResource => policy(doc(body, base), PRODUCT_ID(name));
+const operation = (apiName: string, op: string): ArmResource => ({ id: `${API_ID(apiName)}/operations/${op}`, name: op, type: "Microsoft.ApiManagement/service/apis/operations", properties: { displayName: op, method: "GET", urlTemplate: `/${op}` } });
+const opPolicy = (apiName: string, op: string, body = "", base = true): ArmResource => policy(doc(body, base), `${API_ID(apiName)}/operations/${op}`);
+const WS_ID = (ws: string) => `${SERVICE_ID}/workspaces/${ws}`;
+const wsResource = (ws: string): ArmResource => ({ id: WS_ID(ws), name: ws, type: "Microsoft.ApiManagement/service/workspaces", properties: { displayName: ws } });
+const wsApi = (ws: string, name: string, props: Record<string, unknown> = {}): ArmResource => ({ ...api(name, props), id: `${WS_ID(ws)}/apis/${name}`, type: "Microsoft.ApiManagement/service/workspaces/apis" });
+const contents = (parts: Partial<WorkspaceContents>): WorkspaceContents => ({ apis: [], apiPolicies: {}, operationPolicies: {}, products: [], productApis: {}, productPolicies: {}, subscriptions: [], ...parts });
+/** `echo` in product `starter`, whose policy limits. */
+const productLimited = { apis: [api("echo")], products: [product("starter")], productApis: { starter: ["echo"] }, productPolicies: { starter: productPolicy("starter", RATE) } };
 /** A policy resource with raw text (not necessarily XML) or another format. */
 const rawPolicy = (value: string, parent = SERVICE_ID, format = "xml"): ArmResource => {
   const p = policy("", parent);
@@ -84,7 +93,7 @@ ruleTester(rule, {
         apis: [api("echo")],
         apiPolicies: {
           echo: rawPolicy(
-            doc(`<set-variable name="n" value="@(context.Variables.GetValueOrDefault<int>("n") < 3)" /><choose><when condition="@(context.Request.Method == "POST")">${RATE}</when></choose><set-body>@{ var x = "<a>"; return x + "}"; }</set-body>`),
+            doc(`<set-variable name="n" value="@(context.Variables.GetValueOrDefault<int>("n") < 3)" /><choose><when condition="@(context.Request.Method == "POST")">${RATE}</when><otherwise>${RATE}</otherwise></choose><set-body>@{ var x = "<a>"; return x + "}"; }</set-body>`),
             API_ID("echo"),
             "rawxml",
           ),
@@ -92,10 +101,29 @@ ruleTester(rule, {
       }),
     },
     {
-      name: "only the current revision is evaluated",
-      snapshot: snap({ apis: [api("echo"), api("echo;rev=2")], apiPolicies: { echo: apiPolicy("echo", RATE) } }),
+      name: "an offline revision (isOnline false) is not callable and not judged",
+      snapshot: snap({ apis: [api("echo"), api("echo;rev=2", { isOnline: false })], apiPolicies: { echo: apiPolicy("echo", RATE) } }),
       count: 1,
       expect: [{ resourceId: "apis/echo", status: "pass" }],
+    },
+    { name: "an online non-current revision with its own limit", snapshot: snap({ apis: [api("echo"), api("echo;rev=2")], apiPolicies: { echo: apiPolicy("echo", RATE), "echo;rev=2": apiPolicy("echo;rev=2", RATE) } }), count: 2 },
+    {
+      name: "every operation inherits the API's limit (operation policies keep <base/>)",
+      snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", RATE) }, operations: { echo: [operation("echo", "a"), operation("echo", "b")] }, operationPolicies: { "echo/a": opPolicy("echo", "a", "<cors />") } }),
+      expect: [{ resourceId: "apis/echo", status: "pass", message: /each of its 2 operation/ }],
+    },
+    { name: "an operation without <base/> that limits itself", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", RATE) }, operations: { echo: [operation("echo", "a")] }, operationPolicies: { "echo/a": opPolicy("echo", "a", RATE, false) } }) },
+    { name: "Learn subscriptions: a suspended all-APIs subscription grants no access, the product limit covers", snapshot: snap({ ...productLimited, subscriptions: [subscription("all", { scope: "/apis", state: "suspended" })] }) },
+    { name: "Learn subscriptions: a subscription without a state is not active (ARM creates it submitted)", snapshot: snap({ ...productLimited, subscriptions: [subscription("all", { scope: "/apis", state: undefined })] }) },
+    { name: "Learn subscriptions: a product-scoped subscription runs the product's policy", snapshot: snap({ ...productLimited, subscriptions: [subscription("s", { scope: `${SERVICE_ID}/products/starter` })] }) },
+    { name: "a subscription scoped to another API does not reach this one", snapshot: snap({ ...productLimited, subscriptions: [subscription("s", { scope: `${SERVICE_ID}/apis/other` })] }) },
+    { name: "the built-in all-access subscription (service scope) is not counted", snapshot: snap({ ...productLimited, subscriptions: [subscription("master", { scope: `${SERVICE_ID}/` })] }) },
+    { name: "Learn subscriptions: an all-APIs subscription with an API-scope limit", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", RATE) }, subscriptions: [subscription("all", { scope: "/apis" })] }) },
+    {
+      name: "workspace chain global -> workspace: the workspace policy limits its APIs",
+      snapshot: snap({ workspaces: [wsResource("team-a")], workspaceContents: { "team-a": contents({ apis: [wsApi("team-a", "orders")], policy: policy(doc(RATE), WS_ID("team-a")) }) } }),
+      count: 1,
+      expect: [{ resourceId: "workspaces/team-a/apis/orders", status: "pass", message: /in workspace 'team-a'/ }],
     },
     { name: "a Consumption service", snapshot: snap({ service: consumption(), apis: [api("echo")], globalPolicy: global(RATE) }) },
     { name: "children-only input", snapshot: stub({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", RATE) } }) },
@@ -152,11 +180,46 @@ ruleTester(rule, {
       expect: [{ resourceId: "apis/echo", status: "fail" }],
     },
     { name: "rawxml: a policy expression mentioning rate-limit is not an element", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: rawPolicy(doc(`<set-variable name="x" value="@("<rate-limit calls='1' renewal-period='1' />")" />`), API_ID("echo"), "rawxml") } }), expect: [{ status: "fail" }] },
+    { name: "Learn subscriptions: an active all-APIs subscription skips the product's limit", snapshot: snap({ ...productLimited, subscriptions: [subscription("all", { scope: "/apis" })] }), expect: [{ resourceId: "apis/echo", status: "fail", message: /without a product \(subscription 'all' is scoped to all APIs\)/ }] },
+    { name: "Learn subscriptions: an active subscription scoped to the API skips the product's limit", snapshot: snap({ ...productLimited, subscriptions: [subscription("one", { scope: `${SERVICE_ID}/apis/echo` })] }), expect: [{ status: "fail", message: /scoped to the API/ }] },
+    { name: "Learn subscriptions: an API-scoped subscription named by the relative scope /apis/Echo", snapshot: snap({ ...productLimited, subscriptions: [subscription("one", { scope: "/apis/Echo" })] }), expect: [{ status: "fail" }] },
+    {
+      name: "an operation policy without <base/> drops the API's limit, naming the operation",
+      snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", RATE) }, operations: { echo: [operation("echo", "a"), operation("echo", "upload")] }, operationPolicies: { "echo/upload": opPolicy("echo", "upload", "", false) } }),
+      count: 1,
+      expect: [{ resourceId: "apis/echo", status: "fail", message: /for operation 'upload' on the path/ }],
+    },
+    { name: "rate-limit only in a <when> without <otherwise>", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", `<choose><when condition="@(context.Request.Method == &quot;POST&quot;)">${RATE}</when></choose>`) } }), expect: [{ status: "fail" }] },
+    { name: "one <choose> branch is unlimited", snapshot: snap({ apis: [api("echo")], globalPolicy: global(`<choose><when condition="@(true)">${RATE}</when><otherwise><cors /></otherwise></choose>`) }), expect: [{ status: "fail" }] },
+    {
+      name: "an online non-current revision (echo;rev=2) without its own limit",
+      snapshot: snap({ apis: [api("echo"), api("echo;rev=2")], apiPolicies: { echo: apiPolicy("echo", RATE) } }),
+      count: 2,
+      expect: [{ resourceId: "apis/echo", status: "pass" }, { resourceId: "apis/echo;rev=2", status: "fail" }],
+    },
+    { name: "a workspace API without any limit", snapshot: snap({ globalPolicy: global("<cors />"), workspaces: [wsResource("team-a")], workspaceContents: { "team-a": contents({ apis: [wsApi("team-a", "orders")] }) } }), expect: [{ resourceId: "workspaces/team-a/apis/orders", status: "fail" }] },
+    {
+      name: "workspace: an all-APIs workspace subscription skips the workspace product's limit",
+      snapshot: snap({
+        workspaces: [wsResource("team-a")],
+        workspaceContents: {
+          "team-a": contents({
+            apis: [wsApi("team-a", "orders")],
+            products: [{ ...product("gold"), id: `${WS_ID("team-a")}/products/gold` }],
+            productApis: { gold: ["orders"] },
+            productPolicies: { gold: policy(doc(RATE), `${WS_ID("team-a")}/products/gold`) },
+            subscriptions: [{ ...subscription("all", { scope: `${WS_ID("team-a")}/apis` }), id: `${WS_ID("team-a")}/subscriptions/all` }],
+          }),
+        },
+      }),
+      expect: [{ status: "fail", message: /scoped to all APIs/ }],
+    },
+    { name: "workspace: the workspace policy without <base/> cuts the global limit", snapshot: snap({ globalPolicy: global(RATE), workspaces: [wsResource("team-a")], workspaceContents: { "team-a": contents({ apis: [wsApi("team-a", "orders")], policy: policy(doc("<cors />", false), WS_ID("team-a")) }) } }), expect: [{ status: "fail" }] },
     { name: "a Consumption service without limits", snapshot: snap({ service: consumption(), apis: [api("echo")] }), expect: [{ status: "fail" }] },
   ],
   notApplicable: [
     { name: "no APIs", snapshot: snap({ globalPolicy: global(RATE) }) },
-    { name: "only a non-current revision", snapshot: snap({ apis: [api("echo;rev=2")] }) },
+    { name: "only an offline non-current revision", snapshot: snap({ apis: [api("echo;rev=2", { isOnline: false })] }) },
   ],
   unknown: [
     { name: "API policy includes a fragment, no limit elsewhere", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", `<include-fragment fragment-id="limits" />`) } }), expect: [{ resourceId: "apis/echo", status: "unknown", message: /fragments or invalid XML/ }] },
@@ -169,6 +232,10 @@ ruleTester(rule, {
     { name: "the API policy is a link (xml-link)", snapshot: snap({ apis: [api("echo")], globalPolicy: global(RATE), apiPolicies: { echo: rawPolicy("https://example.com/policy.xml", API_ID("echo"), "xml-link") } }) },
     { name: "the product policy is not well-formed XML", snapshot: snap({ apis: [api("echo")], productApis: { starter: ["echo"] }, productPolicies: { starter: rawPolicy("not xml", PRODUCT_ID("starter")) } }) },
     { name: "product policies were not collected", snapshot: snap({ apis: [api("echo")], needs: ["apis", "policies", "apiPolicies", "products", "productApis"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /productPolicies/ }] },
-    { name: "nothing was collected", snapshot: snap({ needs: [] }), expect: [{ status: "unknown", message: /apis, policies/ }] },
+    { name: "an all-APIs subscription whose state is a template expression, only the product limits", snapshot: snap({ ...productLimited, subscriptions: [subscription("all", { scope: "/apis", state: EXPR })] }), expect: [{ resourceId: "apis/echo", status: "unknown", message: /template expression/ }] },
+    { name: "a subscription whose scope is a template expression, only the product limits", snapshot: snap({ ...productLimited, subscriptions: [subscription("s", { scope: EXPR })] }) },
+    { name: "an operation policy includes a fragment and cuts <base/>", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", RATE) }, operations: { echo: [operation("echo", "a")] }, operationPolicies: { "echo/a": opPolicy("echo", "a", `<include-fragment fragment-id="x" />`, false) } }), expect: [{ status: "unknown", message: /operation 'a'/ }] },
+    { name: "subscriptions were not collected", snapshot: snap({ apis: [api("echo")], needs: ["apis", "apiRevisions", "policies", "apiPolicies", "products", "productApis", "productPolicies", "operations", "operationPolicies", "revisionPolicies", "workspaces"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /subscriptions/ }] },
+    { name: "nothing was collected", snapshot: snap({ needs: [] }), expect: [{ status: "unknown", message: /apis, apiRevisions, policies/ }] },
   ],
 });

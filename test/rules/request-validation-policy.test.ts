@@ -1,6 +1,7 @@
 import { rule } from "../../src/remediations/request-validation-policy.js";
 import type { ArmResource } from "../../src/model/arm.js";
-import { SERVICE_ID, api, consumption, pascal, policy, policyXml, product, snap, stub, ruleTester } from "../helpers/rule-tester.js";
+import type { WorkspaceContents } from "../../src/model/snapshot.js";
+import { SERVICE_ID, api, consumption, pascal, policy, policyXml, product, snap, stub, subscription, ruleTester } from "../helpers/rule-tester.js";
 
 const CONTENT = `<validate-content unspecified-content-type-action="prevent" max-size="102400" size-exceeded-action="prevent"><content type="application/json" validate-as="json" action="prevent" /></validate-content>`;
 const API_ID = (name: string) => `${SERVICE_ID}/apis/${name}`;
@@ -10,6 +11,13 @@ const global = (body: string): ArmResource => policy(doc(body, false));
 const apiPolicy = (name: string, body = "", base = true): ArmResource => policy(doc(body, base), API_ID(name));
 const productPolicy = (name: string, body = "", base = true): ArmResource => policy(doc(body, base), PRODUCT_ID(name));
 const rawPolicy = (value: string, parent = SERVICE_ID, format = "xml"): ArmResource => ({ ...policy("", parent), properties: { format, value } });
+const operation = (apiName: string, op: string): ArmResource => ({ id: `${API_ID(apiName)}/operations/${op}`, name: op, type: "Microsoft.ApiManagement/service/apis/operations", properties: { displayName: op, method: "POST", urlTemplate: `/${op}` } });
+const opPolicy = (apiName: string, op: string, body = "", base = true): ArmResource => policy(doc(body, base), `${API_ID(apiName)}/operations/${op}`);
+const WS_ID = (ws: string) => `${SERVICE_ID}/workspaces/${ws}`;
+const wsResource = (ws: string): ArmResource => ({ id: WS_ID(ws), name: ws, type: "Microsoft.ApiManagement/service/workspaces", properties: { displayName: ws } });
+const wsApi = (ws: string, name: string, props: Record<string, unknown> = {}): ArmResource => ({ ...api(name, props), id: `${WS_ID(ws)}/apis/${name}`, type: "Microsoft.ApiManagement/service/workspaces/apis" });
+const contents = (parts: Partial<WorkspaceContents>): WorkspaceContents => ({ apis: [], apiPolicies: {}, operationPolicies: {}, products: [], productApis: {}, productPolicies: {}, subscriptions: [], ...parts });
+const productValidated = { apis: [api("echo")], products: [product("starter")], productApis: { starter: ["echo"] }, productPolicies: { starter: productPolicy("starter", CONTENT) } };
 
 ruleTester(rule, {
   valid: [
@@ -20,7 +28,11 @@ ruleTester(rule, {
     { name: "validate-odata-request on an OData API", snapshot: snap({ apis: [api("odata", { type: "odata", apiType: "odata" })], apiPolicies: { odata: apiPolicy("odata", `<validate-odata-request max-size="10000" />`) } }) },
     { name: "global validate-content, API keeps <base/>", snapshot: snap({ apis: [api("echo")], globalPolicy: global(CONTENT), apiPolicies: { echo: apiPolicy("echo") } }) },
     { name: "product validate-content covers its APIs", snapshot: snap({ apis: [api("echo")], products: [product("starter")], productApis: { starter: ["echo"] }, productPolicies: { starter: productPolicy("starter", CONTENT) } }) },
-    { name: "validation nested in <choose><when>", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", `<choose><when condition="@(context.Request.Method == &quot;POST&quot;)">${CONTENT}</when></choose>`) } }) },
+    { name: "validation in every <choose> branch, <otherwise> included", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", `<choose><when condition="@(context.Request.Method == &quot;POST&quot;)">${CONTENT}</when><otherwise><validate-parameters specified-parameter-action="prevent" unspecified-parameter-action="prevent" /></otherwise></choose>`) } }) },
+    { name: "every operation inherits the API's validation", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", CONTENT) }, operations: { echo: [operation("echo", "create")] }, operationPolicies: { "echo/create": opPolicy("echo", "create", "<cors />") } }) },
+    { name: "Learn subscriptions: a product-scoped subscription runs the product's validation", snapshot: snap({ ...productValidated, subscriptions: [subscription("s", { scope: `${SERVICE_ID}/products/starter` })] }) },
+    { name: "an online non-current revision with its own validation", snapshot: snap({ apis: [api("echo"), api("echo;rev=2")], apiPolicies: { echo: apiPolicy("echo", CONTENT), "echo;rev=2": apiPolicy("echo;rev=2", CONTENT) } }), count: 2 },
+    { name: "workspace chain global -> workspace: the workspace policy validates its APIs", snapshot: snap({ workspaces: [wsResource("team-a")], workspaceContents: { "team-a": contents({ apis: [wsApi("team-a", "orders")], policy: policy(doc(CONTENT), WS_ID("team-a")) }) } }), count: 1 },
     { name: "mixed-case API name and PascalCase properties", snapshot: snap({ apis: [pascal(api("Orders"))], apiPolicies: { orders: pascal(apiPolicy("Orders", CONTENT)) } }), expect: [{ resourceId: "apis/orders", status: "pass" }] },
     { name: "a websocket API next to a validated HTTP API", snapshot: snap({ apis: [api("echo"), api("chat", { type: "websocket", apiType: "websocket", protocols: ["wss"] })], apiPolicies: { echo: apiPolicy("echo", CONTENT) } }), count: 1 },
     { name: "a Consumption service", snapshot: snap({ service: consumption(), apis: [api("echo")], globalPolicy: global(CONTENT) }) },
@@ -39,12 +51,21 @@ ruleTester(rule, {
     },
     { name: "subscriptionRequired false: the no-product path does not validate", snapshot: snap({ apis: [api("echo", { subscriptionRequired: false })], productApis: { a: ["echo"] }, productPolicies: { a: productPolicy("a", CONTENT) } }), expect: [{ status: "fail" }] },
     { name: "a GraphQL API without validation", snapshot: snap({ apis: [api("gql", { type: "graphql" })] }), expect: [{ resourceId: "apis/gql", status: "fail" }] },
+    { name: "validation only in a <when> without <otherwise>", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", `<choose><when condition="@(context.Request.Method == &quot;POST&quot;)">${CONTENT}</when></choose>`) } }), expect: [{ status: "fail" }] },
+    { name: "Learn subscriptions: an active all-APIs subscription skips the product's validation", snapshot: snap({ ...productValidated, subscriptions: [subscription("all", { scope: "/apis" })] }), expect: [{ resourceId: "apis/echo", status: "fail", message: /scoped to all APIs/ }] },
+    {
+      name: "an operation policy without <base/> drops the API's validation, naming the operation",
+      snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", CONTENT) }, operations: { echo: [operation("echo", "create"), operation("echo", "import")] }, operationPolicies: { "echo/import": opPolicy("echo", "import", "", false) } }),
+      expect: [{ resourceId: "apis/echo", status: "fail", message: /operation 'import'/ }],
+    },
+    { name: "an online non-current revision without its own validation", snapshot: snap({ apis: [api("echo"), api("echo;rev=2")], apiPolicies: { echo: apiPolicy("echo", CONTENT) } }), expect: [{ resourceId: "apis/echo", status: "pass" }, { resourceId: "apis/echo;rev=2", status: "fail" }] },
+    { name: "a workspace API without validation", snapshot: snap({ workspaces: [wsResource("team-a")], workspaceContents: { "team-a": contents({ apis: [wsApi("team-a", "orders")] }) } }), expect: [{ resourceId: "workspaces/team-a/apis/orders", status: "fail" }] },
   ],
   notApplicable: [
     { name: "a websocket API (type)", snapshot: snap({ apis: [api("chat", { type: "websocket", protocols: ["wss"] })] }) },
     { name: "a websocket API (apiType only, PascalCase, upper case)", snapshot: snap({ apis: [pascal(api("chat", { apiType: "WebSocket", protocols: ["wss"] }))] }) },
     { name: "no APIs", snapshot: snap() },
-    { name: "only a non-current revision", snapshot: snap({ apis: [api("echo;rev=2")] }) },
+    { name: "only an offline non-current revision", snapshot: snap({ apis: [api("echo;rev=2", { isOnline: false })] }) },
   ],
   unknown: [
     { name: "API policy includes a fragment", snapshot: snap({ apis: [api("echo")], apiPolicies: { echo: apiPolicy("echo", `<include-fragment fragment-id="validation" />`) } }), expect: [{ resourceId: "apis/echo", status: "unknown", message: /fragments or invalid XML/ }] },
