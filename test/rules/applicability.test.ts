@@ -72,3 +72,20 @@ describe("SKU applicability (docs/rules/README.md)", () => {
     });
   }
 });
+
+describe("the v2 tiers (Learn: Azure API Management v2 tiers; manage protocols and ciphers; virtual network concepts)", () => {
+  const rule = (id: string) => RULES.find((r) => r.meta.id === id) as (typeof RULES)[number];
+  for (const tier of ["BasicV2", "StandardV2", "PremiumV2"]) {
+    it(`${tier}: cipher settings, tenant access, Git and stv1 do not exist there; protocol settings do`, () => {
+      const s = full(tier);
+      for (const id of ["gateway-weak-ciphers", "direct-management-endpoint-disabled", "git-configuration-endpoint-disabled", "platform-stv2"]) expect(rule(id).detect(s, DEFAULT_RULE_OPTIONS), `${id} on ${tier}`).toEqual([]);
+      expect(rule("gateway-tls-protocols").detect(snap({ service: service({ customProperties: { "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls10": "True" } }, sku(tier)) }), DEFAULT_RULE_OPTIONS)).toEqual([expect.objectContaining({ status: "fail" })]);
+    });
+  }
+  for (const tier of ["StandardV2", "PremiumV2"]) {
+    it(`${tier}: outbound virtual network integration (External) leaves the gateway public, so network-isolation fails`, () => {
+      const s = snap({ service: service({ virtualNetworkType: "External", virtualNetworkConfiguration: { subnetResourceId: `${SERVICE_ID}-vnet/subnets/apim` } }, sku(tier)) });
+      expect(rule("network-isolation").detect(s, DEFAULT_RULE_OPTIONS)).toEqual([expect.objectContaining({ status: "fail", message: expect.stringMatching(/outbound calls only/) })]);
+    });
+  }
+});
