@@ -37,6 +37,10 @@ const RULE_MAP = {
   "Azure.APIM.HTTPBackend": "backend-https",
   "Azure.APIM.MinAPIVersion": "min-api-version",
   "Azure.APIM.PolicyBase": "policy-base-inheritance",
+  "Azure.APIM.CORSPolicy": "cors-no-wildcard",
+  "Azure.APIM.ProductSubscription": "product-subscription-required",
+  "Azure.APIM.ProductApproval": "product-approval-required",
+  "Azure.APIM.SampleProducts": "sample-products-removed",
 } as const;
 type PSRuleName = keyof typeof RULE_MAP;
 
@@ -55,6 +59,14 @@ const SECRETS_ONLY =
   "PSRule's EncryptValues wants every named value in Key Vault; we follow Azure Policy f1cc7827 and judge only secret named values. This one has secret: false (nothing to protect), so we report nothing.";
 const ONE_POLICY_PER_API =
   "ARM holds one policy per API, always named 'policy'. The fixture attaches several differently named policies to one API (apim-C api-B: api-policy-A, B, C; apim-P api-A: api-policy-A, B, C, E). Like ARM, our snapshot keeps one policy per API, the last one listed (api-policy-C, api-policy-E), so the others get no finding, and apim-C passes on api-policy-C alone.";
+
+const NO_PRODUCTS =
+  "PSRule passes a service without products (an empty list passes); product-subscription-required and product-approval-required report one finding per product, so a service without products has no finding.";
+const EVERY_POLICY_JUDGED =
+  "PSRule judges only policies that hold a <cors> element (its -If); cors-no-wildcard reports on every policy it reads, and a policy without <cors> allows no wildcard, so it passes (apim-P's api-A keeps api-policy-E, one policy per API as ARM).";
+const POLICIES_GROUPED_BY_ID =
+  "PSRule judges a service only by the children nested in its own export entry; the service policies policy-A (apim-F, <origin>*</origin>) and policy-B (apim-G, exact values) are exported as separate top-level entries. We group resources by id, so each counts for its service; the policy targets themselves agree.";
+const SERVICES_WITHOUT_PRODUCTS = ["apim-D", "apim-E", "apim-F", "apim-G", "apim-H", "apim-I", "apim-J", "apim-K", "apim-L", "apim-M", "apim-N", "apim-O", "apim-P"];
 
 type Difference = [target: string, rule: PSRuleName, psrule: PSVerdict, ours: OurVerdict, reason: string];
 
@@ -111,6 +123,14 @@ const DIFFERENCES: Difference[] = [
   ["apim-M", "Azure.APIM.EncryptValues", "Pass", "None", EMPTY_PASSES],
   ["apim-N", "Azure.APIM.EncryptValues", "Pass", "None", EMPTY_PASSES],
   ["apim-P", "Azure.APIM.EncryptValues", "Pass", "None", EMPTY_PASSES],
+
+  ["apim-F", "Azure.APIM.CORSPolicy", "None", "Fail", POLICIES_GROUPED_BY_ID],
+  ["apim-G", "Azure.APIM.CORSPolicy", "None", "Pass", POLICIES_GROUPED_BY_ID],
+  ["apim-P", "Azure.APIM.CORSPolicy", "None", "Pass", EVERY_POLICY_JUDGED],
+  ["api-policy-E", "Azure.APIM.CORSPolicy", "None", "Pass", EVERY_POLICY_JUDGED],
+
+  ...SERVICES_WITHOUT_PRODUCTS.map((t): Difference => [t, "Azure.APIM.ProductSubscription", "Pass", "None", NO_PRODUCTS]),
+  ...SERVICES_WITHOUT_PRODUCTS.map((t): Difference => [t, "Azure.APIM.ProductApproval", "Pass", "None", NO_PRODUCTS]),
 ];
 
 // ---- inputs ----------------------------------------------------------------------------
@@ -202,5 +222,18 @@ describe("conformance with PSRule for Azure (APIM test resources)", () => {
     expect(verdict("apim-B", "Azure.APIM.PolicyBase")).toBe("Fail");
     expect(verdict("api-policy-E", "Azure.APIM.PolicyBase")).toBe("Fail"); // no <base/> in on-error
     expect(verdict("policy-A", "Azure.APIM.PolicyBase")).toBe("None"); // service-scope policies have no parent
+    expect(verdict("apim-C", "Azure.APIM.CORSPolicy")).toBe("Fail"); // <origin>*</origin> with allow-credentials
+    expect(verdict("apim-B", "Azure.APIM.CORSPolicy")).toBe("Fail"); // exact origin, but <method>* and <header>*
+    expect(verdict("apim-E", "Azure.APIM.CORSPolicy")).toBe("Pass"); // exact origins, methods and headers
+    expect(verdict("policy-A", "Azure.APIM.CORSPolicy")).toBe("Fail");
+    expect(verdict("policy-B", "Azure.APIM.CORSPolicy")).toBe("Pass");
+    expect(verdict("apim-A", "Azure.APIM.CORSPolicy")).toBe("None"); // no policy at all
+    expect(verdict("apim-B", "Azure.APIM.ProductSubscription")).toBe("Fail"); // product-B is open (and not published)
+    expect(verdict("apim-A", "Azure.APIM.ProductSubscription")).toBe("Pass");
+    expect(verdict("apim-A", "Azure.APIM.ProductApproval")).toBe("Fail"); // starter approves automatically (not published)
+    expect(verdict("apim-B", "Azure.APIM.ProductApproval")).toBe("Pass"); // product-B is open: approval not judged
+    expect(verdict("apim-A", "Azure.APIM.SampleProducts")).toBe("Fail"); // starter and unlimited
+    expect(verdict("apim-B", "Azure.APIM.SampleProducts")).toBe("Pass");
+    expect(verdict("apim-P", "Azure.APIM.SampleProducts")).toBe("Pass"); // no products: the service passes, as PSRule
   });
 });
