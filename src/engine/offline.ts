@@ -241,6 +241,11 @@ function toTemplateResource(type: string, name: string, item: Json, scope: Templ
   if (/^Microsoft\.Authorization$/i.test(ns ?? "") && /^locks$/i.test(typeSegs[0] ?? "")) {
     const target = str(getCI(item, "scope"));
     id = `${base}${target ? `/${lockScopePath(evalExpression(target, scope, true) ?? target)}` : ""}/providers/Microsoft.Authorization/locks/${nameSegs[nameSegs.length - 1]}`;
+  } else if (/^Microsoft\.Insights$/i.test(ns ?? "") && /^diagnosticSettings$/i.test(typeSegs[0] ?? "") && str(getCI(item, "scope"))) {
+    // an extension resource with `scope` (Bicep's `scope: apim`): `Microsoft.ApiManagement/service/apim` or a full id
+    const target = str(getCI(item, "scope")) as string;
+    const path = lockScopePath(evalExpression(target, scope, true) ?? target);
+    id = `${base}${path ? `/${path}` : ""}/providers/Microsoft.Insights/diagnosticSettings/${nameSegs[nameSegs.length - 1]}`;
   } else if (typeSegs.some((t) => t.toLowerCase() === "providers")) {
     // nested extension, e.g. Microsoft.ApiManagement/service/providers/locks with name "apim/Microsoft.Authorization/lock"
     const i = typeSegs.findIndex((t) => t.toLowerCase() === "providers");
@@ -317,6 +322,26 @@ function childPath(id: string): { serviceKey: string; serviceId: string; rest: s
   return { serviceKey: (m[1] as string).toLowerCase(), serviceId: m[1] as string, rest: (m[2] ?? "").split("/").filter((x) => x.length > 0) };
 }
 
+/** A workspace or one of its children (`rest` lowercase, from `workspaces/{w}`) into the snapshot's workspace fields. */
+function workspaceChild(s: ServiceSnapshot, rest: string[], r: ArmResource): void {
+  const ws = rest[1] as string;
+  const c = (s.workspaceContents[ws] ??= { apis: [], apiPolicies: {}, operationPolicies: {}, operations: {}, products: [], productApis: {}, productPolicies: {}, subscriptions: [] });
+  const [, , c2, n2, c3, n3, c4] = rest;
+  if (rest.length === 2) s.workspaces.push(r);
+  else if (rest.length === 4 && c2 === "policies") c.policy = r;
+  else if (rest.length === 4 && c2 === "apis") c.apis.push(r);
+  else if (rest.length === 4 && c2 === "products") c.products.push(r);
+  else if (rest.length === 4 && c2 === "subscriptions") c.subscriptions.push(r);
+  else if (rest.length === 6 && c2 === "apis" && c3 === "policies") c.apiPolicies[n2 as string] = r;
+  else if (rest.length === 6 && c2 === "apis" && c3 === "operations") ((c.operations ??= {})[n2 as string] ??= []).push(r);
+  else if (rest.length === 6 && c2 === "products" && c3 === "policies") c.productPolicies[n2 as string] = r;
+  else if (rest.length === 6 && c2 === "products" && (c3 === "apilinks" || c3 === "apis")) {
+    // a link names its API by id (ApiManagementListWorkspaceProductApiLinks: properties.apiId); the older `products/p/apis/a` by name
+    const apiId = str(getCI(r.properties, "apiId"));
+    (c.productApis[n2 as string] ??= []).push((c3 === "apilinks" && apiId ? leafName(apiId) : (n3 as string)).toLowerCase());
+  } else if (rest.length === 8 && c2 === "apis" && c3 === "operations" && c4 === "policies") c.operationPolicies[`${n2}/${n3}`] = r;
+}
+
 /** Groups resources into one snapshot per APIM service (services absent from the input get a stub). */
 export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] {
   // the same resource listed twice (nested and flat, or in two files) counts once; the last one wins
@@ -336,9 +361,24 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
     return s;
   };
   const locks: ArmResource[] = [];
+  /** Subscription (lowercase) -> the Defender for APIs plan (`/subscriptions/S/providers/Microsoft.Security/pricings/Api`). */
+  const pricings = new Map<string, boolean>();
+  /** Service key -> the needs its input holds besides the base ones. */
+  const held = new Map<string, Set<DataNeed>>();
+  const hold = (key: string, need: DataNeed) => {
+    let set = held.get(key);
+    if (!set) held.set(key, (set = new Set()));
+    set.add(need);
+  };
   for (const r of resources) {
     if (/^Microsoft\.Authorization\/locks$/i.test(r.type)) {
       locks.push(r);
+      continue;
+    }
+    const pricing = /^\/subscriptions\/([^/]+)(?:\/resourceGroups\/[^/]+)?\/providers\/Microsoft\.Security\/pricings\/api$/i.exec(r.id.replace(/\/+$/, ""));
+    if (pricing) {
+      // Defender for APIs is on when the plan's tier is Standard (as the collector reads it)
+      pricings.set((pricing[1] as string).toLowerCase(), /^standard$/i.test(str(getCI(r.properties, "pricingTier")) ?? ""));
       continue;
     }
     const cp = childPath(r.id);
@@ -351,39 +391,82 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
       continue;
     }
     const [c1, n1, c2, n2] = rest;
-    const nameAt = (i: number) => cp.rest[i] as string;
+    const key = cp.serviceKey;
+    if (c1 === "workspaces" && rest.length >= 2) {
+      workspaceChild(s, rest, r);
+      hold(key, "workspaces");
+      continue;
+    }
     if (rest.length === 2) {
       if (c1 === "apis") s.apis.push(r);
       else if (c1 === "namedvalues" || c1 === "properties") s.namedValues.push(r);
       else if (c1 === "tenant") {
         s.tenantAccess.push(r);
-        anyTenant.add(cp.serviceKey);
+        anyTenant.add(key);
+        // the self-hosted gateway configuration endpoint is read by name: known only when the input holds it
+        if (n1 === "gatewayaccess") hold(key, "gatewayAccess");
       } else if (c1 === "backends") s.backends.push(r);
       else if (c1 === "subscriptions") s.subscriptions.push(r);
       else if (c1 === "products") s.products.push(r);
       else if (c1 === "policies") s.globalPolicy = r;
+      else if (c1 === "portalconfigs") {
+        s.portalConfigs.push(r);
+        hold(key, "portalConfigs");
+      } else if (c1 === "identityproviders") {
+        s.identityProviders.push(r);
+        hold(key, "identityProviders");
+      } else if (c1 === "loggers") {
+        s.loggers.push(r);
+        hold(key, "loggers");
+      } else if (c1 === "diagnostics") {
+        s.diagnostics.push(r);
+        hold(key, "diagnostics");
+      } else if (c1 === "certificates") {
+        s.certificates.push(r);
+        hold(key, "certificates");
+      }
     } else if (rest.length === 4 && c2 === "policies") {
-      if (c1 === "apis") {
-        // a non-current revision's policy (`apis/echo;rev=2/policies/policy`) never replaces the current API's own
-        const api = (n1 as string).split(";rev=")[0] as string;
-        if (api === n1 || !(api in s.apiPolicies)) s.apiPolicies[api] = r;
-      } else if (c1 === "products") s.productPolicies[n1 as string] = r;
+      // a non-current revision's policy (`apis/echo;rev=2/policies/policy`) is its own (key `echo;rev=2`), never the current API's
+      if (c1 === "apis") s.apiPolicies[n1 as string] = r;
+      else if (c1 === "products") s.productPolicies[n1 as string] = r;
     } else if (rest.length === 4 && c1 === "products" && c2 === "apis") {
       (s.productApis[n1 as string] ??= []).push(n2 as string);
+    } else if (rest.length === 4 && c1 === "apis" && c2 === "operations") {
+      (s.operations[n1 as string] ??= []).push(r);
+      hold(key, "operations");
+    } else if (rest.length === 4 && c1 === "apis" && c2 === "diagnostics") {
+      (s.apiDiagnostics[n1 as string] ??= []).push(r);
+      hold(key, "apiDiagnostics");
     } else if (rest.length === 6 && c1 === "apis" && c2 === "operations" && rest[4] === "policies") {
-      s.operationPolicies[`${n1}/${nameAt(3).toLowerCase()}`] = r;
+      s.operationPolicies[`${n1}/${n2}`] = r;
+    } else if (rest.length === 4 && c1 === "providers" && n1 === "microsoft.insights" && c2 === "diagnosticsettings") {
+      s.diagnosticSettings.push(r);
+      hold(key, "diagnosticSettings");
+    } else if (rest.length === 4 && c1 === "providers" && n1 === "microsoft.security" && c2 === "apicollections") {
+      // an onboarded API: `{service}/providers/Microsoft.Security/apiCollections/{api}` (what the collector reads)
+      s.defender ??= { planEnabled: undefined, onboardedApis: [] };
+      s.defender.onboardedApis.push(n2 as string);
     } else if (rest[2] === "providers" && rest[3] === "microsoft.security" && rest[4] === "apicollections") {
       s.defender ??= { planEnabled: undefined, onboardedApis: [] };
       s.defender.onboardedApis.push((rest[5] ?? "") as string);
     }
   }
-  const base: DataNeed[] = ["apis", "apiRevisions", "namedValues", "backends", "subscriptions", "products", "productApis", "policies", "apiPolicies", "productPolicies", "operationPolicies"];
+  // as for the APIs' and products' own, the input is taken to hold every revision's policies and every workspace (with
+  // what it holds): a service whose input has none has none (live, a tier without workspaces answers none too)
+  const base: DataNeed[] = ["apis", "apiRevisions", "namedValues", "backends", "subscriptions", "products", "productApis", "policies", "apiPolicies", "productPolicies", "operationPolicies", "revisionPolicies", "workspaces"];
   for (const [key, s] of byService) {
     for (const l of locks) {
       const scope = (/^(.*?)\/providers\/Microsoft\.Authorization\//i.exec(l.id)?.[1] ?? "").toLowerCase();
       if (key === scope || key.startsWith(scope + "/")) s.locks.push(l);
     }
-    s.collected = new Set<DataNeed>(["service", ...base, ...(anyLocks ? (["locks"] as DataNeed[]) : []), ...(anyTenant.has(key) ? (["tenantAccess", "gitAccess"] as DataNeed[]) : [])]);
+    const extra = new Set<DataNeed>(held.get(key) ?? []);
+    // Defender for APIs: the subscription's plan, when the input holds it (its apiCollections as listed)
+    const sub = (/^\/subscriptions\/([^/]+)/i.exec(key)?.[1] ?? "").toLowerCase();
+    if (pricings.has(sub)) {
+      s.defender = { planEnabled: pricings.get(sub), onboardedApis: s.defender?.onboardedApis ?? [] };
+      extra.add("defender");
+    }
+    s.collected = new Set<DataNeed>(["service", ...base, ...(anyLocks ? (["locks"] as DataNeed[]) : []), ...(anyTenant.has(key) ? (["tenantAccess", "gitAccess"] as DataNeed[]) : []), ...extra]);
   }
   return [...byService.values()];
 }
