@@ -38,6 +38,10 @@ export const RULE_IDS = [
   "product-subscription-required",
   "product-approval-required",
   "sample-products-removed",
+  "gateway-configuration-endpoint-disabled",
+  "developer-portal-basic-auth-disabled",
+  "resource-logs-enabled",
+  "application-insights-logger",
 ] as const;
 
 export type RuleId = (typeof RULE_IDS)[number];

@@ -27,6 +27,10 @@ import { rule as corsNoWildcard } from "./cors-no-wildcard.js";
 import { rule as productSubscription } from "./product-subscription-required.js";
 import { rule as productApproval } from "./product-approval-required.js";
 import { rule as sampleProducts } from "./sample-products-removed.js";
+import { rule as gatewayConfiguration } from "./gateway-configuration-endpoint-disabled.js";
+import { rule as portalBasicAuth } from "./developer-portal-basic-auth-disabled.js";
+import { rule as resourceLogs } from "./resource-logs-enabled.js";
+import { rule as appInsights } from "./application-insights-logger.js";
 
 export const RULES: readonly Rule[] = [
   apiHttpsOnly,
@@ -54,6 +58,10 @@ export const RULES: readonly Rule[] = [
   productSubscription,
   productApproval,
   sampleProducts,
+  gatewayConfiguration,
+  portalBasicAuth,
+  resourceLogs,
+  appInsights,
 ];
 
 /**
