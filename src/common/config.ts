@@ -138,6 +138,7 @@ export const SETTINGS = {
   REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: wholeNumber(0, 1000).transform((v) => v ?? 25) },
   REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: wholeNumber(0, 100000).transform((v) => v ?? 250) },
   REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: wholeNumber(0, 600).transform((v) => v ?? 30) },
+  REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: { expected: "a whole number of days from 0 to 365", schema: wholeNumber(0, 365).transform((v) => v ?? 30) },
   REMEDIATOR_EXEMPT_TAG: { expected: "a tag name", schema: optionalString(z.string().min(1).max(512)).transform((v) => v ?? "apim-remediator:exempt") },
   KEY_VAULT_RESOURCE_ID: {
     expected: "the ARM id of the Key Vault (/subscriptions/.../providers/Microsoft.KeyVault/vaults/NAME)",
@@ -191,6 +192,8 @@ export interface Config {
   exemptTag: string;
   /** Events for one service within this window coalesce into one evaluation. */
   debounceSeconds: number;
+  /** custom-domain-certificate-expiry: certificates must expire more than this many days from now. */
+  certificateExpiryDays: number;
   keyVaultResourceId?: string;
   grantKeyVaultAccess: boolean;
   lockName: string;
@@ -290,6 +293,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxWritesPerSweep: parseSetting("REMEDIATOR_MAX_WRITES_PER_SWEEP", env) as number,
     exemptTag: parseSetting("REMEDIATOR_EXEMPT_TAG", env) as string,
     debounceSeconds: parseSetting("REMEDIATOR_DEBOUNCE_SECONDS", env) as number,
+    certificateExpiryDays: parseSetting("REMEDIATOR_CERTIFICATE_EXPIRY_DAYS", env) as number,
     keyVaultResourceId: parseSetting("KEY_VAULT_RESOURCE_ID", env) as string | undefined,
     grantKeyVaultAccess: parseSetting("REMEDIATOR_GRANT_KEY_VAULT_ACCESS", env) as boolean,
     lockName: parseSetting("REMEDIATOR_LOCK_NAME", env) as string,

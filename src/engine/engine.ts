@@ -182,7 +182,7 @@ export function remediationSettings(config: Config): RemediationSettings {
 }
 
 export function ruleOptions(config: Config): RuleOptions {
-  return { minApiVersion: config.minApiVersion, weakCiphers: [...DEFAULT_WEAK_CIPHERS], unusedDays: 30, lockName: config.lockName, recreateForeignLocks: config.recreateForeignLocks };
+  return { minApiVersion: config.minApiVersion, weakCiphers: [...DEFAULT_WEAK_CIPHERS], unusedDays: 30, lockName: config.lockName, recreateForeignLocks: config.recreateForeignLocks, certificateExpiryDays: config.certificateExpiryDays, now: new Date() };
 }
 
 function errText(e: unknown): string {

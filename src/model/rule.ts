@@ -42,6 +42,13 @@ export const RULE_IDS = [
   "developer-portal-basic-auth-disabled",
   "resource-logs-enabled",
   "application-insights-logger",
+  "public-network-access-disabled",
+  "client-certificates-enabled",
+  "custom-domain-certificate-expiry",
+  "sku-supports-vnet",
+  "zone-redundancy",
+  "waf-in-front",
+  "ip-filter",
 ] as const;
 
 export type RuleId = (typeof RULE_IDS)[number];
@@ -104,6 +111,10 @@ export interface RuleOptions {
    * NotSpecified) lock someone else placed and then deleted is reported, not re-created.
    */
   recreateForeignLocks?: boolean;
+  /** `custom-domain-certificate-expiry`: a certificate must expire more than this many days from now (REMEDIATOR_CERTIFICATE_EXPIRY_DAYS; PSRule's default 30). */
+  certificateExpiryDays: number;
+  /** The time rules judge dates against (the engine passes the evaluation's start); absent = the current time. Tests pass a fixed date. */
+  now?: Date;
 }
 
 export interface Rule {

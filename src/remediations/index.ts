@@ -31,6 +31,13 @@ import { rule as gatewayConfiguration } from "./gateway-configuration-endpoint-d
 import { rule as portalBasicAuth } from "./developer-portal-basic-auth-disabled.js";
 import { rule as resourceLogs } from "./resource-logs-enabled.js";
 import { rule as appInsights } from "./application-insights-logger.js";
+import { rule as publicNetworkAccessDisabled } from "./public-network-access-disabled.js";
+import { rule as clientCertificatesEnabled } from "./client-certificates-enabled.js";
+import { rule as customDomainCertificateExpiry } from "./custom-domain-certificate-expiry.js";
+import { rule as skuSupportsVnet } from "./sku-supports-vnet.js";
+import { rule as zoneRedundancy } from "./zone-redundancy.js";
+import { rule as wafInFront } from "./waf-in-front.js";
+import { rule as ipFilter } from "./ip-filter.js";
 
 export const RULES: readonly Rule[] = [
   apiHttpsOnly,
@@ -62,6 +69,13 @@ export const RULES: readonly Rule[] = [
   portalBasicAuth,
   resourceLogs,
   appInsights,
+  publicNetworkAccessDisabled,
+  clientCertificatesEnabled,
+  customDomainCertificateExpiry,
+  skuSupportsVnet,
+  zoneRedundancy,
+  wafInFront,
+  ipFilter,
 ];
 
 /**
@@ -85,6 +99,7 @@ export const DEFAULT_RULE_OPTIONS: RuleOptions = {
   unusedDays: 30,
   lockName: DEFAULT_LOCK_NAME,
   recreateForeignLocks: false,
+  certificateExpiryDays: 30,
 };
 
 export function ruleById(id: string): Rule | undefined {

@@ -152,6 +152,16 @@ describe("configuration", () => {
     expect(loadConfig({ ARM_MAX_RETRIES: "  ", ARM_READS_PER_SECOND: "" })).toMatchObject({ armMaxRetries: 6, armPacing: { readsPerSecond: 25 } });
   });
 
+  it("REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: custom-domain-certificate-expiry's window, 30 days unless set (PSRule's default), 0 to 365", () => {
+    expect(loadConfig({}).certificateExpiryDays).toBe(30);
+    expect(loadConfig({ REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: "45" }).certificateExpiryDays).toBe(45);
+    expect(loadConfig({ REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: "0" }).certificateExpiryDays).toBe(0);
+    const e = errorOf({ REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: "366" });
+    expect(e.setting).toBe("REMEDIATOR_CERTIFICATE_EXPIRY_DAYS");
+    expect(e.message).toMatch(/whole number of days from 0 to 365/);
+    expect(e.message.split("\n")).toHaveLength(1);
+  });
+
   it("recognises loopback endpoints only", () => {
     expect(isLoopbackUrl("https://127.0.0.1:1234")).toBe(true);
     expect(isLoopbackUrl("https://localhost")).toBe(true);
