@@ -145,6 +145,18 @@ ruleTester(rule, {
       expect: [{ status: "fail" }],
     },
     {
+      name: "Defender 8ac833bd in a workspace: an operation policy without <base/> drops the workspace API's validate-jwt -> fail, naming it",
+      snapshot: () => {
+        const ops = ["get", "put"].map((o) => ({ id: `${WS_ID("team-a")}/apis/orders/operations/${o}`, name: o, type: "Microsoft.ApiManagement/service/workspaces/apis/operations", properties: {} }));
+        const wsPolicy = (path: string, body: string, base = true) => policy(doc(body, base), `${WS_ID("team-a")}/${path}`);
+        return snap({
+          workspaces: [wsResource("team-a")],
+          workspaceContents: { "team-a": { ...contents({ apis: [wsApi("team-a", "orders", { subscriptionRequired: false })], apiPolicies: { orders: wsPolicy("apis/orders", JWT) }, operationPolicies: { "orders/put": wsPolicy("apis/orders/operations/put", "", false) } }), operations: { orders: ops } } },
+        });
+      },
+      expect: [{ resourceId: "workspaces/team-a/apis/orders", status: "fail", message: /for operation 'put'/ }],
+    },
+    {
       name: "workspace chain: a key-required workspace API in an open workspace product -> fail",
       snapshot: snap({ workspaces: [wsResource("team-a")], workspaceContents: { "team-a": contents({ apis: [wsApi("team-a", "orders")], products: [{ ...product("free", { subscriptionRequired: false }), id: `${WS_ID("team-a")}/products/free` }], productApis: { free: ["orders"] } }) } }),
       expect: [{ status: "fail", message: /open product 'free'/ }],

@@ -223,6 +223,8 @@ export interface RequestPath {
   /** For messages: `through product 'starter'`, `without a product (it is in no product)`. */
   label: string;
   parents: Array<ArmResource | undefined>;
+  /** The product whose policy is on the path, if any. */
+  product?: string;
   /** The path exists only if a template expression resolves one way: uncovered, it is unknown rather than failing. */
   possible?: boolean;
 }
@@ -233,6 +235,7 @@ interface Scope {
   productPolicies: Record<string, ArmResource>;
   apiPolicies: Record<string, ArmResource>;
   operationPolicies: Record<string, ArmResource>;
+  operations?: Record<string, ArmResource[]>;
   subscriptions: ArmResource[];
   /** Above the product: workspace policy (in a workspace), then global. */
   tail: Array<ArmResource | undefined>;
@@ -272,7 +275,7 @@ export function keylessPaths(s: ServiceSnapshot, t: ApiTarget): RequestPath[] {
     const o = productOpen(sc, p);
     if (o === false) continue;
     if (o === true) open = true;
-    out.push({ label: o === true ? `without a key through open product '${p}'` : `without a key through product '${p}' (its subscriptionRequired is a template expression)`, parents: [sc.productPolicies[p], ...sc.tail], possible: o !== true });
+    out.push({ label: o === true ? `without a key through open product '${p}'` : `without a key through product '${p}' (its subscriptionRequired is a template expression)`, parents: [sc.productPolicies[p], ...sc.tail], product: p, possible: o !== true });
   }
   if (!open) {
     const v = pick(t.api, "properties.subscriptionRequired");
@@ -303,11 +306,12 @@ function relativeScope(scope: string): string {
 export function allPaths(s: ServiceSnapshot, t: ApiTarget): RequestPath[] {
   const sc = scopeOf(s, t);
   const products = productsOf(sc, t);
-  const out: RequestPath[] = products.map((p) => ({ label: `through product '${p}'`, parents: [sc.productPolicies[p], ...sc.tail] }));
+  const out: RequestPath[] = products.map((p) => ({ label: `through product '${p}'`, parents: [sc.productPolicies[p], ...sc.tail], product: p }));
   const sure: string[] = [];
   const maybe: string[] = [];
   if (products.length === 0) sure.push("it is in no product");
-  const keyless = keylessPaths(s, t).filter((p) => p.parents.length === sc.tail.length);
+  // key-less calls in the API's own context (through an open product they are on that product's path)
+  const keyless = keylessPaths(s, t).filter((p) => p.product === undefined);
   for (const p of keyless) (p.possible ? maybe : sure).push(p.possible ? "its subscriptionRequired is a template expression" : "it needs no subscription key");
   for (const sub of sc.subscriptions) {
     const scope = pick(sub, "properties.scope");
@@ -350,7 +354,7 @@ export function coverageOf(s: ServiceSnapshot, t: ApiTarget, elements: string[],
   const want = new Set(elements.map((e) => e.toLowerCase()));
   const sc = scopeOf(s, t);
   const names = new Map<string, string>();
-  if (t.workspace === undefined) for (const op of s.operations[t.key] ?? []) names.set(op.name.toLowerCase(), op.name);
+  for (const op of sc.operations?.[t.key] ?? []) names.set(op.name.toLowerCase(), op.name);
   for (const k of Object.keys(sc.operationPolicies)) {
     const [api, op] = [k.slice(0, k.lastIndexOf("/")).toLowerCase(), k.slice(k.lastIndexOf("/") + 1)];
     if (api === t.key && !names.has(op.toLowerCase())) names.set(op.toLowerCase(), op);
