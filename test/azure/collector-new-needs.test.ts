@@ -4,6 +4,8 @@
  * without the feature recorded as ARM answers it. Also the writes those rules' fixes make (portal config PATCH with
  * If-Match, identity providers, loggers, diagnostics, diagnostic settings, tenant gatewayAccess).
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { collectSnapshot, expandNeeds, expectedCalls, type CallShape } from "../../src/azure/collector.js";
 import type { DataNeed } from "../../src/model/snapshot.js";
@@ -292,5 +294,77 @@ describe("emulator: the writes the new rules' fixes make", () => {
     await apim().tenantAccess.update(rg, W, "gatewayAccess", "*", { enabled: false });
     const snap = await collectSnapshot(env.clients, wid, ["gatewayAccess"]);
     expect(snap.tenantAccess.find((t) => t.name === "gatewayAccess")?.properties["enabled"]).toBe(false);
+  });
+});
+
+// ---- the emulator answers as Azure's published examples (test/fixtures/azure-specs, see SOURCES.md there) ----------
+
+type Shape = string | Shape[] | { [key: string]: Shape };
+/** The recursive shape of a JSON value (keys and JSON types; arrays as the set of their items' shapes). */
+function shapeOf(v: unknown): Shape {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return [...new Map(v.map((x) => [JSON.stringify(shapeOf(x)), shapeOf(x)])).values()];
+  if (typeof v === "object") return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, shapeOf(x)]));
+  return typeof v;
+}
+function example(rel: string): { parameters: Record<string, unknown>; responses: Record<string, { body?: unknown }> } {
+  return JSON.parse(readFileSync(join(process.cwd(), "test", "fixtures", "azure-specs", rel), "utf8")) as { parameters: Record<string, unknown>; responses: Record<string, { body?: unknown }> };
+}
+
+describe("emulator: the new resources answer with the shapes of Azure's examples", () => {
+  const F = "apim-fidelity-new";
+  const fid = serviceId(F);
+  const portal = example("apimanagement/examples/ApiManagementListPortalConfig.json");
+  const portalItem = ((portal.responses["200"]?.body as { value: Array<Record<string, unknown>> }).value[0] ?? {}) as Record<string, unknown>;
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator([service(F, {}), child(F, "portalconfigs/default", `${T}/portalconfigs`, portalItem["properties"] as Record<string, unknown>)], { throttle: { enabled: false } });
+  });
+  afterAll(async () => env.emu.stop());
+  const rg = fid.split("/")[4] as string;
+  const sub = fid.split("/")[2] as string;
+
+  it("ApiManagementListPortalConfig: the list's items (ALLOWED: the list's count, nextLink absent on the last page)", async () => {
+    const snap = await collectSnapshot(env.clients, fid, ["portalConfigs"]);
+    expect(shapeOf(snap.portalConfigs[0])).toEqual(shapeOf(portalItem));
+  });
+
+  it("ApiManagementCreateIdentityProvider: 201 with the provider's type and no clientSecret", async () => {
+    const ex = example("apimanagement/examples/ApiManagementCreateIdentityProvider.json");
+    const props = (ex.parameters["parameters"] as { properties: { clientId: string; clientSecret: string } }).properties;
+    let status = 0;
+    let body: unknown;
+    await env.clients.apim(sub).identityProvider.createOrUpdate(rg, F, String(ex.parameters["identityProviderName"]), props, { onResponse: (r) => ((status = r.status), (body = JSON.parse(r.bodyAsText ?? "{}"))) });
+    expect(status).toBe(201);
+    expect(shapeOf(body)).toEqual(shapeOf(ex.responses["201"]?.body));
+    expect((body as { properties: Record<string, unknown> }).properties["type"]).toBe("facebook");
+  });
+
+  it("ApiManagementCreateAILogger: 201 with the key as a named value reference (ALLOWED: resourceId, which the example's request does not send)", async () => {
+    const ex = example("apimanagement/examples/ApiManagementCreateAILogger.json");
+    const props = (ex.parameters["parameters"] as { properties: { loggerType: "applicationInsights"; description: string; credentials: Record<string, string> } }).properties;
+    let status = 0;
+    let body: { properties?: Record<string, unknown> } = {};
+    await env.clients.apim(sub).logger.createOrUpdate(rg, F, String(ex.parameters["loggerId"]), props, { onResponse: (r) => ((status = r.status), (body = JSON.parse(r.bodyAsText ?? "{}") as typeof body)) });
+    expect(status).toBe(201);
+    const expected = structuredClone(ex.responses["201"]?.body) as { properties: Record<string, unknown> };
+    delete expected.properties["resourceId"];
+    // ALLOWED: the example answers description null although its request sends one; the emulator keeps what was sent
+    expect(shapeOf({ ...body, properties: { ...body.properties, description: null } })).toEqual(shapeOf(expected));
+    expect((body.properties?.["credentials"] as Record<string, string>)["instrumentationKey"]).toMatch(/^\{\{\w+\}\}$/);
+  });
+
+  it("createOrUpdateDiagnosticSetting / listDiagnosticSettings (2021-05-01-preview): PUT answers 200, the list is `value` only", async () => {
+    const put = example("monitor/examples/createOrUpdateDiagnosticSetting.json");
+    const list = example("monitor/examples/listDiagnosticSettings.json");
+    const id = `${fid}/providers/Microsoft.Insights/diagnosticSettings/${String(put.parameters["name"])}`;
+    const statuses: number[] = [];
+    let body: unknown;
+    await env.clients.resources(sub).resources.beginCreateOrUpdateByIdAndWait(id, "2021-05-01-preview", put.parameters["parameters"] as Record<string, unknown>, { updateIntervalInMs: 10, onResponse: (r) => (statuses.push(r.status), (body = JSON.parse(r.bodyAsText ?? "{}"))) });
+    expect(statuses).toEqual([200]);
+    expect(shapeOf(body)).toEqual(shapeOf(put.responses["200"]?.body));
+    let listed: unknown;
+    await env.clients.resources(sub).resources.getById(`${fid}/providers/Microsoft.Insights/diagnosticSettings`, "2021-05-01-preview", { onResponse: (r) => (listed = JSON.parse(r.bodyAsText ?? "{}")) });
+    expect(Object.keys(listed as Record<string, unknown>)).toEqual(Object.keys(list.responses["200"]?.body as Record<string, unknown>));
   });
 });
