@@ -63,6 +63,7 @@ const MALFORMED: Partial<Record<keyof typeof SETTINGS, string[]>> = {
   REMEDIATOR_EXEMPT_TAG: ["x".repeat(513)],
   KEY_VAULT_RESOURCE_ID: ["kv-contoso", "/subscriptions/x/providers/Microsoft.KeyVault/vaults/kv", "https://kv-contoso.vault.azure.net"],
   REMEDIATOR_GRANT_KEY_VAULT_ACCESS: ["yes", "maybe"],
+  REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: ["law-apim", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law", "/subscriptions/8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34/resourceGroups/rg/providers/Microsoft.Insights/components/appi"],
   REMEDIATOR_LOCK_NAME: ["a/b", "x".repeat(91), "50%", "a?b"],
   REMEDIATOR_LOCK_LEVEL: ["readonly", "None", "CanNotDelete,ReadOnly"],
   REMEDIATOR_LOCK_NOTES: ["x".repeat(513)],
