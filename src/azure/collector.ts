@@ -365,6 +365,8 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     const value = (body as unknown as Raw)["value"];
     snap.diagnosticSettings = Array.isArray(value) ? (value as ArmResource[]) : [];
   });
+  // read whole in a scoped evaluation too: an event about a service API names no workspace, and workspace APIs lie
+  // outside the service's `apis/` (their findings are out of scope and dropped)
   run("workspaces", async () => {
     let list: ArmResource[];
     try {
@@ -517,6 +519,9 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
         timespan: `${start.toISOString()}/${end.toISOString()}`,
         interval: "P1D",
         aggregation: "Total",
+        // no per-operation split: the Requests metric's dimensions are Location, Hostname, LastErrorReason, the response
+        // codes and categories, and ApiId (Learn, "Supported metrics for Microsoft.ApiManagement/service"); no OperationId,
+        // so requestsByOperation is not filled from Azure Monitor
         filter: "ApiId eq '*'",
       });
       const counts: Record<string, number> = {};
