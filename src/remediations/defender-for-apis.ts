@@ -40,12 +40,14 @@ export const rule = defineRule(
       .map((api) => {
         const onboarded = d?.onboardedApis.includes(api.name.toLowerCase()) === true;
         if (d?.planEnabled === false) return { resourceId: api.id, status: "fail" as const, message: "The Defender for APIs plan is off for this subscription (Microsoft.Security/pricings/Api is not Standard)." };
-        // not onboarded fails whatever the plan: an offline input with apiCollections (or none) and no pricing still answers
-        if (d && !onboarded) return { resourceId: api.id, status: "fail" as const, message: `API '${api.name}' is not onboarded to Defender for APIs (no Microsoft.Security/apiCollections/${api.name}).${d.planEnabled === undefined ? " The plan state could not be read." : ""}` };
+        // the plan unreadable (403): the collector reads apiCollections only under a known plan, so a missing one says nothing.
+        // Offline inputs collect `defender` only with the subscription's pricing, so they are judged (plan and collections).
         if (!d || d.planEnabled === undefined) {
           return { resourceId: api.id, status: "unknown" as const, message: onboarded ? `API '${api.name}' is onboarded to Defender for APIs, but the plan state (Microsoft.Security/pricings/Api) could not be read.` : "The Defender for APIs plan state could not be read." };
         }
-        return { resourceId: api.id, status: "pass" as const, message: `API '${api.name}' is onboarded to Defender for APIs.` };
+        return onboarded
+          ? { resourceId: api.id, status: "pass" as const, message: `API '${api.name}' is onboarded to Defender for APIs.` }
+          : { resourceId: api.id, status: "fail" as const, message: `API '${api.name}' is not onboarded to Defender for APIs (no Microsoft.Security/apiCollections/${api.name}).` };
       });
   },
 );

@@ -7,7 +7,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/common/config.js";
 import { withVaultAllowList } from "../../src/engine/engine.js";
-import { inAllowedVault, ownedBy, secretNameFor, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/fixes/key-vault.js";
+import { inAllowedVault, ownedBy, referencedSecret, secretNameFor, secretNameOf, TAG_NAMED_VALUE, TAG_SERVICE } from "../../src/remediations/fixes/key-vault.js";
+import { rule as kvRule } from "../../src/remediations/named-value-secrets-in-key-vault.js";
 import { BlockedError } from "../../src/remediations/types.js";
 
 // APIM service names: letters, digits, hyphens (1-50); named value names: most printable characters but */#&+:<>?
@@ -58,6 +59,24 @@ describe("only the configured vault", () => {
     expect(inAllowedVault("https://kv-apim.vault.azure.net/secrets/a", emu)).toBe(true);
     expect(inAllowedVault("https://kv-other.vault.azure.net/secrets/a", emu)).toBe(false);
     expect(inAllowedVault("https://127.0.0.1:8445/secrets/a", emu)).toBe(false);
+  });
+
+  it("a reference read at apply time names a secret only in the configured vault (issue 17: never granted elsewhere)", () => {
+    const cfg = { keyVaultUrl: VAULT, keyVaultResourceId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-apim" };
+    expect(referencedSecret(`${VAULT}/secrets/apim-db/0123abcd`, cfg)).toBe("apim-db");
+    expect(secretNameOf(`${VAULT}/secrets/apim-db/`)).toBe("apim-db");
+    expect(secretNameOf(`${VAULT}/keys/apim-db`)).toBeUndefined();
+    expect(secretNameOf("not a url")).toBeUndefined();
+    for (const other of ["https://kv-other.vault.azure.net/secrets/apim-db", "http://kv-apim.vault.azure.net/secrets/apim-db", "not a url"]) {
+      expect(() => referencedSecret(other, cfg), other).toThrow(BlockedError);
+      expect(() => referencedSecret(other, cfg), other).toThrow(/not the configured Key Vault.*nothing granted/);
+    }
+    expect(() => referencedSecret(`${VAULT}/certificates/c1`, cfg)).toThrow(/not a Key Vault secret identifier/);
+  });
+
+  it("the migration has no rollback: a failed fix never writes a secret back into API Management inline", () => {
+    expect(kvRule.remediation).toBeDefined();
+    expect(kvRule.remediation?.rollback).toBeUndefined();
   });
 
   it("the clients a fix gets refuse any other vault before a request is made", () => {

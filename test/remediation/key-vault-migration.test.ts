@@ -638,6 +638,78 @@ describe("only the configured vault, only this named value's secret, never a sta
     await expect(listValue(c)).rejects.toMatchObject({ statusCode: 400 });
   });
 
+  /**
+   * Issue 17: a reference re-pointed between the plan and the apply (a person, or another tool, writes the named value while
+   * the fix runs) is judged as it is then: nothing is granted unless the reference names a secret of this named value in
+   * the configured vault. `during` runs when the engine records its intent, just before the fix's first request.
+   */
+  /** Every role assignment the service identity holds in the subscription (either vault, any secret). */
+  async function grantsOf(c: Case): Promise<string[]> {
+    const held: string[] = [];
+    for await (const ra of env.clients.authorization(SUB).roleAssignments.listForScope(`/subscriptions/${SUB}`, { filter: `principalId eq '${await servicePrincipal(c)}'` })) held.push(ra.scope ?? "");
+    return held;
+  }
+
+  const otherVault = { id: OTHER_KV_ID, type: "Microsoft.KeyVault/vaults", name: OTHER_VAULT, location: "westeurope", properties: { enableRbacAuthorization: true } };
+
+  async function evaluateRepointed(c: Case, during: () => Promise<void>): Promise<{ action: ActionResult | undefined; byRemediator: Array<[string, string, string]> }> {
+    let seq = -1;
+    const e = engineFor(env.emu, { KEY_VAULT_URL: kvUrl, KEY_VAULT_RESOURCE_ID: KV_ID }, undefined, {
+      wrapAudit: (memory) => ({
+        async write(r) {
+          if (r.outcome === "started" && seq < 0) {
+            await during();
+            seq = Math.max(0, ...env.emu.log.list().map((l) => l.seq));
+          }
+          return memory.write(r);
+        },
+      }),
+    });
+    const result = await e.engine.evaluate(c.serviceId, { rules: [kvRule] });
+    OUTPUTS.push(JSON.stringify(result), JSON.stringify(e.audit.records), e.logLines.join("\n"));
+    expect(seq, "the fix started").toBeGreaterThanOrEqual(0);
+    const byRemediator = env.emu.log
+      .list()
+      // writes only: a GET, or the POST that reads a named value's value (listValue), changes nothing
+      .filter((l) => l.seq > seq && l.principal === REMEDIATOR && l.method !== "GET" && !/\/listValue$/i.test(l.path.split("?")[0] ?? ""))
+      .map((l): [string, string, string] => [l.host, l.method, l.path.split("?")[0] as string]);
+    return { action: result.actions.find((a) => a.ruleId === RULE && a.resourceId.toLowerCase() === c.id.toLowerCase()), byRemediator };
+  }
+
+  it("a named value pointed into another vault while its migration starts gets no grant anywhere, and is not written", async () => {
+    const stolen = `other-team-${randomUUID()}`;
+    SEEDED.push(stolen);
+    const c = setup({
+      extra: () => [otherVault, roleAssignment(OTHER_KV_ID, SECRETS_OFFICER, REMEDIATOR), { id: `${OTHER_KV_ID}/secrets/payroll-db`, type: SECRET_TYPE, name: `${OTHER_VAULT}/payroll-db`, properties: { value: stolen } }],
+    });
+    const { action, byRemediator } = await evaluateRepointed(c, () => pointAt(c, `${otherUrl()}/secrets/payroll-db`, OTHER_KV_ID));
+    expect(action?.outcome, action?.reason).toBe("not-remediable");
+    expect(action?.reason).toMatch(/now points into .* not the configured Key Vault/);
+    // no role assignment (not on the configured vault under the migration's name, not on the other vault), no named value write
+    expect(byRemediator.filter(([, , path]) => /roleAssignments|namedValues/i.test(path))).toEqual([]);
+    expect(byRemediator.filter(([host]) => host === `vault:${OTHER_VAULT}`)).toEqual([]);
+    expect(await grantsOf(c)).toEqual([]);
+    expect((await namedValue(c)).keyVault?.secretIdentifier).toBe(`${otherUrl()}/secrets/payroll-db`); // left as the person set it
+  });
+
+  it("a broken reference re-pointed into another vault while its repair starts is not repaired: no grant, never written inline", async () => {
+    const stolen = `other-team-${randomUUID()}`;
+    SEEDED.push(stolen);
+    const c = setup({
+      brokenReference: true,
+      extra: () => [otherVault, roleAssignment(OTHER_KV_ID, SECRETS_OFFICER, REMEDIATOR), { id: `${OTHER_KV_ID}/secrets/payroll-db`, type: SECRET_TYPE, name: `${OTHER_VAULT}/payroll-db`, properties: { value: stolen } }],
+    });
+    const { action, byRemediator } = await evaluateRepointed(c, () => pointAt(c, `${otherUrl()}/secrets/payroll-db`, OTHER_KV_ID));
+    expect(action?.plan?.operation).toBe("repair Key Vault reference");
+    expect(action?.outcome, action?.reason).toBe("not-remediable");
+    expect(action?.reason).toMatch(/now points into .* not the configured Key Vault/);
+    expect(byRemediator).toEqual([]); // no grant, no named value write (no rollback to an inline value), nothing in either vault
+    expect(await grantsOf(c)).toEqual([]);
+    const nv = await namedValue(c);
+    expect(nv.value).toBeUndefined();
+    expect(nv.keyVault?.secretIdentifier).toBe(`${otherUrl()}/secrets/payroll-db`);
+  });
+
   it("a secret of the migration's name that holds another owner's value is never overwritten", async () => {
     const c = setup({ vaultSecret: () => `someone-elses-${randomUUID()}`, vaultSecretTags: () => ({ owner: "payments-team" }) });
     env.emu.log.clear();

@@ -49,8 +49,8 @@ ruleTester(rule, {
     { name: "a Service Fabric backend", snapshot: snap({ backends: [serviceFabric("sf")] }) },
     { name: "an API without a serviceUrl (backend set in policy)", snapshot: snap({ apis: [api("echo", { serviceUrl: undefined })] }) },
     { name: "an API with an empty serviceUrl", snapshot: snap({ apis: [api("echo", { serviceUrl: "" })] }) },
-    // PSRule Azure.APIM.HTTPBackend asserts StartsWith(url, 'https://') on every backend, so a pool (no url) fails there
-    { name: "beyond PSRule Azure.APIM.HTTPBackend: a pool (type Pool, no url) is not judged", snapshot: snap({ backends: [backend("pool", { type: "Pool", url: undefined, protocol: undefined, pool: { services: [{ id: "/backends/a" }] } })] }) },
+    // PSRule Azure.APIM.HTTPBackend (AZR-000044) keeps only backends that have a url (HasField properties.url)
+    { name: "PSRule Azure.APIM.HTTPBackend: a pool (type Pool, no url) is not judged", snapshot: snap({ backends: [backend("pool", { type: "Pool", url: undefined, protocol: undefined, pool: { services: [{ id: "/backends/a" }] } })] }) },
   ],
   unknown: [
     { name: "a backend URL that is a template expression", snapshot: snap({ backends: [backend("b1", { url: EXPR })] }), expect: [{ resourceId: "backends/b1", status: "unknown", message: /template expression/ }] },

@@ -29,17 +29,7 @@ ruleTester(rule, {
     { name: "an onboarded name that only shares a prefix", snapshot: on(["echo"], { apis: [api("echo2")] }), expect: [{ status: "fail" }] },
     // offline: Microsoft.Security/pricings/Api with pricingTier Free, next to a collection
     { name: "Policy 7926a6d1: offline pricing Free (not Standard) -> fail", snapshot: snap({ apis: [api("echo")], needs: OFFLINE, defender: { planEnabled: false, onboardedApis: ["echo"] } }), count: 1, expect: [{ status: "fail", message: /plan is off.*pricings\/Api/ }] },
-    // offline: apiCollections for one API and no pricing in the input: the other API is known not to be onboarded
-    {
-      name: "PSRule Azure.APIM.DefenderCloud: offline apiCollections without pricing, an API without a collection -> fail",
-      snapshot: snap({ apis: [api("echo"), api("orders")], needs: OFFLINE, defender: { planEnabled: undefined, onboardedApis: ["echo"] } }),
-      count: 2,
-      expect: [
-        { resourceId: "apis/orders", status: "fail", message: /API 'orders' is not onboarded.*plan state could not be read/ },
-        { resourceId: "apis/echo", status: "unknown", message: /onboarded to Defender for APIs, but the plan state/ },
-      ],
-    },
-    { name: "PSRule Azure.APIM.DefenderCloud: the plan unreadable (403), API not onboarded -> fail", snapshot: snap({ apis: [api("echo")], defender: { planEnabled: undefined, onboardedApis: [] } }), count: 1, expect: [{ status: "fail", message: /not onboarded/ }] },
+    { name: "PSRule Azure.APIM.DefenderCloud: offline pricing Standard, an API without a collection -> fail", snapshot: snap({ apis: [api("echo"), api("orders")], needs: OFFLINE, defender: { planEnabled: true, onboardedApis: ["echo"] } }), count: 2, expect: [{ resourceId: "apis/orders", status: "fail", message: /API 'orders' is not onboarded.*apiCollections\/orders/ }, { resourceId: "apis/echo", status: "pass" }] },
   ],
   notApplicable: [
     // Defender for APIs does not support the Consumption tier (Defender for APIs FAQ)
@@ -54,7 +44,11 @@ ruleTester(rule, {
     { name: "PSRule Azure.APIM.DefenderCloud: apiType soap without a type is not judged", snapshot: on([], { apis: [api("legacy", { apiType: "soap" })] }) },
   ],
   unknown: [
+    // live: the pricing read refused (403); the collector then reads no apiCollections, so none missing says nothing
+    { name: "the plan state could not be read", snapshot: snap({ apis: [api("echo")], defender: { planEnabled: undefined, onboardedApis: [] } }), expect: [{ resourceId: "apis/echo", status: "unknown", message: /plan state could not be read/ }] },
     { name: "collected, but no Defender data at all", snapshot: snap({ apis: [api("echo"), api("other")] }), count: 2 },
+    // offline: apiCollections but no Microsoft.Security/pricings/Api in the input: `defender` is not collected
+    { name: "an offline input with apiCollections and no pricing", snapshot: snap({ apis: [api("echo")], needs: ["apis", "apiRevisions"], defender: { planEnabled: undefined, onboardedApis: ["echo"] } }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /no defender data/ }] },
     { name: "an offline input with apiCollections but no plan state", snapshot: snap({ apis: [api("echo")], needs: OFFLINE, defender: { planEnabled: undefined, onboardedApis: ["echo"] } }), expect: [{ resourceId: "apis/echo", status: "unknown", message: /plan state \(Microsoft.Security\/pricings\/Api\) could not be read/ }] },
     { name: "Defender data was not collected", snapshot: snap({ apis: [api("echo")], needs: ["apis"] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /defender/ }] },
   ],

@@ -12,6 +12,8 @@ ruleTester(rule, {
     { name: "type in lower case", snapshot: withIdentity({ type: "systemassigned" }) },
     { name: "PascalCase Identity.Type", snapshot: snap({ service: pascal(service({}, { identity: { type: "SystemAssigned" } })) }) },
     { name: "a Consumption service with an identity", snapshot: snap({ service: consumption({}, { identity: { type: "SystemAssigned" } }) }) },
+    { name: "PSRule Azure.APIM.ManagedIdentity: 'SystemAssigned,UserAssigned' (no space) counts", snapshot: withIdentity({ type: "SystemAssigned,UserAssigned", userAssignedIdentities: { [UAI]: {} } }), count: 1, expect: [{ status: "pass" }] },
+    { name: "azqr apim-008: any type but None counts (UserAssigned)", snapshot: withIdentity({ type: "UserAssigned", userAssignedIdentities: { [UAI]: { principalId: "p", clientId: "c" } } }), count: 1 },
   ],
   invalid: [
     { name: "no identity", snapshot: snap(), expect: [{ resourceId: SERVICE_ID, status: "fail", message: /'apim1' has no managed identity/ }] },
@@ -19,6 +21,8 @@ ruleTester(rule, {
     { name: "an empty identity", snapshot: withIdentity({}), expect: [{ status: "fail" }] },
     { name: "PascalCase Identity.Type None", snapshot: snap({ service: pascal(service({}, { identity: { type: "None" } })) }), expect: [{ status: "fail" }] },
     { name: "a Consumption service without an identity", snapshot: snap({ service: consumption() }), expect: [{ status: "fail" }] },
+    { name: "azqr apim-008 / PSRule Azure.APIM.ManagedIdentity: identity type None fails", snapshot: withIdentity({ type: "None" }), count: 1, expect: [{ status: "fail", message: /no managed identity/ }] },
+    { name: "azqr apim-008: an identity without a type fails", snapshot: withIdentity({ principalId: "p" }), count: 1, expect: [{ status: "fail" }] },
   ],
   notApplicable: [{ name: "children-only input (service not in the input)", snapshot: stub() }],
   unknown: [

@@ -122,6 +122,29 @@ export function inAllowedVault(url: string, vault: { keyVaultUrl?: string; keyVa
   return isLoopbackUrl(configured) && name !== undefined && o === `https://${name}.vault.azure.net`;
 }
 
+/** The secret name of a Key Vault secret identifier (`https://VAULT/secrets/NAME[/VERSION]`), or undefined. */
+export function secretNameOf(secretIdentifier: string): string | undefined {
+  try {
+    return /^\/secrets\/([0-9a-zA-Z-]{1,127})(?:\/[0-9a-zA-Z]*)?\/?$/.exec(new URL(secretIdentifier).pathname)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The secret a reference read at apply time names in the configured vault. A reference into another vault (or no
+ * secret identifier) is a BlockedError: access is only ever granted on the secret the reference points at, and only
+ * in the configured vault (KEY_VAULT_RESOURCE_ID), so a reference changed between plan and apply gets nothing.
+ */
+export function referencedSecret(secretIdentifier: string, vault: { keyVaultUrl?: string; keyVaultResourceId?: string }): string {
+  if (!inAllowedVault(secretIdentifier, vault)) {
+    throw new BlockedError(`the reference now points into ${originOf(secretIdentifier) ?? "an unknown location"}, which is not the configured Key Vault (KEY_VAULT_URL): nothing granted; fix the reference or the access by hand`);
+  }
+  const named = secretNameOf(secretIdentifier);
+  if (!named) throw new BlockedError("the reference is not a Key Vault secret identifier (https://VAULT/secrets/NAME[/VERSION]): nothing granted");
+  return named;
+}
+
 /** A deterministic role assignment name (GUID), so re-running the grant is idempotent. */
 export function assignmentName(scope: string, principalId: string, role: string): string {
   const h = createHash("sha256").update(`${scope.toLowerCase()}|${principalId.toLowerCase()}|${role}`).digest("hex");
@@ -187,7 +210,7 @@ export const fixKeyVaultMigration: Remediation = {
     if (repair) {
       // a reference into another vault is never acted on: we would read from, or grant on, a vault we were not given
       if (!inAllowedVault(existingRef, ctx.settings)) return { kind: "blocked", reason: `the reference points into ${originOf(existingRef) ?? "an unknown location"}, which is not the configured Key Vault (KEY_VAULT_URL): not repaired; fix the reference or the access by hand` };
-      const named = /^\/secrets\/([0-9a-zA-Z-]{1,127})(?:\/[0-9a-zA-Z]*)?\/?$/.exec(new URL(existingRef).pathname)?.[1];
+      const named = secretNameOf(existingRef);
       if (!named) return { kind: "blocked", reason: "the reference is not a Key Vault secret identifier (https://VAULT/secrets/NAME[/VERSION]): not repaired" };
       secretName = named;
     }
@@ -245,6 +268,11 @@ export const fixKeyVaultMigration: Remediation = {
     if (p.kind === "repair") {
       const [current, secret] = await Promise.all([apim.namedValue.get(ref.resourceGroup, ref.name, name), kv.getSecret(p.secretName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)))]);
       if (typeof secret?.value === "string") ctx.secret(secret.value);
+      // the reference as it is now, not as planned: re-pointed meanwhile (another vault, another secret, or inline
+      // again), it is not repaired here and the next evaluation judges it afresh
+      const now = current.keyVault?.secretIdentifier;
+      if (!now) throw new BlockedError("the named value no longer references Key Vault: not repaired; the next evaluation judges it again");
+      if (referencedSecret(now, ctx.settings).toLowerCase() !== p.secretName.toLowerCase()) throw new BlockedError(`the reference changed since it was read (now Key Vault secret '${secretNameOf(now) ?? "?"}'): not repaired; the next evaluation judges it again`);
       // only a secret this named value owns gets a grant: a reference to another service's secret is not ours to open
       if (!secret) throw new BlockedError(`the Key Vault secret '${p.secretName}' does not exist: the reference cannot be repaired`);
       if (!ownedBy(secret.properties.tags, ref.id, name)) throw new BlockedError(`the Key Vault secret '${p.secretName}' is not this named value's (its tags name another owner or none): not granted; fix the reference or the access by hand`);
@@ -269,9 +297,16 @@ export const fixKeyVaultMigration: Remediation = {
     if (currentRead.status === "rejected") throw currentRead.reason;
     const current = currentRead.value;
     if (current.keyVault?.secretIdentifier) {
-      // migrated meanwhile (another worker, or a person): make sure it resolves
-      await ensureAccess(p, p.secretName, ctx);
-      await waitResolved(plan, ctx, current, () => checkAccess(p, p.secretName, ctx));
+      // migrated meanwhile (another worker, or a person): make sure it resolves, granting only on the secret the
+      // reference names, in the configured vault, and only when that secret is this named value's (its tags)
+      const named = referencedSecret(current.keyVault.secretIdentifier, ctx.settings);
+      const held = await kv.getSecret(named).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+      if (typeof held?.value === "string") ctx.secret(held.value);
+      if (!held || !ownedBy(held.properties.tags, ref.id, name)) {
+        throw new BlockedError(`the named value was pointed at Key Vault secret '${named}' meanwhile, which is not this named value's (${held ? "its tags name another owner or none" : "it does not exist"}): not granted; fix the reference or the access by hand`);
+      }
+      await ensureAccess(p, named, ctx);
+      await waitResolved(plan, ctx, current, () => checkAccess(p, named, ctx));
       return;
     }
     if (valueRead.status === "rejected") throw valueRead.reason;
