@@ -1,6 +1,7 @@
 import { tenantAccessVerdict } from "./utils/tenant.js";
 import { defineRule, V2_SKUS } from "./types.js";
 import { fixTenantAccess, type TenantAccessGuard } from "./fixes/tenant-access.js";
+import { code } from "./fixes/write.js";
 
 /**
  * Self-hosted gateways pull their configuration from this endpoint (Microsoft Learn, "Self-hosted gateway
@@ -12,8 +13,13 @@ import { fixTenantAccess, type TenantAccessGuard } from "./fixes/tenant-access.j
  */
 export const selfHostedGatewaysGuard: TenantAccessGuard = async (ref, ctx) => {
   const names: string[] = [];
-  for await (const g of ctx.clients.apim(ref.subscriptionId).gateway.listByService(ref.resourceGroup, ref.name)) {
-    if (g.name && g.name.toLowerCase() !== "managed") names.push(g.name);
+  try {
+    for await (const g of ctx.clients.apim(ref.subscriptionId).gateway.listByService(ref.resourceGroup, ref.name)) {
+      if (g.name && g.name.toLowerCase() !== "managed") names.push(g.name);
+    }
+  } catch (e) {
+    // a tier without self-hosted gateways (Basic, Standard) may refuse the list as it refuses other features it lacks: none to break
+    if (code(e) !== "MethodNotAllowedInPricingTier") throw e;
   }
   if (names.length === 0) return undefined;
   const shown = names.slice(0, 5).map((n) => `'${n}'`).join(", ") + (names.length > 5 ? ` and ${names.length - 5} more` : "");
