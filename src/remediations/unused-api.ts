@@ -12,7 +12,7 @@ export const rule = defineRule(
     id: "unused-api",
     title: "APIs without traffic are retired",
     severity: "low",
-    description: "Every operation of an API had requests in the look-back window (default 30 days; Azure Monitor `Requests` metric by `ApiId` and `OperationId`): an API fails when any of its operations had none, and the finding names them. Judged per API when only per-API counts or no operations are available (the message says so); `unknown` when metrics are unavailable.",
+    description: "Every operation of an API had requests in the look-back window (default 30 days): an API fails when any of its operations had none, and the finding names them, when per-operation counts and the operations are available; otherwise judged per API (Azure Monitor `Requests` metric by `ApiId`; the message says so). `unknown` when metrics are unavailable.",
     rationale: "Forgotten APIs stay reachable, keep credentials to backends and are rarely patched (OWASP API9: improper inventory management).",
     defaultAction: "ticket",
     target: "apis",
@@ -22,7 +22,7 @@ export const rule = defineRule(
       baseline: "OWASP API9:2023 Improper inventory management",
       links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-use-azure-monitor"],
     },
-    needs: ["apis", "metrics", "operations"],
+    needs: ["apis", "metrics"],
     fixActions: ["Microsoft.Insights/metrics/read"],
   },
   (s, o) =>
@@ -30,7 +30,9 @@ export const rule = defineRule(
       const name = api.name.toLowerCase();
       const window = `in the last ${o.unusedDays} days`;
       const byOp = s.requestsByOperation;
-      const ops = s.operations[name];
+      // operations are read when another rule needs them (not for this one alone: Azure Monitor's Requests metric has
+      // no OperationId dimension, so live scans carry per-API counts only; per-operation counts come with an input that has them)
+      const ops = s.collected.has("operations") ? s.operations[name] : undefined;
       // per operation, as Defender judges each `apis/operations` endpoint (Policy c8acafaf): one busy operation must not hide unused ones
       if (byOp && ops && ops.length > 0) {
         const counts = ops.map((op) => ({ op: op.name, n: byOp[`${name}/${op.name.toLowerCase()}`] ?? 0 }));

@@ -3,8 +3,8 @@ import type { ArmResource } from "../../src/model/arm.js";
 import type { DataNeed } from "../../src/model/snapshot.js";
 import { ALL_NEEDS, SERVICE_ID, api, consumption, pascal, snap as snapAll, stub as stubAll, ruleTester, type SnapParts } from "../helpers/rule-tester.js";
 
-/** Every need, operations included (the rule reads them). */
-const NEEDS: DataNeed[] = [...ALL_NEEDS, "operations"];
+/** Every need, operations included (the rule reads them when collected). */
+const NEEDS: DataNeed[] = [...new Set<DataNeed>([...ALL_NEEDS, "operations"])];
 const snap = (parts: SnapParts = {}) => snapAll({ needs: NEEDS, ...parts });
 const stub = (parts: SnapParts = {}) => stubAll({ needs: NEEDS, ...parts });
 
@@ -30,6 +30,7 @@ ruleTester(rule, {
     // fall back, and say so, where per-operation data is missing
     { name: "per API when per-operation metrics are missing", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByApi: { echo: 3 } }), expect: [{ status: "pass", message: /judged per API: per-operation metrics are not available/ }] },
     { name: "per API when the API's operations are not in the snapshot", snapshot: snap({ apis: [api("echo")], requestsByApi: { echo: 3 }, requestsByOperation: { "echo/a": 3 } }), expect: [{ status: "pass", message: /judged per API: its operations are not in the input/ }] },
+    { name: "per API when operations were not collected", snapshot: snapAll({ needs: NEEDS.filter((n) => n !== "operations"), apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByApi: { echo: 3 }, requestsByOperation: { "echo/a": 3 } }), expect: [{ status: "pass", message: /judged per API: its operations are not in the input/ }] },
     { name: "per API when the API has no operations", snapshot: snap({ apis: [api("echo")], operations: { echo: [] }, requestsByApi: { echo: 3 }, requestsByOperation: {} }), expect: [{ status: "pass", message: /judged per API: it has no operations/ }] },
     {
       name: "another API's busy operation does not count for this one",
