@@ -65,12 +65,16 @@ describe("the catalogs list exactly the rules the code has", () => {
   it("docs/rules/README.md's catalog table, in the code's order, with severity and default action", () => {
     const catalog = read("docs/rules/README.md");
     const table = firstTable(catalog.slice(catalog.indexOf("\n| id |") + 1));
-    const rows = table.rows.map((r) => ({ id: (r[0] ?? "").replace(/^\[`([^`]+)`\].*$/, "$1"), severity: r[1], action: r[2] }));
+    const rows = table.rows.map((r) => ({ id: (r[0] ?? "").replace(/^\[`([^`]+)`\].*$/, "$1"), severity: r[1], action: r[2], policy: r[4] ?? "", psrule: r[5] ?? "" }));
     expect(rows.map((r) => r.id)).toEqual(ids);
     for (const rule of RULES) {
       const row = rows.find((r) => r.id === rule.meta.id);
       expect(row?.severity, rule.meta.id).toBe(rule.meta.severity);
       expect(row?.action, rule.meta.id).toBe(rule.meta.defaultAction);
+      // the Azure Policy and PSRule columns name what the meta references, or "—"
+      const { azurePolicy, psrule } = rule.meta.references;
+      expect(azurePolicy ? row?.policy.includes(azurePolicy) : row?.policy === "—", `${rule.meta.id}: Azure Policy column '${row?.policy}'`).toBe(true);
+      expect(row?.psrule, `${rule.meta.id}: PSRule column`).toBe(psrule ? `\`${psrule}\`` : "—");
     }
   });
   it("README.md's rule table", () => {
