@@ -16,6 +16,7 @@ import { EventFeed, type Caller } from "./events.js";
 import { ArmError, bearerToken, decodeJwt, errorReply, parseJsonBody, readBody, send, sleep, type Reply } from "./http.js";
 import { parseId } from "./ids.js";
 import { Vaults } from "./keyvault.js";
+import { ResourceGraph } from "./resourcegraph.js";
 import { effectiveTimings, type TimingOptions } from "./profile.js";
 import { lroDurations, type LroTimingOptions } from "./lro.js";
 import { Store, type Estate } from "./store.js";
@@ -58,6 +59,8 @@ export interface EmulatorHandle {
   faults: Faults;
   throttle: Throttle;
   arm: Arm;
+  /** Azure Resource Graph (emulator/resourcegraph.ts): its quota settings (`configure`) and query counts. */
+  resourceGraph: ResourceGraph;
   /** Replaces the state with a new estate (or the original one). */
   reset(estate?: Estate | { resources: Estate } | string): void;
   setLatency(l: Latency): void;
@@ -154,6 +157,12 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
   // long-running operations per kind (emulator/lro.ts): the realistic profile's durations, scaled
   let arm = new Arm(store, vaults, events, { pageSize: options.pageSize ?? 100, lroDurationMs: options.lroDurationMs ?? 0, lroByKind: lroDurations(timing) });
 
+  // rows are what ARM's GET of each resource answers
+  const resourceGraph = new ResourceGraph(
+    () => store,
+    (r) => arm.view(r, { origin: handle.armEndpoint, method: "GET", url: new URL(`${r.id}?api-version=2024-05-01`, handle.armEndpoint || "https://127.0.0.1") }),
+  );
+
   const servers: Server[] = [];
   const vaultPorts = new Map<string, number>();
 
@@ -171,6 +180,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
     faults,
     throttle,
     arm,
+    resourceGraph,
     reset(estate) {
       if (estate !== undefined) initialEstate = loadEstate(estate);
       store = new Store(tenantId);
@@ -188,6 +198,7 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
       log.clear();
       faults.clear();
       throttle.reset();
+      resourceGraph.reset();
       void ensureVaultServers();
     },
     setLatency(l) {
@@ -302,6 +313,14 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
         const body = parseJsonBody(method === "GET" || method === "HEAD" ? "" : await readBody(req));
         if (!url.searchParams.get("api-version")) {
           throw new ArmError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+        }
+        if (ResourceGraph.handles(url.pathname)) {
+          // Resource Graph has its own quota per principal (emulator/resourcegraph.ts), not ARM's buckets
+          reply = resourceGraph.handle({ method, url, principalId: caller.principalId, body });
+          reply.headers = { ...(reply.headers ?? {}), "x-ms-request-id": cryptoId(), "x-ms-correlation-request-id": String(req.headers["x-ms-client-request-id"] ?? cryptoId()) };
+          status = reply.status;
+          send(res, reply);
+          return;
         }
         const scope = parseId(url.pathname).subscriptionId ?? "tenant";
         const bucket = bucketOf(kind);

@@ -16,8 +16,10 @@ import { SubscriptionClient } from "@azure/arm-resources-subscriptions";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { MonitorClient } from "@azure/arm-monitor";
+import { ResourceGraphClient } from "@azure/arm-resourcegraph";
 import type { Config } from "../common/config.js";
-import { ARM_LIMITS, ArmPacer } from "./pacing.js";
+import { ARM_LIMITS, ArmPacer, type PacingLimits, type RequestPacer } from "./pacing.js";
+import { SharedArmPacer, type SharedBudgetStore } from "./shared-pacing.js";
 
 /** The principal a loopback credential acts as when none is configured. */
 export const DEFAULT_LOCAL_PRINCIPAL = "00000000-0000-4000-8000-00000000a11c";
@@ -63,19 +65,27 @@ export interface AzureClients {
   subscriptions(): SubscriptionClient;
   monitor(subscriptionId: string): MonitorClient;
   secrets(vaultUrl?: string): SecretClient;
-  /** The ARM request pacer shared by every ARM client here (absent when ARM_PACING is false). */
-  pacer?: ArmPacer;
+  /** Azure Resource Graph (tenant-level; not paced by the ARM pacer: src/azure/resource-graph.ts keeps its own quota). */
+  resourceGraph?(): ResourceGraphClient;
+  /** The ARM request pacer shared by every ARM client here (absent when ARM_PACING is false): per process, or shared through a store. */
+  pacer?: RequestPacer;
 }
 
-/** One pacer per factory (= per principal, as ARM counts), mirroring ARM's buckets at the configured refill rates. */
-function createPacer(config: Config): ArmPacer | undefined {
+/**
+ * One pacer per factory (= per principal, as ARM counts), mirroring ARM's buckets at the configured refill rates:
+ * in this process, or, given a budget store, shared with every instance that uses the store.
+ */
+function createPacer(config: Config, options: ClientFactoryOptions): RequestPacer | undefined {
   const p = config.armPacing;
   if (p && !p.enabled) return undefined;
-  return new ArmPacer({
+  const limits: PacingLimits = {
     reads: { capacity: ARM_LIMITS.reads.capacity, refillPerSecond: p?.readsPerSecond ?? ARM_LIMITS.reads.refillPerSecond },
     writes: { capacity: ARM_LIMITS.writes.capacity, refillPerSecond: p?.writesPerSecond ?? ARM_LIMITS.writes.refillPerSecond },
     deletes: { capacity: ARM_LIMITS.deletes.capacity, refillPerSecond: p?.deletesPerSecond ?? ARM_LIMITS.deletes.refillPerSecond },
-  });
+  };
+  if (!options.budgetStore) return new ArmPacer(limits);
+  const principal = config.principalId ?? config.managedIdentityClientId ?? "default";
+  return new SharedArmPacer({ store: options.budgetStore, principal, limits, ...(options.onPacingFallback ? { onFallback: options.onPacingFallback } : {}) });
 }
 
 export interface ClientFactoryOptions {
@@ -83,6 +93,10 @@ export interface ClientFactoryOptions {
   credential?: TokenCredential;
   /** Called when a request could not be sent (connection refused, reset, timed out, host not found), before the SDK's retry policy tries again. */
   onSendFailure?: (failure: SendFailure) => void;
+  /** ARM's budgets shared with the other instances of the app (the Functions app's storage); without it each factory paces alone. */
+  budgetStore?: SharedBudgetStore;
+  /** Called when the budget store failed and this factory paces alone for a while. */
+  onPacingFallback?: (error: unknown) => void;
 }
 
 export interface SendFailure {
@@ -129,7 +143,7 @@ function sendFailurePolicy(maxRetries: number, report: (f: SendFailure) => void)
   };
 }
 
-function createCredential(config: Config): TokenCredential {
+export function createCredential(config: Config): TokenCredential {
   if (config.armIsLoopback) return new LocalTokenCredential(config.principalId ?? DEFAULT_LOCAL_PRINCIPAL, config.tenantId ?? LOCAL_TENANT);
   if (config.managedIdentityClientId && process.env["IDENTITY_ENDPOINT"]) {
     return new ManagedIdentityCredential({ clientId: config.managedIdentityClientId });
@@ -142,7 +156,7 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
   // with an extra CA (the emulator's), one agent with one TLS context built once: per-request TLS
   // options would rebuild the context from every root certificate for each new connection
   const agent = config.armCa ? new Agent({ keepAlive: true, secureContext: createSecureContext({ ca: [...rootCertificates, config.armCa] }) }) : undefined;
-  const pacer = createPacer(config);
+  const pacer = createPacer(config, options);
   const common = {
     endpoint: config.armEndpoint,
     retryOptions: { maxRetries: config.armMaxRetries, retryDelayInMs: 800, maxRetryDelayInMs: 60_000 },
@@ -154,6 +168,8 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
       ...(options.onSendFailure ? [{ policy: sendFailurePolicy(config.armMaxRetries, options.onSendFailure), position: "perRetry" as const }] : []),
     ],
   };
+  // Resource Graph has its own per-user quota (x-ms-user-quota-* headers), not ARM's per-subscription buckets
+  const graphOptions = { ...common, additionalPolicies: options.onSendFailure ? [{ policy: sendFailurePolicy(config.armMaxRetries, options.onSendFailure), position: "perRetry" as const }] : [] };
   const cache = new Map<string, unknown>();
   const memo = <T>(key: string, make: () => T): T => {
     let v = cache.get(key) as T | undefined;
@@ -169,6 +185,7 @@ export function createClients(config: Config, options: ClientFactoryOptions = {}
     authorization: (sub) => memo(`authz|${sub}`, () => new AuthorizationManagementClient(credential, sub, common)),
     subscriptions: () => memo("subscriptions", () => new SubscriptionClient(credential, common)),
     monitor: (sub) => memo(`monitor|${sub}`, () => new MonitorClient(credential, sub, common)),
+    resourceGraph: () => memo("resourceGraph", () => new ResourceGraphClient(credential, graphOptions)),
     secrets: (vaultUrl) => {
       const url = vaultUrl ?? config.keyVaultUrl;
       if (!url) throw new Error("No Key Vault URL: set KEY_VAULT_URL (or pass --key-vault-url)");
