@@ -15,6 +15,7 @@ import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engi
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
 import { encodeMessage, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
+import { interleaveBySubscription } from "./sweep-order.js";
 
 export { scopeRefusal };
 
@@ -195,7 +196,8 @@ export async function handleEvents(input: unknown, deps: AppDeps): Promise<Event
 /** sweep: one message per service in scope. */
 export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()}`): Promise<string[]> {
   const services = await discoverServices(deps.clients, deps.config);
-  for (const s of services) {
+  // round-robin by subscription: the queue trigger's batches evaluate several subscriptions at once, each at its own ARM refill
+  for (const s of interleaveBySubscription(services)) {
     const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString() };
     await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg));
   }

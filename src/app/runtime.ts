@@ -3,7 +3,7 @@
  * Function App settings), shared by every function. Tests build their own.
  */
 import type { AppDeps } from "./app.js";
-import { createClients } from "../azure/clients.js";
+import { createClients, createCredential } from "../azure/clients.js";
 import { loadConfig, type Env } from "../common/config.js";
 import { Engine } from "../engine/engine.js";
 import { createLogger, secrets } from "../common/logger.js";
@@ -11,6 +11,7 @@ import { openStorage } from "./storage.js";
 import { TicketManager } from "../tickets/manager.js";
 import { ticketProviderFromEnv } from "../tickets/config.js";
 import { TableTicketStore } from "./ticket-store.js";
+import { openBudgetStore } from "./pacing-store.js";
 
 let cached: Promise<AppDeps> | undefined;
 
@@ -19,9 +20,15 @@ export const HAND_OFF_AFTER_MS = 20_000;
 
 export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "leaseRetrySeconds" | "operationRecheckSeconds">> & { handOffAfterMs?: number; engineTimings?: { sleep?: (ms: number) => Promise<void>; backoffMs?: number; pollIntervalMs?: number; pollAttempts?: number } } = {}): Promise<AppDeps> {
   const config = loadConfig(env);
-  const clients = createClients(config);
-  const storage = await openStorage(env, clients.credential);
+  const credential = createCredential(config);
+  const storage = await openStorage(env, credential);
   const log = createLogger({ level: config.logLevel, registry: secrets });
+  // every instance of the app paces ARM from the same budgets, in the app's storage (src/azure/shared-pacing.ts)
+  const budgetStore = config.armPacing?.enabled === false ? undefined : await openBudgetStore(env, credential);
+  const clients = createClients(config, {
+    credential,
+    ...(budgetStore ? { budgetStore, onPacingFallback: (e: unknown) => log.warn({ reason: (e as Error).message?.split("\n")[0]?.slice(0, 200) }, "ARM pacing: the shared budget store failed; this instance paces alone for 30 s") } : {}),
+  });
   // a service update outlasts a function (host.json functionTimeout 10 minutes): operations are handed off to storage and resumed by a delayed message
   const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, operationMode: "hand-off", handOffAfterMs: overrides.handOffAfterMs ?? HAND_OFF_AFTER_MS, operations: storage.operations, ...(overrides.engineTimings ?? {}) });
   const provider = ticketProviderFromEnv(env, clients.credential);

@@ -248,7 +248,7 @@ class Bucket {
   }
 }
 
-function retryAfterMs(response: PipelineResponse): number | undefined {
+export function retryAfterMs(response: PipelineResponse): number | undefined {
   if (response.status !== 429) return undefined;
   const header = response.headers.get("retry-after");
   if (header === undefined) return 1000;
@@ -258,15 +258,35 @@ function retryAfterMs(response: PipelineResponse): number | undefined {
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : 1000;
 }
 
-function remainingOf(response: PipelineResponse, kind: PacingKind): number | undefined {
-  const raw = response.headers.get(`x-ms-ratelimit-remaining-subscription-${kind}`) ?? response.headers.get(`x-ms-ratelimit-remaining-tenant-${kind}`);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isFinite(n) ? n : undefined;
+/**
+ * What ARM says is left for this request's bucket: the principal's own count, or the subscription's
+ * global count across all principals (`-global-`, 15 times the per-principal bucket) when that is lower
+ * (Learn, "Understand how Azure Resource Manager throttles requests": "global subscription limits that
+ * are equivalent to 15 times the individual service principal limits ... apply across all service
+ * principals"; ARM answers carry e.g. `x-ms-ratelimit-remaining-subscription-global-reads: 3749`).
+ */
+export function remainingOf(response: PipelineResponse, kind: PacingKind): number | undefined {
+  const num = (name: string) => {
+    const raw = response.headers.get(name);
+    const n = raw === undefined ? NaN : Number(raw);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  const own = num(`x-ms-ratelimit-remaining-subscription-${kind}`) ?? num(`x-ms-ratelimit-remaining-tenant-${kind}`);
+  const global = num(`x-ms-ratelimit-remaining-subscription-global-${kind}`);
+  if (own === undefined) return global;
+  return global === undefined ? own : Math.min(own, global);
+}
+
+/** What the client factory adds to every ARM client's pipeline: this per-process pacer, or the shared one (src/azure/shared-pacing.ts). */
+export interface RequestPacer {
+  readonly stats: PacingStats;
+  readonly limits: PacingLimits;
+  /** The core-rest-pipeline policy (add it per retry, so every attempt takes a token). */
+  policy(): PipelinePolicy;
 }
 
 /** The token-bucket mirrors of one principal, shared by every ARM client of a factory. */
-export class ArmPacer {
+export class ArmPacer implements RequestPacer {
   readonly stats: PacingStats = { requests: 0, delayed: 0, waitedMs: 0, maxWaitMs: 0, resyncs: 0, throttled: 0 };
   private readonly buckets = new Map<string, Bucket>();
 

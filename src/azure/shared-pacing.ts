@@ -1,0 +1,381 @@
+/**
+ * ARM pacing shared by every instance of the app: one token budget per
+ * principal, subscription and kind, kept in storage, so N Function instances
+ * acting as one identity stay under ARM's throttling together.
+ *
+ * ARM throttles per principal and subscription, not per process (Learn,
+ * "Understand how Azure Resource Manager throttles requests": token buckets
+ * "per subscription, per service principal, and per operation type", reads
+ * 250 refilled 25/s, writes and deletes 200 refilled 10/s, plus "global
+ * subscription limits that are equivalent to 15 times the individual service
+ * principal limits ... [that] apply across all service principals"). The
+ * per-process pacer (pacing.ts) mirrors those buckets inside one process;
+ * here the mirror lives in a store row that instances update with
+ * conditional writes (ETag / If-Match), so two instances never take the same
+ * tokens:
+ *
+ * - Leases. An instance takes several tokens per storage round trip: what its
+ *   waiting requests need plus its recent rate over `leaseMs` (at most
+ *   `maxLease`). Tokens not sent within `leaseMs` are dropped, not returned.
+ *   The row remembers the unexpired leases, and the mirror fills only up to
+ *   the capacity less the tokens they may still send (ARM's bucket, capped
+ *   at its capacity, has not counted them yet: the same rule as the
+ *   per-process mirror's requests in flight).
+ * - Correction. ARM's `x-ms-ratelimit-remaining-subscription-*` count (the
+ *   `-global-` one when lower) on an answer bounds the bucket: at the next
+ *   lease the mirror is at most that count, plus the refill since, less the
+ *   tokens every instance leased after the lease that answer's token came
+ *   from. Only a consumer the row cannot see (another app as the same
+ *   identity) makes that bound bite.
+ * - 429. An instance that meets one writes `pausedUntil` (now + Retry-After)
+ *   and an empty bucket to the row: every instance's next lease waits until
+ *   then; the instance drops the tokens it holds.
+ * - The store unreachable: the instance falls back to its own per-process
+ *   pacer for `fallbackMs` (said once through `onFallback`), then tries the
+ *   store again.
+ *
+ * Time is the wall clock (Date.now) of whichever instance writes: instances'
+ * clocks agree to well under the reserve's worth of refill (NTP).
+ */
+import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
+import { ARM_LIMITS, ArmPacer, pacingKind, pacingScope, remainingOf, retryAfterMs, type BucketLimits, type PacingKind, type PacingLimits, type PacingStats, type RequestPacer } from "./pacing.js";
+
+/** One bucket's row. `leases`: [expiresAt, tokens] of the leases that may still send. */
+export interface BudgetState {
+  tokens: number;
+  /** Wall-clock ms the tokens were counted at. */
+  at: number;
+  pausedUntil: number;
+  /** Tokens leased in all (a counter that only grows). */
+  taken: number;
+  leases: Array<[number, number]>;
+}
+
+export interface BudgetRecord {
+  state: BudgetState;
+  etag: string;
+}
+
+/** Where the budgets live: one row per key, replaced only when its ETag still matches. */
+export interface SharedBudgetStore {
+  read(key: string): Promise<BudgetRecord | undefined>;
+  /**
+   * Writes the row: creates it when `etag` is undefined (fails when it exists), else replaces it if its
+   * ETag is still `etag`. Returns the new record, or undefined when another writer came first.
+   */
+  write(key: string, state: BudgetState, etag: string | undefined): Promise<BudgetRecord | undefined>;
+}
+
+export interface SharedPacingStats extends PacingStats {
+  /** Leases taken from the store, and the tokens they held. */
+  leases: number;
+  leasedTokens: number;
+  /** Leased tokens dropped unsent (expired or emptied by a 429). */
+  droppedTokens: number;
+  /** Store round trips (reads and writes), and writes that lost the race (412 / 409). */
+  storageCalls: number;
+  conflicts: number;
+  /** Pauses written to the store after a 429, and leases that found a pause another instance wrote. */
+  pausesShared: number;
+  pausesSeen: number;
+  /** Times the store failed and the per-process pacer took over. */
+  fallbacks: number;
+}
+
+export interface SharedPacingOptions {
+  store: SharedBudgetStore;
+  /** The identity ARM counts the requests against (one budget per principal). */
+  principal: string;
+  limits?: PacingLimits;
+  /** Wall clock in ms (shared by instances). */
+  now?: () => number;
+  /** How long leased tokens may be held before they are dropped (ms, default 400). */
+  leaseMs?: number;
+  /** Tokens one lease takes at most (default 64). */
+  maxLease?: number;
+  /** How long the per-process pacer stands in after the store failed (ms, default 30 s). */
+  fallbackMs?: number;
+  onFallback?: (error: unknown) => void;
+}
+
+interface Grant {
+  /** The store's `taken` counter after the lease this token came from. */
+  taken: number;
+}
+
+const FALLBACK = Symbol("fallback");
+const sleep = (ms: number) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, Math.max(0, ms));
+    t.unref?.();
+  });
+
+/** A lease's answer older than this no longer bounds the bucket. */
+const OBSERVATION_TTL_MS = 5_000;
+/** Attempts to write a pause after a 429 before giving up (another instance is writing meanwhile). */
+const PAUSE_ATTEMPTS = 8;
+
+class SharedBucket {
+  private held = 0;
+  private heldUntil = 0;
+  private heldTaken = 0;
+  private readonly waiters: Array<(g: Grant | typeof FALLBACK) => void> = [];
+  private leasing = false;
+  private cached: BudgetRecord | undefined;
+  private observation: { remaining: number; at: number; taken: number } | undefined;
+  /** Tokens this instance sent per second, recently (sizes the next lease). */
+  private rate = 0;
+  private sentSinceLease = 0;
+  private lastLeaseAt = 0;
+  private localPausedUntil = 0;
+  readonly reserve: number;
+
+  constructor(
+    readonly key: string,
+    private readonly limits: BucketLimits,
+    private readonly owner: SharedArmPacer,
+  ) {
+    this.reserve = Math.min(Math.max(2, Math.floor(limits.capacity * 0.02)), Math.max(0, limits.capacity - 1));
+  }
+
+  private get now(): number {
+    return this.owner.now();
+  }
+
+  acquire(): Promise<Grant | typeof FALLBACK> {
+    const g = this.takeHeld();
+    if (g && this.waiters.length === 0) return Promise.resolve(g);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.pump();
+    });
+  }
+
+  private takeHeld(): Grant | undefined {
+    if (this.held > 0 && this.now >= this.heldUntil) {
+      this.owner.stats.droppedTokens += this.held;
+      this.held = 0;
+    }
+    if (this.held <= 0 || this.now < this.localPausedUntil) return undefined;
+    this.held--;
+    this.sentSinceLease++;
+    return { taken: this.heldTaken };
+  }
+
+  private pump(): void {
+    while (this.waiters.length > 0) {
+      const g = this.takeHeld();
+      if (!g) break;
+      (this.waiters.shift() as (g: Grant) => void)(g);
+    }
+    if (this.waiters.length > 0 && !this.leasing) {
+      this.leasing = true;
+      void this.lease().then(
+        () => {
+          this.leasing = false;
+          this.pump();
+        },
+        (e: unknown) => {
+          this.leasing = false;
+          this.owner.storeFailed(e);
+          for (const w of this.waiters.splice(0)) w(FALLBACK);
+        },
+      );
+    }
+  }
+
+  /** The row as it is now: refilled, bounded by ARM's last count, unexpired leases kept. */
+  private project(s: BudgetState, t: number): { tokens: number; outstanding: number; leases: Array<[number, number]> } {
+    const leases = s.leases.filter(([exp]) => exp > t);
+    const outstanding = leases.reduce((n, [, k]) => n + k, 0);
+    const elapsed = Math.max(0, t - s.at) / 1000;
+    const room = this.limits.capacity - outstanding;
+    let tokens = Math.max(s.tokens, Math.min(room, s.tokens + elapsed * this.limits.refillPerSecond));
+    const o = this.observation;
+    if (o && t - o.at < OBSERVATION_TTL_MS) {
+      const bound = o.remaining + (Math.max(0, t - o.at) / 1000) * this.limits.refillPerSecond - Math.max(0, s.taken - o.taken);
+      if (bound < tokens - this.reserve) {
+        tokens = bound;
+        this.owner.stats.resyncs++;
+      }
+      this.observation = undefined;
+    }
+    return { tokens, outstanding, leases };
+  }
+
+  /** Tokens this instance is expected to send within a lease, beyond its waiting requests (from its recent rate). */
+  private ahead(): number {
+    const t = this.now;
+    if (this.lastLeaseAt > 0 && t > this.lastLeaseAt) {
+      const r = (this.sentSinceLease * 1000) / (t - this.lastLeaseAt);
+      this.rate = this.rate === 0 ? r : this.rate * 0.5 + r * 0.5;
+    }
+    return Math.ceil((this.rate * this.owner.leaseMs) / 1000);
+  }
+
+  private async lease(): Promise<void> {
+    const ahead = this.ahead();
+    for (;;) {
+      if (this.waiters.length === 0) return;
+      const want = Math.max(1, Math.min(this.owner.maxLease, this.waiters.length + ahead, this.limits.capacity - this.reserve));
+      let rec = this.cached;
+      if (!rec) {
+        rec = await this.owner.read(this.key);
+        if (!rec) {
+          const created = await this.owner.write(this.key, { tokens: this.limits.capacity, at: this.now, pausedUntil: 0, taken: 0, leases: [] }, undefined);
+          if (!created) continue; // another instance created it: read that one
+          rec = created;
+        }
+      }
+      const t = this.now;
+      if (rec.state.pausedUntil > t) {
+        if (rec.state.pausedUntil > this.localPausedUntil) this.owner.stats.pausesSeen++; // written by another instance
+        this.localPausedUntil = Math.max(this.localPausedUntil, rec.state.pausedUntil);
+        await sleep(rec.state.pausedUntil - t + Math.random() * 20);
+        this.cached = undefined;
+        continue;
+      }
+      const p = this.project(rec.state, t);
+      const available = Math.floor(p.tokens - this.reserve);
+      if (available < 1) {
+        // wait for a batch of the refill (not a single token: every instance would wake at once), with jitter
+        const batch = Math.max(1, Math.min(want, Math.ceil(this.limits.refillPerSecond * 0.05)));
+        const need = batch + this.reserve - p.tokens;
+        await sleep((need / this.limits.refillPerSecond) * 1000 + Math.random() * 10);
+        continue; // with the cached row: if someone wrote meanwhile, the write below loses and re-reads
+      }
+      const k = Math.min(want, available);
+      const expires = t + this.owner.leaseMs;
+      const next: BudgetState = { tokens: p.tokens - k, at: t, pausedUntil: rec.state.pausedUntil, taken: rec.state.taken + k, leases: [...p.leases, [expires, k]] };
+      const written = await this.owner.write(this.key, next, rec.etag);
+      if (!written) {
+        this.cached = undefined;
+        continue;
+      }
+      this.cached = written;
+      this.owner.stats.leases++;
+      this.owner.stats.leasedTokens += k;
+      if (this.held > 0) this.owner.stats.droppedTokens += this.held;
+      this.held = k;
+      this.heldUntil = expires;
+      this.heldTaken = next.taken;
+      this.sentSinceLease = 0;
+      this.lastLeaseAt = t;
+      return;
+    }
+  }
+
+  /** An answer with ARM's count: kept to bound the mirror at the next lease (the freshest one wins). */
+  observe(grant: Grant, remaining: number): void {
+    const t = this.now;
+    // the one that bounds tightest: remaining + refill since − leased since, compared at any one time
+    const key = (o: { remaining: number; at: number; taken: number }) => o.remaining + o.taken - (o.at / 1000) * this.limits.refillPerSecond;
+    const o = { remaining, at: t, taken: grant.taken };
+    if (!this.observation || key(o) < key(this.observation)) this.observation = o;
+  }
+
+  /** A 429: the held tokens go, and every instance waits until Retry-After. */
+  async pause(retryAfter: number): Promise<void> {
+    const t = this.now;
+    const until = t + retryAfter;
+    if (this.held > 0) this.owner.stats.droppedTokens += this.held;
+    this.held = 0;
+    if (until <= this.localPausedUntil) return;
+    this.localPausedUntil = until;
+    for (let i = 0; i < PAUSE_ATTEMPTS; i++) {
+      const rec = this.cached ?? (await this.owner.read(this.key));
+      if (rec && rec.state.pausedUntil >= until) return;
+      const state: BudgetState = rec ? { ...rec.state, tokens: 0, at: t, pausedUntil: until } : { tokens: 0, at: t, pausedUntil: until, taken: 0, leases: [] };
+      const written = await this.owner.write(this.key, state, rec?.etag);
+      if (written) {
+        this.cached = written;
+        this.owner.stats.pausesShared++;
+        return;
+      }
+      this.cached = undefined;
+    }
+  }
+}
+
+/**
+ * The pacer the Functions app uses: the same pipeline policy as ArmPacer, its budget in a store
+ * every instance shares.
+ */
+export class SharedArmPacer implements RequestPacer {
+  readonly stats: SharedPacingStats = { requests: 0, delayed: 0, waitedMs: 0, maxWaitMs: 0, resyncs: 0, throttled: 0, leases: 0, leasedTokens: 0, droppedTokens: 0, storageCalls: 0, conflicts: 0, pausesShared: 0, pausesSeen: 0, fallbacks: 0 };
+  readonly limits: PacingLimits;
+  readonly now: () => number;
+  readonly leaseMs: number;
+  readonly maxLease: number;
+  private readonly buckets = new Map<string, SharedBucket>();
+  private readonly local: ArmPacer;
+  private readonly localPolicy: PipelinePolicy;
+  private fallbackUntil = 0;
+
+  constructor(private readonly options: SharedPacingOptions) {
+    this.limits = options.limits ?? ARM_LIMITS;
+    this.now = options.now ?? (() => Date.now());
+    this.leaseMs = options.leaseMs ?? 400;
+    this.maxLease = options.maxLease ?? 64;
+    this.local = new ArmPacer(this.limits);
+    this.localPolicy = this.local.policy();
+  }
+
+  async read(key: string): Promise<BudgetRecord | undefined> {
+    this.stats.storageCalls++;
+    return this.options.store.read(key);
+  }
+
+  async write(key: string, state: BudgetState, etag: string | undefined): Promise<BudgetRecord | undefined> {
+    this.stats.storageCalls++;
+    const r = await this.options.store.write(key, state, etag);
+    if (!r) this.stats.conflicts++;
+    return r;
+  }
+
+  storeFailed(e: unknown): void {
+    if (this.now() < this.fallbackUntil) return;
+    this.fallbackUntil = this.now() + (this.options.fallbackMs ?? 30_000);
+    this.stats.fallbacks++;
+    this.options.onFallback?.(e);
+  }
+
+  private bucket(scope: string, kind: PacingKind): SharedBucket {
+    const key = `${this.options.principal.toLowerCase()}|${scope}|${kind}`;
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = new SharedBucket(key, this.limits[kind], this)));
+    return b;
+  }
+
+  policy(): PipelinePolicy {
+    return {
+      name: "armSharedPacingPolicy",
+      sendRequest: async (request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> => {
+        if (this.now() < this.fallbackUntil) return this.localPolicy.sendRequest(request, next);
+        const kind = pacingKind(request.method);
+        const bucket = this.bucket(pacingScope(request.url), kind);
+        const started = performance.now();
+        const grant = await bucket.acquire();
+        if (grant === FALLBACK) return this.localPolicy.sendRequest(request, next);
+        const waited = performance.now() - started;
+        this.stats.requests++;
+        if (waited >= 1) {
+          this.stats.delayed++;
+          this.stats.waitedMs += waited;
+          this.stats.maxWaitMs = Math.max(this.stats.maxWaitMs, waited);
+        }
+        const response = await next(request);
+        const pause = retryAfterMs(response);
+        if (pause !== undefined) {
+          this.stats.throttled++;
+          // shared before the SDK's retry policy waits and retries through this policy again
+          await bucket.pause(pause).catch((e: unknown) => this.storeFailed(e));
+        } else {
+          const remaining = remainingOf(response, kind);
+          if (remaining !== undefined) bucket.observe(grant, remaining);
+        }
+        return response;
+      },
+    };
+  }
+}
