@@ -13,7 +13,7 @@ import type { Config } from "../common/config.js";
 import { discoverServices, NOT_CANONICAL, scopeRefusal } from "../azure/discovery.js";
 import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engine.js";
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
-import { encodeMessage, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
+import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 import { interleaveBySubscription } from "./sweep-order.js";
 
@@ -195,10 +195,12 @@ export async function handleEvents(input: unknown, deps: AppDeps): Promise<Event
 
 /** sweep: one message per service in scope. */
 export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()}`): Promise<string[]> {
-  const services = await discoverServices(deps.clients, deps.config);
+  const services = await discoverServices(deps.clients, deps.config, { log: deps.log });
   // round-robin by subscription: the queue trigger's batches evaluate several subscriptions at once, each at its own ARM refill
   for (const s of interleaveBySubscription(services)) {
-    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString() };
+    // a Resource Graph row travels with the message: the worker judges the service-level rules from it (a hint: fixes read ARM)
+    const row = s.row && JSON.stringify(s.row).length <= MAX_ROW_CHARS ? s.row : undefined;
+    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}) };
     await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg));
   }
   deps.log.info({ correlationId, services: services.length }, "sweep enqueued");
@@ -214,7 +216,9 @@ export function parseMessage(payload: unknown): EvaluateMessage {
   }
   const m = value as Partial<EvaluateMessage> | null;
   if (!m || typeof m !== "object" || typeof m.serviceId !== "string" || !parseServiceId(m.serviceId)) throw new Error("queue message without a valid serviceId");
-  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString() };
+  // a row is kept only for the service the message names (src/engine/engine.ts judges from it, never fixes from it)
+  const row = m.row && typeof m.row === "object" && typeof m.row.id === "string" && m.row.id.toLowerCase() === m.serviceId.toLowerCase() && m.row.properties && typeof m.row.properties === "object" ? m.row : undefined;
+  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString(), ...(row ? { row } : {}) };
 }
 
 /**
@@ -269,7 +273,7 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
       const scope = scopeForChanges(msg.serviceId, changed);
       // the engine starts no write once the lease is lost (a renewal refused, or none in time)
-      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal }).then(
+      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...(msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
         (result) => ({ result }),
         (error: unknown) => ({ error }),
       );

@@ -73,7 +73,16 @@ export interface EvaluateMessage {
   operationName?: string;
   correlationId: string;
   enqueuedAt: string;
+  /**
+   * A sweep's: the service's Resource Graph row (ARM-shaped, possibly minutes old). The rules that read only the
+   * service judge from it; a fix reads ARM first (src/engine/engine.ts). Left out when it would make the message
+   * too big (MAX_ROW_CHARS).
+   */
+  row?: import("../model/arm.js").ArmResource;
 }
+
+/** A queue message holds 64 KiB, base64 (4/3) included: a row longer than this is left out (the worker reads ARM). */
+export const MAX_ROW_CHARS = 32 * 1024;
 
 export function encodeMessage(m: EvaluateMessage): string {
   return Buffer.from(JSON.stringify(m), "utf8").toString("base64");

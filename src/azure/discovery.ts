@@ -5,7 +5,8 @@
  */
 import type { AzureClients } from "./clients.js";
 import type { Config } from "../common/config.js";
-import { parseServiceId, type ServiceRef } from "../model/arm.js";
+import { parseServiceId, type ArmResource, type ServiceRef } from "../model/arm.js";
+import { queryServices, ResourceGraphUnavailable } from "./resource-graph.js";
 
 export { parseServiceId, type ServiceRef };
 
@@ -37,7 +38,57 @@ export async function listSubscriptionsInScope(clients: AzureClients, config: Pi
   return out;
 }
 
-export async function discoverServices(clients: AzureClients, config: Pick<Config, "subscriptions" | "resourceGroups">): Promise<ServiceRef[]> {
+/** A service found by discovery; `row` is its Resource Graph row (ARM-shaped, possibly seconds to minutes old) when Resource Graph found it. */
+export interface DiscoveredService extends ServiceRef {
+  row?: ArmResource;
+}
+
+export interface Discovery {
+  services: DiscoveredService[];
+  /** Where the list came from: Resource Graph, or ARM listing (configured, or the fallback). */
+  source: "resource-graph" | "arm";
+  /** Resource Graph queries sent (0 with ARM listing). */
+  queries: number;
+  /** Why Resource Graph was not used although configured (the fallback's reason). */
+  fallback?: string;
+}
+
+export type DiscoveryConfig = Pick<Config, "subscriptions" | "resourceGroups"> & Partial<Pick<Config, "managementGroups" | "discovery">>;
+
+/**
+ * Discovery as configured: REMEDIATOR_DISCOVERY=resource-graph (the default of loadConfig) asks Resource Graph once
+ * (paged; src/azure/resource-graph.ts) and keeps each service's row; where Resource Graph is unavailable (the
+ * permission missing, a cloud without it) it lists through ARM as `arm` does, with one warning per call.
+ * A configuration without `discovery` (callers that pick only the scope) lists through ARM.
+ */
+export async function discover(clients: AzureClients, config: DiscoveryConfig, options: { log?: { warn(obj: object, msg?: string): void } } = {}): Promise<Discovery> {
+  if (config.discovery === "resource-graph") {
+    try {
+      const r = await queryServices(clients, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, managementGroups: config.managementGroups ?? [] }, { log: options.log });
+      const services: DiscoveredService[] = [];
+      for (const row of r.services) {
+        const ref = parseServiceId(row.id);
+        if (!ref || scopeRefusal(ref.id, config) !== undefined) continue;
+        services.push({ ...ref, location: typeof row.location === "string" ? row.location : undefined, sku: typeof row.sku?.["name"] === "string" ? row.sku["name"] : undefined, row });
+      }
+      return { services, source: "resource-graph", queries: r.queries };
+    } catch (e) {
+      if (!(e instanceof ResourceGraphUnavailable)) throw e;
+      options.log?.warn({ reason: e.reason }, `Resource Graph unavailable (${e.reason}): this discovery lists services through ARM per subscription`);
+      return { services: await discoverServices(clients, { ...config, discovery: "arm" }), source: "arm", queries: 0, fallback: e.reason };
+    }
+  }
+  return { services: await listServicesThroughArm(clients, config), source: "arm", queries: 0 };
+}
+
+/** The services in scope, as configured (Resource Graph or ARM listing; see `discover`). */
+export async function discoverServices(clients: AzureClients, config: DiscoveryConfig, options: { log?: { warn(obj: object, msg?: string): void } } = {}): Promise<DiscoveredService[]> {
+  if (config.discovery === "resource-graph") return (await discover(clients, config, options)).services;
+  return listServicesThroughArm(clients, config);
+}
+
+/** ARM listing: the subscriptions in scope, then the services of each (or of each configured resource group). */
+async function listServicesThroughArm(clients: AzureClients, config: Pick<Config, "subscriptions" | "resourceGroups">): Promise<ServiceRef[]> {
   const subs = await listSubscriptionsInScope(clients, config);
   const groups = new Set(config.resourceGroups.map((g) => g.toLowerCase()));
   const out: ServiceRef[] = [];

@@ -82,6 +82,13 @@ export const DISCOVERY_ACTIONS: readonly string[] = [
   "Microsoft.Resources/subscriptions/read",
   // list services per subscription / resource group
   "Microsoft.ApiManagement/service/read",
+  // discovery through Azure Resource Graph (REMEDIATOR_DISCOVERY=resource-graph, the default): "Submits a query on
+  // resources within specified subscriptions, management groups or tenant scope" (Learn, Azure permissions for
+  // Management and governance: Microsoft.ResourceGraph); without it discovery falls back to ARM listing
+  "Microsoft.ResourceGraph/resources/read",
+  // a query over REMEDIATOR_MANAGEMENT_GROUPS reads the management groups it names ("List management groups for the
+  // authenticated user", Microsoft.Management); granted where the role is assigned at a management group
+  "Microsoft.Management/managementGroups/read",
 ];
 
 /**

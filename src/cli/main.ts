@@ -136,6 +136,7 @@ function settingsFrom(opts: Record<string, unknown>, env: Env): Env {
   if (typeof opts["keyVaultUrl"] === "string") out["KEY_VAULT_URL"] = opts["keyVaultUrl"];
   if (Array.isArray(opts["subscription"]) && opts["subscription"].length > 0) out["REMEDIATOR_SUBSCRIPTIONS"] = (opts["subscription"] as string[]).join(",");
   if (Array.isArray(opts["resourceGroup"]) && opts["resourceGroup"].length > 0) out["REMEDIATOR_RESOURCE_GROUPS"] = (opts["resourceGroup"] as string[]).join(",");
+  if (Array.isArray(opts["managementGroup"]) && opts["managementGroup"].length > 0) out["REMEDIATOR_MANAGEMENT_GROUPS"] = (opts["managementGroup"] as string[]).join(",");
   if (typeof opts["principalId"] === "string") out["REMEDIATOR_PRINCIPAL_ID"] = opts["principalId"];
   if (typeof opts["mode"] === "string") out["REMEDIATOR_MODE"] = opts["mode"];
   return out;
@@ -170,6 +171,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
     .option("--key-vault-url <url>", "Key Vault for migrated secrets (env KEY_VAULT_URL)")
     .option("--subscription <id>", "subscription in scope; repeatable (env REMEDIATOR_SUBSCRIPTIONS)", collect)
     .option("--resource-group <name>", "resource group in scope; repeatable (env REMEDIATOR_RESOURCE_GROUPS)", collect)
+    .option("--management-group <id>", "management group in scope (every subscription below it, through Resource Graph); repeatable (env REMEDIATOR_MANAGEMENT_GROUPS)", collect)
     .option("--principal-id <guid>", "the remediator's own principal id (env REMEDIATOR_PRINCIPAL_ID)")
     .addOption(new Option("--mode <mode>", "enforce or dry-run (env REMEDIATOR_MODE)").choices(["enforce", "dry-run"]))
     .exitOverride()
@@ -223,7 +225,8 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
       const services = await discoverServices(clients, config);
       checkSelectors(services, { subscription: program.opts()["subscription"] as string[] | undefined, resourceGroup: program.opts()["resourceGroup"] as string[] | undefined }, "in scope");
       if (opts.format === "json") {
-        io.stdout(JSON.stringify({ services }, null, 2) + "\n");
+        // a Resource Graph row is the service's whole body: the listing keeps to the reference
+        io.stdout(JSON.stringify({ services: services.map(({ row: _row, ...ref }) => ref) }, null, 2) + "\n");
         return;
       }
       const rows = [["NAME", "RESOURCE GROUP", "SUBSCRIPTION", "SKU", "LOCATION"], ...services.map((s) => [s.name, s.resourceGroup, s.subscriptionId, s.sku ?? "", s.location ?? ""])];
@@ -335,7 +338,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
         const config = loadConfig(settings);
         const clients = createClients(config);
         const progress = io.isTTY ? (done: number, total: number, svc: { name: string }) => io.stderr(`\rscanned ${done}/${total}: ${svc.name}`.padEnd(60) + (done === total ? "\n" : "")) : undefined;
-        const res = await scanLive(clients, rules, ruleOptions, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, services: opts.service, onProgress: progress });
+        const res = await scanLive(clients, rules, ruleOptions, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, managementGroups: config.managementGroups, discovery: config.discovery, services: opts.service, onProgress: progress });
         checkSelectors(res.services, selectors, "in scope");
         findings = res.findings;
         locator = new SourceLocator([{ path: opts.sarifLocation ?? DEFAULT_SARIF_LOCATION }]);

@@ -108,6 +108,11 @@ export const SETTINGS = {
     expected: "a comma-separated list of resource group names",
     schema: optionalString(z.string().transform((s) => s.split(/[\s,;]+/).filter((x) => x.length > 0)).pipe(z.array(z.string().regex(/^[-\w._()]{1,90}$/)).min(1))),
   },
+  REMEDIATOR_MANAGEMENT_GROUPS: {
+    expected: "a comma-separated list of management group ids (1-90 letters, digits, -, _, ., ( or ))",
+    schema: optionalString(z.string().transform((s) => s.split(/[\s,;]+/).filter((x) => x.length > 0)).pipe(z.array(z.string().regex(/^[-\w.()]{1,90}$/)).min(1))),
+  },
+  REMEDIATOR_DISCOVERY: { expected: 'one of "resource-graph", "arm"', schema: optionalString(z.enum(["resource-graph", "arm"])).transform((v) => v ?? "resource-graph") },
   ARM_ENDPOINT: { expected: "an https:// URL of Azure Resource Manager", schema: optionalString(httpsUrl).transform((v) => v ?? "https://management.azure.com") },
   ARM_CA_FILE: { expected: "the path of a readable PEM certificate file", schema: optionalString(z.string()) },
   KEY_VAULT_URL: { expected: "an https:// Key Vault URL such as https://myvault.vault.azure.net", schema: optionalString(httpsUrl) },
@@ -167,6 +172,10 @@ export interface Config {
   subscriptions: string[];
   /** Resource groups in scope (within those subscriptions); empty = all. */
   resourceGroups: string[];
+  /** Management groups in scope (REMEDIATOR_MANAGEMENT_GROUPS): discovery covers every subscription below them; empty = not used. */
+  managementGroups: string[];
+  /** How the sweep finds services: one paged Azure Resource Graph query (default), or ARM listing per subscription. */
+  discovery: "resource-graph" | "arm";
   armEndpoint: string;
   /** PEM text trusted in addition to the system store (e.g. the emulator's CA). */
   armCa?: string;
@@ -269,6 +278,8 @@ export function loadConfig(env: Env = process.env): Config {
     mode: parseSetting("REMEDIATOR_MODE", env) as Config["mode"],
     subscriptions: ((parseSetting("REMEDIATOR_SUBSCRIPTIONS", env) as string[] | undefined) ?? []).map((s) => s.toLowerCase()),
     resourceGroups: (parseSetting("REMEDIATOR_RESOURCE_GROUPS", env) as string[] | undefined) ?? [],
+    managementGroups: (parseSetting("REMEDIATOR_MANAGEMENT_GROUPS", env) as string[] | undefined) ?? [],
+    discovery: parseSetting("REMEDIATOR_DISCOVERY", env) as Config["discovery"],
     armEndpoint,
     armCa,
     armCaFile: caFile,

@@ -21,6 +21,8 @@ import { ownLocks, type LockInventory } from "./inventory.js";
 import { mergeExemptions, settingExemptionsFor } from "./exemptions.js";
 import { secrets as defaultRegistry, type SecretRegistry } from "../common/logger.js";
 import { detect, needsOf } from "./scan.js";
+import { judgedFromRow, rowSnapshot } from "./rows.js";
+import type { ArmResource } from "../model/arm.js";
 import { WAITING_FOR_UPDATE, type OperationPoller } from "../model/rule.js";
 import { MemoryOperationStore, OperationHandedOff, type OperationMode, type OperationStore, type PendingOperation } from "./operations.js";
 
@@ -93,6 +95,8 @@ export interface EvaluationResult {
   expiredExemptions: string[];
   /** Set when only some APIs were evaluated. */
   scope?: EvaluationScope;
+  /** Rules judged from the service's Resource Graph row (no ARM read; the row may be seconds to minutes old). */
+  fromRow?: string[];
   /** What ticketing did with this evaluation's drifts (set by the app when a provider is configured). */
   tickets?: import("../tickets/manager.js").SyncReport;
 }
@@ -109,6 +113,12 @@ export interface EvaluateOptions {
   scope?: EvaluationScope;
   /** Run the rules that read only the service resource first (an event named the service). */
   serviceFirst?: boolean;
+  /**
+   * The service's Resource Graph row (from the sweep's discovery): the rules that read only the service judge
+   * from it, with no ARM read. A row lags ARM, so its verdict is a hint: a rule whose row verdict fails and that
+   * would fix it (enforce mode, a remediation) is judged again from ARM (read, re-detect, then fix).
+   */
+  row?: ArmResource;
   /** Aborted when the caller may no longer write (the app lost the service's lease): no write starts after it; the evaluation rejects with its reason. */
   signal?: AbortSignal;
 }
@@ -249,6 +259,18 @@ export class Engine {
     const rules = (options.rules ?? [...RULES]).filter((r) => ruleMode(this.deps.config, r) !== "off");
     const state: PassState = { serviceBudget: new WriteBudget(this.deps.config.maxWritesPerService), findings: [], actions: [], expired: [] };
     const first = options.serviceFirst ? rules.filter((r) => r.meta.needs.every((n) => n === "service")) : [];
+    const fromRow = options.row ? rules.filter(judgedFromRow) : [];
+    if (options.row && fromRow.length > 0) {
+      // the row's verdicts: a failing rule that would write goes back to ARM with the others (the row may lag)
+      const hinted = detect([rowSnapshot(options.row)], fromRow, ruleOptions(this.deps.config));
+      const writes = (r: Rule) => r.remediation !== undefined && !options.dryRun && ruleMode(this.deps.config, r) === "enforce";
+      const recheck = fromRow.filter((r) => writes(r) && hinted.some((f) => f.ruleId === r.meta.id && f.status === "fail"));
+      const judged = fromRow.filter((r) => !recheck.includes(r));
+      if (judged.length > 0) await this.pass(serviceId, judged, { ...options, scope: undefined }, correlationId, state, options.row, true);
+      const rest = rules.filter((r) => !judged.includes(r));
+      if (rest.length > 0) await this.pass(serviceId, rest, options, correlationId, state);
+      return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope, fromRow: judged.map((r) => r.meta.id) };
+    }
     if (first.length > 0 && first.length < rules.length) {
       const snap = await this.pass(serviceId, first, options, correlationId, state);
       const changed = state.actions.some((a) => a.outcome === "applied");
@@ -259,7 +281,8 @@ export class Engine {
     return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope };
   }
 
-  private async pass(serviceId: string, rules: Rule[], options: EvaluateOptions, correlationId: string, state: PassState, knownService?: ServiceSnapshot["service"]): Promise<ServiceSnapshot> {
+  /** `hint`: the snapshot is a Resource Graph row: nothing it finds is fixed in this pass (enforce is planned, never applied). */
+  private async pass(serviceId: string, rules: Rule[], options: EvaluateOptions, correlationId: string, state: PassState, knownService?: ServiceSnapshot["service"], hint = false): Promise<ServiceSnapshot> {
     const { config } = this.deps;
     const ropts = ruleOptions(config);
     let snap = await this.snapshot(serviceId, rules, options.scope, knownService);
@@ -294,7 +317,7 @@ export class Engine {
         stale = false;
       }
       const rule = rules.find((r) => r.meta.id === finding.ruleId) as Rule;
-      const mode = options.dryRun ? "dry-run" : ruleMode(config, rule);
+      const mode = options.dryRun || hint ? "dry-run" : ruleMode(config, rule);
       // the identity a planned (not applied) managed-identity fix would create: it shapes later plans, never an enforced apply
       const view = state.pretendIdentity && mode !== "enforce" ? { ...snap, service: { ...snap.service, identity: state.pretendIdentity } } : snap;
       const result = await this.handle(rule, finding, view, mode, exemptions, correlationId, state.serviceBudget, options.sweepBudget, options.signal, updating);

@@ -8,6 +8,8 @@ import type { Finding, Rule, RuleOptions } from "../remediations/index.js";
 import type { AzureClients } from "../azure/clients.js";
 import { collectSnapshot } from "../azure/collector.js";
 import { discoverServices, type ServiceRef } from "../azure/discovery.js";
+import type { Config } from "../common/config.js";
+import { judgedFromRow, rowSnapshot } from "./rows.js";
 
 export function needsOf(rules: Rule[]): Set<DataNeed> {
   return new Set(rules.flatMap((r) => r.meta.needs));
@@ -28,7 +30,7 @@ export function detect(snapshots: ServiceSnapshot[], rules: Rule[], options: Rul
   return out;
 }
 
-export interface LiveScanOptions {
+export interface LiveScanOptions extends Partial<Pick<Config, "managementGroups" | "discovery">> {
   subscriptions: string[];
   resourceGroups: string[];
   /** Service names or ids to keep (case-insensitive); all when empty. */
@@ -41,13 +43,19 @@ export async function scanLive(clients: AzureClients, rules: Rule[], options: Ru
   let services = await discoverServices(clients, scope);
   const wanted = (scope.services ?? []).map((s) => s.toLowerCase());
   if (wanted.length > 0) services = services.filter((s) => wanted.includes(s.name.toLowerCase()) || wanted.includes(s.id.toLowerCase()));
-  const needs = needsOf(rules);
+  const fromRow = rules.filter(judgedFromRow);
   const findings: Finding[] = [];
   let done = 0;
   for (const svc of services) {
-    const snap = await collectSnapshot(clients, svc.id, needs, { concurrency: scope.concurrency, unusedDays: options.unusedDays });
-    findings.push(...detect([snap], rules, options));
+    // a Resource Graph row judges the rules that read only the service (no ARM read); the others read ARM as before
+    const row = svc.row;
+    const rest = row ? rules.filter((r) => !fromRow.includes(r)) : rules;
+    if (row) findings.push(...detect([rowSnapshot(row)], fromRow, options));
+    if (rest.length > 0) {
+      const snap = await collectSnapshot(clients, svc.id, needsOf(rest), { concurrency: scope.concurrency, unusedDays: options.unusedDays });
+      findings.push(...detect([snap], rest, options));
+    }
     scope.onProgress?.(++done, services.length, svc);
   }
-  return { services, findings };
+  return { services: services.map(({ row: _row, ...ref }) => ref), findings };
 }

@@ -61,6 +61,9 @@ export function actionOf(method: string, rawPath: string): string {
   const segs = path.split("/").filter((s) => s.length > 0);
   const lower = segs.map((s) => s.toLowerCase());
   const verb = method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : method === "POST" ? "action" : "write";
+  // a Resource Graph query is a POST authorized as a read (Learn, Azure permissions for Management and governance:
+  // Microsoft.ResourceGraph/resources/read "Submits a query on resources within specified subscriptions, management groups or tenant scope")
+  if (method === "POST" && lower.join("/") === "providers/microsoft.resourcegraph/resources") return "Microsoft.ResourceGraph/resources/read";
   const p = lower.lastIndexOf("providers");
   let types: string[];
   let ns: string;
@@ -417,6 +420,10 @@ describe("a real run against the emulator", () => {
       "Microsoft.ApiManagement/service/tenant/operationResults/read": "Azure's polling URL for named value operations",
       // the demo estate's subscription has no Defender for APIs plan, so no API is looked up
       "Microsoft.Security/apiCollections/read": "per-API onboarding is read only when the plan is on",
+      // this run is scoped by subscription; a query over REMEDIATOR_MANAGEMENT_GROUPS (test/azure/resource-graph.test.ts) reads the groups
+      "Microsoft.Management/managementGroups/read": "read by Resource Graph queries over management groups",
+      // discovery asks Resource Graph; subscriptions are listed by the ARM fallback (test/azure/resource-graph.test.ts) and read by health
+      "Microsoft.Resources/subscriptions/read": "listed when Resource Graph is unavailable",
     };
     const used = new Set(enforced.concat(dryRun).map((r) => r.action.toLowerCase()));
     for (const a of ROLE.keyVault.grantActions) expect(used, a).toContain(a.toLowerCase());

@@ -45,6 +45,8 @@ const MALFORMED: Partial<Record<keyof typeof SETTINGS, string[]>> = {
   REMEDIATOR_MODE: ["yolo", "ENFORCE", "enforce,dry-run", "1", " "],
   REMEDIATOR_SUBSCRIPTIONS: ["my-subscription", "8f3c2a51-6d4e-4b7a-9c1f", "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34,nope", ",,,", "{8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34}"],
   REMEDIATOR_RESOURCE_GROUPS: ["rg a/b", "rg/..", "x".repeat(91), "rg%2F", ";;"],
+  REMEDIATOR_MANAGEMENT_GROUPS: ["mg/root", "x".repeat(91), "mg%2F", ";;", "mg a&b"],
+  REMEDIATOR_DISCOVERY: ["graph", "ARM", "resource-graph,arm", "1"],
   ARM_ENDPOINT: ["http://management.azure.com", "not a url", "ftp://management.azure.com", "https://", "management.azure.com"],
   ARM_CA_FILE: [join(dir, "missing.pem"), notPem, dir, "\u0000", brokenPem, ...(process.platform === "win32" ? [] : ["/dev/zero"])],
   KEY_VAULT_URL: ["kv-contoso", "http://kv-contoso.vault.azure.net", "https://", "kv-contoso.vault.azure.net"],
