@@ -7,6 +7,12 @@
  *                    [--action-ms 150] [--keyvault-ms 40] [--lro-ms 1000] [--samples 100]
  *                    [--drift 0.1] [--seed 1] [--out bench] [--no-sweep] [--no-latency] [--no-cold-start] [--no-pin] [--app-heap-mb 192] [--smoke]
  *                    [--fixes api-https-only,named-value-secrets-in-key-vault,...]
+ *                    [--instances 1,4,16] [--instance-services 100] [--no-instances]
+ *
+ * Scale-out (`--instances`): one sweep of `--instance-services` services in one subscription
+ * with the app on N processes (the timer on one, the queue trigger on all, every one its own
+ * client factory and pacer, the ARM budget shared through storage: src/azure/shared-pacing.ts);
+ * reports the 429 count and the read throughput ÷ the refill for each N.
  *
  * Time scaling (`--speed S`): the emulator's refill rates are multiplied by S
  * and its latencies divided by S (bucket capacities unchanged), so a sweep
@@ -85,6 +91,9 @@ export interface BenchOptions {
   /** The fixes the latency run measures (default: all five). */
   fixes?: Fix[];
   smoke: boolean;
+  /** Scale-out runs: one sweep with the app on this many instances each (empty: none). */
+  instances: number[];
+  instanceServices: number;
   log: (line: string) => void;
 }
 
@@ -105,6 +114,8 @@ export const DEFAULTS: BenchOptions = {
   appHeapMb: 192,
   pin: true,
   smoke: false,
+  instances: [1, 4, 16],
+  instanceServices: 100,
   log: (line) => process.stderr.write(line + "\n"),
 };
 
@@ -121,6 +132,8 @@ export const SMOKE: Partial<BenchOptions> = {
   outDir: join(ROOT, "bench", "out"),
   pin: false,
   smoke: true,
+  instances: [1, 4],
+  instanceServices: 10,
 };
 
 // ---------------------------------------------------------------------------
@@ -236,7 +249,7 @@ class Worker {
   }
 
   async close(): Promise<void> {
-    if (this.proc.exitCode === null) {
+    if (this.proc.exitCode === null && this.proc.connected) {
       this.send({ type: "stop" });
       const t = setTimeout(() => this.proc.kill("SIGKILL"), 30_000);
       await this.exited;
@@ -429,6 +442,74 @@ function sweepResult(size: number, services: ServiceShape[], t: Tally, w: Worker
     items: services.reduce((acc, s) => acc + s.items, 0),
     pacer: w.pacer,
   };
+}
+
+export interface InstancesResult {
+  instances: number;
+  services: number;
+  evaluated: number;
+  armCalls: number;
+  reads: number;
+  throttled429: number;
+  durationS: number | null;
+  /** Reads beyond the burst over the refill in that time (as the sweeps' throughputFraction). */
+  throughputFraction: number | null;
+  /** Storage round trips of the shared pacers per ARM request they paced. */
+  storageCallsPerArmCall: number | null;
+  pacers: unknown[];
+}
+
+/** One sweep with the app scaled out to `n` processes sharing one queue, one storage account and one identity. */
+async function runInstances(n: number, o: BenchOptions, azurite: string): Promise<InstancesResult> {
+  const size = o.instanceServices;
+  const { resources } = generateEstate(size, o.drift, o.seed);
+  const scale = (ms: number) => ms / o.speed;
+  const emu = await start({
+    estate: resources as never,
+    stateDir: mkdtempSync(join(tmpdir(), "apim-bench-")),
+    pageSize: o.pageSize,
+    lroDurationMs: scale(o.lroMs),
+    latency: { read: scale(o.latency.read), write: scale(o.latency.write), delete: scale(o.latency.delete), action: scale(o.latency.action), keyvault: scale(o.latency.keyvault) },
+    throttle: scaledThrottle(o.speed),
+  });
+  const tally = tallyRequests(emu);
+  keepConnections();
+  const prefix = prefixFor(`i${n}`);
+  const heap = o.appHeapMb > 0 ? [`--max-old-space-size=${o.appHeapMb}`] : [];
+  const workers = Array.from({ length: n }, (_, i) => new Worker("sweep", appEnv(emu, azurite, prefix, o, { REMEDIATOR_MODE: "dry-run", ...(i > 0 ? { BENCH_ROLE: "instance" } : {}) }), undefined, heap));
+  try {
+    for (const w of workers) await w.wait("ready", 120_000);
+    emu.throttle.reset();
+    const t0 = performance.now();
+    for (const w of workers) w.send({ type: "start" });
+    const first = await (workers[0] as Worker).wait("done", 6 * 3600_000);
+    for (const w of workers.slice(1)) w.send({ type: "stop" });
+    const rest = await Promise.all(workers.slice(1).map((w) => w.wait("done", 600_000)));
+    const wallMs = performance.now() - t0;
+    const results = [first, ...rest].map((d) => d.result);
+    const reads = tally.readTimes.length;
+    const d = ((tally.readTimes[reads - 1] ?? 0) - (tally.readTimes[0] ?? 0)) / 1000;
+    const refill = ARM_LIMITS.reads.refillPerSecond * o.speed;
+    const cap = ARM_LIMITS.reads.capacity;
+    const pacers = results.map((r) => r.pacer as { requests?: number; storageCalls?: number } | undefined);
+    const paced = pacers.reduce((a, p) => a + (p?.requests ?? 0), 0);
+    const storage = pacers.reduce((a, p) => a + (p?.storageCalls ?? 0), 0);
+    return {
+      instances: n,
+      services: size,
+      evaluated: results.reduce((a, r) => a + r.evaluated, 0),
+      armCalls: tally.calls,
+      reads,
+      throttled429: tally.throttled,
+      durationS: round(wallMs / 1000, 2),
+      throughputFraction: reads > cap * 2 && d > 0 ? round((reads - cap) / (refill * d), 3) : null,
+      storageCallsPerArmCall: paced > 0 ? round(storage / paced, 3) : null,
+      pacers,
+    };
+  } finally {
+    for (const w of workers) await w.close();
+    await emu.stop();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -801,6 +882,7 @@ export interface BenchResults {
     appNodeFlags: string;
   };
   sweeps: SweepResult[];
+  instances: InstancesResult[];
   latency: LatencyResult | null;
   coldStart: ColdStartResult | null;
   targets: Record<string, { target: string; value: string; met: boolean | null }>;
@@ -827,6 +909,13 @@ function targets(r: Omit<BenchResults, "targets">): BenchResults["targets"] {
   if (small && big && big !== small && small.peakRssMB && big.peakRssMB) {
     t["rss"] = { target: `peak RSS at ${big.services} ≤ 1.2 × at ${small.services}`, value: `${(big.peakRssMB / small.peakRssMB).toFixed(2)} ×`, met: big.peakRssMB <= 1.2 * small.peakRssMB };
   }
+  if (r.instances.length > 0) {
+    t["scaleOut"] = {
+      target: "0 × 429 with every instance count, every service evaluated",
+      value: r.instances.map((x) => `${x.instances} inst.: ${x.throttled429} × 429, ${x.throughputFraction ?? "n/a"} of the refill, ${x.evaluated}/${x.services} evaluated`).join(" / "),
+      met: r.instances.every((x) => x.throttled429 === 0 && x.evaluated >= x.services),
+    };
+  }
   if (r.coldStart) t["coldStart"] = { target: "≤ 300 ms", value: `${r.coldStart.medianMs} ms median`, met: (r.coldStart.medianMs ?? Infinity) <= 300 };
   return t;
 }
@@ -839,6 +928,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
   let azurite: { proc: ChildProcess; connectionString: string } | undefined;
   const conn = o.azuriteConnectionString ?? (azurite = await startAzurite()).connectionString;
   const sweeps: SweepResult[] = [];
+  const instances: InstancesResult[] = [];
   let latency: LatencyResult | null = null;
   let coldStart: ColdStartResult | null = null;
   try {
@@ -855,6 +945,13 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       s.rssVsSmallest = sweeps[0]?.peakRssMB && s.peakRssMB ? round(s.peakRssMB / sweeps[0].peakRssMB, 2) : 1;
       sweeps.push(s);
       o.log(`  ${s.armCalls} calls (minimum ${s.minimumCalls}, ratio ${s.ratio}), ${s.throttled429} × 429, ${s.durationS} s, throughput ${s.throughputFraction}, peak RSS ${s.peakRssMB} MB`);
+    }
+    for (const n of o.instances) {
+      o.log(`scale-out: ${o.instanceServices} services, ${n} instance(s) sharing the ARM budget ...`);
+      const x = await runInstances(n, o, conn);
+      instances.push(x);
+      o.log(`  ${x.throttled429} × 429, ${x.armCalls} calls, throughput ${x.throughputFraction} of the refill, ${x.evaluated}/${x.services} evaluated, ${x.durationS} s, ${x.storageCallsPerArmCall} storage calls per ARM call`);
+      if (process.env["BENCH_TRACE"]) o.log(`  pacers: ${JSON.stringify(x.pacers)}`);
     }
     if (o.coldStart) {
       o.log("cold start ...");
@@ -886,6 +983,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       appNodeFlags: o.appHeapMb > 0 ? `--max-old-space-size=${o.appHeapMb}` : "(Node defaults)",
     },
     sweeps,
+    instances,
     latency,
     coldStart,
     wallS: round((performance.now() - began) / 1000, 1) as number,
@@ -948,6 +1046,16 @@ function parseArgs(argv: string[]): Partial<BenchOptions> {
         break;
       case "--no-sweep":
         out.sizes = [];
+        break;
+      case "--instances":
+        out.instances = (next() ?? "").split(",").map((x) => num("instances", x));
+        if (out.instances.some((x) => !Number.isInteger(x) || x < 1 || x > 64)) throw new Error("--instances takes a comma-separated list of whole numbers from 1 to 64");
+        break;
+      case "--instance-services":
+        out.instanceServices = num("instance-services", next());
+        break;
+      case "--no-instances":
+        out.instances = [];
         break;
       case "--no-latency":
         out.latencyRun = false;

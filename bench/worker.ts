@@ -246,7 +246,16 @@ async function main(): Promise<void> {
   let warmup: WorkerResult["warmup"];
   let services = 0;
   let wallMs = 0;
-  if (mode === "sweep") {
+  if (mode === "sweep" && process.env["BENCH_ROLE"] === "instance") {
+    // another instance of the scaled-out app: no timer, only the queue trigger, until the parent says stop
+    let stopping = false;
+    void stopped.then(() => (stopping = true));
+    send({ type: "ready" });
+    await started;
+    const t0 = performance.now();
+    await queueTrigger(deps, () => stopping, tally);
+    wallMs = performance.now() - t0;
+  } else if (mode === "sweep") {
     send({ type: "ready" });
     await started;
     const t0 = performance.now();
@@ -326,7 +335,7 @@ async function main(): Promise<void> {
     warmup,
   };
   send({ type: "done", result });
-  if (mode === "sweep") await stopped;
+  if (mode === "sweep" && process.env["BENCH_ROLE"] !== "instance") await stopped;
   process.exit(0);
 }
 
