@@ -132,8 +132,8 @@ export const SMOKE: Partial<BenchOptions> = {
   outDir: join(ROOT, "bench", "out"),
   pin: false,
   smoke: true,
-  instances: [1, 4],
-  instanceServices: 10,
+  instances: [2],
+  instanceServices: 4,
 };
 
 // ---------------------------------------------------------------------------
