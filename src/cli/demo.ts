@@ -34,6 +34,8 @@ const USER = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
 const REMEDIATOR = "0e5a0000-0000-4000-8000-00000000beef";
 const KV_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.KeyVault/vaults/kv-contoso-apim`;
 const PROD = { rg: "rg-apim-prod", name: "apim-contoso-prod" };
+/** The demo estate's Log Analytics workspace: where resource-logs-enabled sends the resource logs of a service without them. */
+const LAW_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.OperationalInsights/workspaces/law-contoso-apim`;
 
 type Tally = { fail: number; pass: number; unknown: number; failing: string[] };
 
@@ -153,6 +155,7 @@ export async function runDemo(options: { dryRun: boolean; estate?: string; reali
       REMEDIATOR_DEBOUNCE_SECONDS: "1",
       KEY_VAULT_URL: emu.keyVaults["kv-contoso-apim"],
       KEY_VAULT_RESOURCE_ID: KV_ID,
+      REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: LAW_ID,
       LOG_LEVEL: "silent",
     };
     const deps = await buildAppDeps(env, { leaseRetrySeconds: 1, engineTimings: { pollIntervalMs: 200, backoffMs: 500 } });
@@ -201,7 +204,8 @@ export async function runDemo(options: { dryRun: boolean; estate?: string; reali
     // fixed first, then what is ticketed (every one), then anything else
     const order: DriftFate[] = ["fixed", "ticketed", "failed", "other"];
     const label: Record<DriftFate, string> = { fixed: "fixed ", ticketed: "ticket", failed: "FAILED", other: "other " };
-    const listed = order.flatMap((fate) => swept.filter((a) => fateOf(a.outcome) === fate).map((a) => `${label[fate]}  ${a.ruleId.padEnd(36)} ${underService(a.resourceId)}${fate === "other" || fate === "failed" ? ` (${a.outcome}${a.reason ? `: ${a.reason}` : ""})` : ""}`));
+    const ruleWidth = Math.max(...RULES.map((r) => r.meta.id.length));
+    const listed = order.flatMap((fate) => swept.filter((a) => fateOf(a.outcome) === fate).map((a) => `${label[fate]}  ${a.ruleId.padEnd(ruleWidth)} ${underService(a.resourceId)}${fate === "other" || fate === "failed" ? ` (${a.outcome}${a.reason ? `: ${a.reason}` : ""})` : ""}`));
     for (const line of capped(listed, MAX_LISTED)) say(`   ${line}`);
 
     say("\n3. A user changes things in the portal (as another principal); each change reaches the app as an event");

@@ -167,6 +167,8 @@ const TOP_KEYS: Array<[string, string]> = [
   ["etag", "etag"],
   ["kind", "kind"],
   ["scope", "scope"],
+  // the availability zones of a service (and of any zonal resource) are top-level, beside sku (zone-redundancy reads them)
+  ["zones", "zones"],
 ];
 
 /** One ARM-shaped resource from an exported/listed entry (camelCase or PascalCase keys). */

@@ -51,6 +51,12 @@ describe("npm run demo", () => {
     // the ticket-only drifts of the sweep, every one listed (the demo estate's, by rule and resource)
     expect(out).toMatch(/^ {3}ticket {2}backend-https +apim-contoso-dev\/apis\/echo;rev=2$/m);
     expect(out).toMatch(/^ {3}ticket {2}unused-api +apim-contoso-dev\/apis\/chat$/m);
+    // the compliant service is compliant before (nothing failing, nothing unknown: zones, resource logs, Application
+    // Insights, portal sign-in through Entra ID); the new auto rules fix the drifted service (the demo configures a workspace)
+    expect(out).toMatch(/^ {2}apim-contoso-prod +0 +\d+ +0 *$/m);
+    expect(out).toMatch(/^ {3}fixed {3}gateway-configuration-endpoint-disabled +apim-contoso-dev\/tenant\/gatewayAccess$/m);
+    expect(out).toMatch(/^ {3}fixed {3}resource-logs-enabled +apim-contoso-dev$/m);
+    expect(out).toMatch(/^ {3}fixed {3}resource-logs-enabled +apim-fabrikam-consumption$/m);
     for (const s of SECRETS) expect(out).not.toContain(s);
   }, 120_000);
 

@@ -379,6 +379,18 @@ describe("ARM templates", () => {
   });
 });
 
+describe("availability zones", () => {
+  // ARM returns a service's zones top-level, beside sku (2024-05-01 ApiManagementServiceResource.zones); templates declare them there too
+  it("keeps a service's top-level zones in templates, resource lists and exports, so zone-redundancy judges them offline", () => {
+    const template = { $schema: SCHEMA, contentVersion: "1.0.0.0", resources: [templateServiceResource("apim", { sku: { name: "Premium", capacity: 2 }, zones: ["1", "2"] })] };
+    expect(verdicts(scan([fixture("zones-template.json", template)], ["zone-redundancy"]), "zone-redundancy")).toEqual(["pass apim"]);
+    const pinned = [{ id: SVC, name: "apim1", type: "Microsoft.ApiManagement/service", location: "westeurope", sku: { name: "Premium", capacity: 1 }, zones: ["1"], properties: {} }];
+    expect(verdicts(scan([fixture("zones-list.json", pinned)], ["zone-redundancy"]), "zone-redundancy")).toEqual(["fail apim1"]);
+    const exported = { ResourceId: SVC, Name: "apim1", ResourceType: "Microsoft.ApiManagement/service", Location: "westeurope", Sku: { Name: "Premium", Capacity: 3 }, Zones: ["1", "2", "3"], Properties: {} };
+    expect(verdicts(scan([fixture("zones-export.json", exported)], ["zone-redundancy"]), "zone-redundancy")).toEqual(["pass apim1"]);
+  });
+});
+
 describe("PowerShell-style exports", () => {
   const psService = (name: string, extra: Record<string, unknown>, children: unknown[]) => ({
     ResourceId: `/subscriptions/${SUB}/resourceGroups/rg-ps/providers/Microsoft.ApiManagement/service/${name}`,
