@@ -16,6 +16,7 @@ import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tic
 import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 import { interleaveBySubscription } from "./sweep-order.js";
+import { cheapRules, decideSweepRead, noteEvaluation, rowFingerprint, type FreshnessStore, type SweepRead } from "./freshness.js";
 
 export { scopeRefusal };
 
@@ -36,6 +37,8 @@ export interface AppDeps {
    * check up to 10 minutes. The check is a delayed queue message (visibilityTimeout).
    */
   operationRecheckSeconds?: number;
+  /** Fingerprints of the last full evaluations (src/app/freshness.ts): a sweep gives an unchanged service the cheap check only. Absent: every sweep reads in full. */
+  freshness?: FreshnessStore;
 }
 
 /** The delay before the next check of an operation checked `polls` times so far. */
@@ -200,7 +203,8 @@ export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()
   for (const s of interleaveBySubscription(services)) {
     // a Resource Graph row travels with the message: the worker judges the service-level rules from it (a hint: fixes read ARM)
     const row = s.row && JSON.stringify(s.row).length <= MAX_ROW_CHARS ? s.row : undefined;
-    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}) };
+    const fingerprint = rowFingerprint(s.row, s.etag);
+    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}), ...(fingerprint ? { fingerprint } : {}) };
     await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg));
   }
   deps.log.info({ correlationId, services: services.length }, "sweep enqueued");
@@ -218,7 +222,7 @@ export function parseMessage(payload: unknown): EvaluateMessage {
   if (!m || typeof m !== "object" || typeof m.serviceId !== "string" || !parseServiceId(m.serviceId)) throw new Error("queue message without a valid serviceId");
   // a row is kept only for the service the message names (src/engine/engine.ts judges from it, never fixes from it)
   const row = m.row && typeof m.row === "object" && typeof m.row.id === "string" && m.row.id.toLowerCase() === m.serviceId.toLowerCase() && m.row.properties && typeof m.row.properties === "object" ? m.row : undefined;
-  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString(), ...(row ? { row } : {}) };
+  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString(), ...(row ? { row } : {}), ...(typeof m.fingerprint === "string" && m.fingerprint.length <= 200 ? { fingerprint: m.fingerprint } : {}) };
 }
 
 /**
@@ -270,7 +274,11 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       // no marker means the removal has nothing to settle
       if (msg.reason === "pending" && pending === undefined) return { kind: "nothing", reason: "the pending changes were taken by another evaluation" };
       const changed: string[] | "all" = fromMarker ? (pending === "all" ? "all" : [...new Set([...(pending ?? []), ...(msg.changedResourceId ? [msg.changedResourceId] : [])])]) : "all";
-      const rules = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
+      // a sweep of a service unchanged since its last full evaluation, with no event since: the cheap check only (src/app/freshness.ts)
+      const startedAt = new Date();
+      const read: SweepRead | undefined = msg.reason === "sweep" && deps.freshness ? await decideSweepRead({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, startedAt) : undefined;
+      const all = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
+      const rules = read && !read.full ? cheapRules(all) : all;
       const scope = scopeForChanges(msg.serviceId, changed);
       // the engine starts no write once the lease is lost (a renewal refused, or none in time)
       const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...(msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
@@ -323,6 +331,8 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const waiting = result.actions.filter((a) => a.outcome === "in-progress" && !a.inProgress);
       if (waiting.length > 0) retryIn = Math.min(600, deps.operationRecheckSeconds ?? 60);
       await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
+      if (deps.freshness) await noteEvaluation({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, read, startedAt, result.actions, fromMarker && pending !== undefined);
+      if (read) deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, fullRead: read.full, why: read.reason }, read.full ? "sweep: full read" : "sweep: cheap check only");
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending
         const t = await deps.tickets.sync({
@@ -406,10 +416,18 @@ export async function recordPoison(payload: unknown, dequeueCount: number | unde
 
 export interface ServiceReport {
   serviceId: string;
+  /** The newest verdict's time. */
   evaluatedAt: string;
+  /**
+   * How old the data behind the verdicts is: `oldestAt`, the oldest verdict's evaluation (a sweep's cheap check
+   * re-judges only the service-level rules, so the others keep the time of the last full read); `ageSeconds`, its
+   * age when reported; `fullAt`, when the last full read of the service started (when recorded).
+   */
+  dataAge: { oldestAt: string; ageSeconds: number; fullAt?: string };
   /** `inProgress`: verdicts waiting for a change Azure is still applying (counted apart from unknown). */
   summary: { fail: number; pass: number; unknown: number; inProgress: number };
-  rules: Record<string, { status: "fail" | "pass" | "unknown" | "in-progress"; findings: Array<{ resourceId: string; status: string; message: string }> }>;
+  /** `evaluatedAt`: the oldest evaluation among the rule's verdicts (the age of its data). */
+  rules: Record<string, { status: "fail" | "pass" | "unknown" | "in-progress"; evaluatedAt: string; findings: Array<{ resourceId: string; status: string; message: string }> }>;
 }
 
 /** report: latest compliance per service and rule. */
@@ -419,14 +437,23 @@ export async function report(deps: AppDeps): Promise<{ services: ServiceReport[]
   for (const r of rows) {
     const key = r.serviceId.toLowerCase();
     let s = by.get(key);
-    if (!s) by.set(key, (s = { serviceId: r.serviceId, evaluatedAt: r.evaluatedAt, summary: { fail: 0, pass: 0, unknown: 0, inProgress: 0 }, rules: {} }));
+    if (!s) by.set(key, (s = { serviceId: r.serviceId, evaluatedAt: r.evaluatedAt, dataAge: { oldestAt: r.evaluatedAt, ageSeconds: 0 }, summary: { fail: 0, pass: 0, unknown: 0, inProgress: 0 }, rules: {} }));
     if (r.evaluatedAt > s.evaluatedAt) s.evaluatedAt = r.evaluatedAt;
+    if (r.evaluatedAt < s.dataAge.oldestAt) s.dataAge.oldestAt = r.evaluatedAt;
     const status = r.inProgress ? "in-progress" : r.status;
     if (r.inProgress) s.summary.inProgress++;
     else s.summary[r.status]++;
-    const rule = (s.rules[r.ruleId] ??= { status: "pass", findings: [] });
+    const rule = (s.rules[r.ruleId] ??= { status: "pass", evaluatedAt: r.evaluatedAt, findings: [] });
+    if (r.evaluatedAt < rule.evaluatedAt) rule.evaluatedAt = r.evaluatedAt;
     rule.findings.push({ resourceId: r.resourceId, status, message: r.message });
     if (status === "fail" || ((status === "unknown" || status === "in-progress") && rule.status === "pass") || (status === "unknown" && rule.status === "in-progress")) rule.status = status;
+  }
+  const fullAt = deps.freshness ? await deps.freshness.fullTimes().catch(() => new Map<string, string>()) : new Map<string, string>();
+  const now = Date.now();
+  for (const [key, s] of by) {
+    s.dataAge.ageSeconds = Math.max(0, Math.round((now - Date.parse(s.dataAge.oldestAt)) / 1000));
+    const full = fullAt.get(key);
+    if (full) s.dataAge.fullAt = full;
   }
   return { services: [...by.values()].sort((a, b) => a.serviceId.localeCompare(b.serviceId)) };
 }

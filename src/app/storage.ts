@@ -79,6 +79,8 @@ export interface EvaluateMessage {
    * too big (MAX_ROW_CHARS).
    */
   row?: import("../model/arm.js").ArmResource;
+  /** A sweep's: the fingerprint of the service's discovery row (src/app/freshness.ts), kept even when the row is left out. */
+  fingerprint?: string;
 }
 
 /** A queue message holds 64 KiB, base64 (4/3) included: a row longer than this is left out (the worker reads ARM). */

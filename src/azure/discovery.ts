@@ -41,6 +41,8 @@ export async function listSubscriptionsInScope(clients: AzureClients, config: Pi
 /** A service found by discovery; `row` is its Resource Graph row (ARM-shaped, possibly seconds to minutes old) when Resource Graph found it. */
 export interface DiscoveredService extends ServiceRef {
   row?: ArmResource;
+  /** The service's ETag as ARM's list answered it (ARM listing; Resource Graph rows carry none): its discovery fingerprint (src/app/freshness.ts). */
+  etag?: string;
 }
 
 export interface Discovery {
@@ -88,10 +90,10 @@ export async function discoverServices(clients: AzureClients, config: DiscoveryC
 }
 
 /** ARM listing: the subscriptions in scope, then the services of each (or of each configured resource group). */
-async function listServicesThroughArm(clients: AzureClients, config: Pick<Config, "subscriptions" | "resourceGroups">): Promise<ServiceRef[]> {
+async function listServicesThroughArm(clients: AzureClients, config: Pick<Config, "subscriptions" | "resourceGroups">): Promise<DiscoveredService[]> {
   const subs = await listSubscriptionsInScope(clients, config);
   const groups = new Set(config.resourceGroups.map((g) => g.toLowerCase()));
-  const out: ServiceRef[] = [];
+  const out: DiscoveredService[] = [];
   for (const sub of subs) {
     const client = clients.apim(sub);
     const iter = groups.size > 0 ? [...groups].map((g) => client.apiManagementService.listByResourceGroup(g)) : [client.apiManagementService.list()];
@@ -101,7 +103,7 @@ async function listServicesThroughArm(clients: AzureClients, config: Pick<Config
           const ref = svc.id ? parseServiceId(svc.id) : undefined;
           if (!ref) continue;
           if (scopeRefusal(ref.id, config) !== undefined) continue;
-          out.push({ ...ref, location: svc.location, sku: svc.sku?.name });
+          out.push({ ...ref, location: svc.location, sku: svc.sku?.name, ...(svc.etag ? { etag: svc.etag } : {}) });
         }
       } catch (e) {
         // a resource group in scope that does not exist in this subscription is not an error

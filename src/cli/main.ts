@@ -226,7 +226,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
       checkSelectors(services, { subscription: program.opts()["subscription"] as string[] | undefined, resourceGroup: program.opts()["resourceGroup"] as string[] | undefined }, "in scope");
       if (opts.format === "json") {
         // a Resource Graph row is the service's whole body: the listing keeps to the reference
-        io.stdout(JSON.stringify({ services: services.map(({ row: _row, ...ref }) => ref) }, null, 2) + "\n");
+        io.stdout(JSON.stringify({ services: services.map(({ row: _row, etag: _etag, ...ref }) => ref) }, null, 2) + "\n");
         return;
       }
       const rows = [["NAME", "RESOURCE GROUP", "SUBSCRIPTION", "SKU", "LOCATION"], ...services.map((s) => [s.name, s.resourceGroup, s.subscriptionId, s.sku ?? "", s.location ?? ""])];

@@ -144,6 +144,7 @@ export const SETTINGS = {
   REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: wholeNumber(0, 100000).transform((v) => v ?? 250) },
   REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: wholeNumber(0, 600).transform((v) => v ?? 30) },
   REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: { expected: "a whole number of days from 0 to 365", schema: wholeNumber(0, 365).transform((v) => v ?? 30) },
+  REMEDIATOR_FULL_SWEEP_HOURS: { expected: "a whole number of hours from 0 to 8760 (0: every sweep reads every service in full)", schema: wholeNumber(0, 8760).transform((v) => v ?? 24) },
   REMEDIATOR_EXEMPT_TAG: { expected: "a tag name", schema: optionalString(z.string().min(1).max(512)).transform((v) => v ?? "apim-remediator:exempt") },
   KEY_VAULT_RESOURCE_ID: {
     expected: "the ARM id of the Key Vault (/subscriptions/.../providers/Microsoft.KeyVault/vaults/NAME)",
@@ -203,6 +204,8 @@ export interface Config {
   debounceSeconds: number;
   /** custom-domain-certificate-expiry: certificates must expire more than this many days from now. */
   certificateExpiryDays: number;
+  /** A sweep re-reads in full a service whose discovery row is unchanged and which had no events once its last full evaluation is this many hours old (REMEDIATOR_FULL_SWEEP_HOURS; 0: always; src/app/freshness.ts). */
+  fullSweepHours: number;
   keyVaultResourceId?: string;
   grantKeyVaultAccess: boolean;
   lockName: string;
@@ -305,6 +308,7 @@ export function loadConfig(env: Env = process.env): Config {
     exemptTag: parseSetting("REMEDIATOR_EXEMPT_TAG", env) as string,
     debounceSeconds: parseSetting("REMEDIATOR_DEBOUNCE_SECONDS", env) as number,
     certificateExpiryDays: parseSetting("REMEDIATOR_CERTIFICATE_EXPIRY_DAYS", env) as number,
+    fullSweepHours: parseSetting("REMEDIATOR_FULL_SWEEP_HOURS", env) as number,
     keyVaultResourceId: parseSetting("KEY_VAULT_RESOURCE_ID", env) as string | undefined,
     grantKeyVaultAccess: parseSetting("REMEDIATOR_GRANT_KEY_VAULT_ACCESS", env) as boolean,
     lockName: parseSetting("REMEDIATOR_LOCK_NAME", env) as string,

@@ -57,5 +57,5 @@ export async function scanLive(clients: AzureClients, rules: Rule[], options: Ru
     }
     scope.onProgress?.(++done, services.length, svc);
   }
-  return { services: services.map(({ row: _row, ...ref }) => ref), findings };
+  return { services: services.map(({ row: _row, etag: _etag, ...ref }) => ref), findings };
 }

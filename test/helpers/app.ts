@@ -24,6 +24,8 @@ export function appEnv(emu: EmulatorHandle, settings: Record<string, string> = {
     REMEDIATOR_DEBOUNCE_SECONDS: "0",
     ARM_MAX_RETRIES: "2",
     LOG_LEVEL: "silent",
+    // the tests written before sweeps skipped unchanged services expect every sweep to read in full (test/app/freshness.test.ts sets it)
+    REMEDIATOR_FULL_SWEEP_HOURS: "0",
     ...settings,
   };
 }
