@@ -61,6 +61,9 @@ param keyVaultResourceId string = ''
 @description('Let the remediator grant each APIM identity Key Vault Secrets User on its migrated secrets (through the generated grants role on the vault, constrained to that role). False: grants are made by hand and the remediator only checks them.')
 param grantKeyVaultAccess bool = true
 
+@description('REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: ARM id of the Log Analytics workspace resource-logs-enabled sends resource logs to. When set (and grantWriteActions), the app gets the generated destination role on that workspace (workspaces/read, sharedKeys/action). Empty: that fix is blocked and ticketed.')
+param logAnalyticsWorkspaceId string = ''
+
 @allowed(['none', 'webhook', 'github', 'azure-devops', 'jira', 'servicenow'])
 @description('TICKET_PROVIDER. Put the provider\'s TICKET_* settings in additionalAppSettings (secrets as @Microsoft.KeyVault(SecretUri=...) references).')
 param ticketProvider string = 'none'
@@ -108,6 +111,7 @@ var keyVaultSubscriptionId = createKeyVault ? subscription().subscriptionId : sp
 var keyVaultResourceGroup = createKeyVault ? rgName : split(keyVaultResourceId, '/')[4]
 var keyVaultId = createKeyVault ? '/subscriptions/${subscription().subscriptionId}/resourceGroups/${rgName}/providers/Microsoft.KeyVault/vaults/${keyVaultName}' : keyVaultResourceId
 var keyVaultUrl = 'https://${keyVaultName}${environment().suffixes.keyvaultDns}'
+var logAnalyticsWorkspaceParts = split(logAnalyticsWorkspaceId, '/')
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -176,6 +180,18 @@ module keyVaultAccess 'modules/key-vault-access.bicep' = {
   }
 }
 
+// resource-logs-enabled links diagnostic settings to the configured workspace: ARM checks the link there, so the grant
+// is on that workspace alone (a read-only deployment writes no diagnostic setting and gets none)
+module logAnalyticsAccess 'modules/log-analytics-access.bicep' = if (!empty(logAnalyticsWorkspaceId) && grantWriteActions) {
+  name: 'log-analytics-access-${resourceToken}'
+  scope: resourceGroup(empty(logAnalyticsWorkspaceId) ? subscription().subscriptionId : logAnalyticsWorkspaceParts[2], empty(logAnalyticsWorkspaceId) ? rgName : logAnalyticsWorkspaceParts[4])
+  params: {
+    workspaceName: empty(logAnalyticsWorkspaceId) ? '' : last(logAnalyticsWorkspaceParts)
+    principalId: identity.outputs.appPrincipalId
+    roleNameSuffix: environmentName
+  }
+}
+
 // Assignable (and assigned) only where the remediator works: the target resource groups when they are listed,
 // else the target subscriptions. locks/write has no narrower scope than that: ARM conditions do not cover locks.
 module role 'modules/remediator-role.bicep' = {
@@ -240,6 +256,7 @@ module functionApp 'modules/function-app.bicep' = {
     keyVaultUrl: keyVaultUrl
     keyVaultResourceId: keyVaultId
     grantKeyVaultAccess: grantKeyVaultAccess
+    logAnalyticsWorkspaceId: logAnalyticsWorkspaceId
     ticketProvider: ticketProvider
     additionalAppSettings: additionalAppSettings
   }

@@ -32,6 +32,8 @@ param resourceGroups array
 param keyVaultUrl string
 param keyVaultResourceId string
 param grantKeyVaultAccess bool
+@description('REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID (empty: resource-logs-enabled is ticketed, not fixed).')
+param logAnalyticsWorkspaceId string = ''
 param ticketProvider string
 param additionalAppSettings object
 
@@ -65,6 +67,8 @@ var baseAppSettings = {
   KEY_VAULT_URL: keyVaultUrl
   KEY_VAULT_RESOURCE_ID: keyVaultResourceId
   REMEDIATOR_GRANT_KEY_VAULT_ACCESS: grantKeyVaultAccess ? 'true' : 'false'
+  // resource-logs-enabled: the Log Analytics workspace its fix sends resource logs to
+  REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: logAnalyticsWorkspaceId
   // tickets (provider settings come in additionalAppSettings)
   TICKET_PROVIDER: ticketProvider
 }

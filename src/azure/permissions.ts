@@ -19,7 +19,11 @@
  *    soft-deleted secret; no list, delete or purge);
  *  - on the target vault, the role-assignment actions of the grant
  *    (`keyVault.grantActions`: read and write, never delete), constrained by a
- *    condition to assigning `Key Vault Secrets User` to service principals.
+ *    condition to assigning `Key Vault Secrets User` to service principals;
+ *  - on the configured Log Analytics workspace (REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID),
+ *    what linking a diagnostic setting to it needs (`logAnalytics.workspaceActions`;
+ *    see LOG_ANALYTICS_DESTINATION): nothing the remediator calls on the
+ *    workspace itself, so it is granted there only, never at the targets.
  */
 import type { DataNeed } from "../model/snapshot.js";
 import type { Rule } from "../model/rule.js";
@@ -106,7 +110,21 @@ export const IMPLIED_ACTIONS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Where an action is granted from in the deployment. */
-export type Grant = "custom-role" | "key-vault-data" | "key-vault-rbac";
+export type Grant = "custom-role" | "key-vault-data" | "key-vault-rbac" | "log-analytics-workspace";
+
+/**
+ * What the principal writing a diagnostic setting needs on the Log Analytics workspace it names: ARM checks the
+ * linked workspace when `Microsoft.Insights/diagnosticSettings/write` carries a `workspaceId` (its refusal reads
+ * "does not have permission to perform action 'Microsoft.OperationalInsights/workspaces/sharedKeys/action' on the
+ * linked scope(s)"). Microsoft Learn, "Manage access to Log Analytics workspaces": `workspaces/read` "View workspace
+ * basic properties", `workspaces/sharedKeys/action` "Read the workspace keys to allow sending logs to this
+ * workspace". The `resource-logs-enabled` fix names them in its fixActions; the deployment grants them with a
+ * custom role on that workspace alone (infra/modules/log-analytics-access.bicep), not at the subscriptions in scope.
+ */
+export const LOG_ANALYTICS_DESTINATION = {
+  readWorkspace: "Microsoft.OperationalInsights/workspaces/read",
+  sharedKeys: "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+} as const;
 
 /** The built-in role the remediator assigns to APIM identities (ids are the same in every tenant). */
 export const BUILT_IN_ROLES = {
@@ -137,6 +155,7 @@ export const KEY_VAULT_RECOVER = {
 export function grantFor(action: string): Grant {
   if (/^Microsoft\.KeyVault\/vaults\/secrets\//i.test(action)) return "key-vault-data";
   if (/^Microsoft\.Authorization\/roleAssignments\//i.test(action)) return "key-vault-rbac";
+  if (/^Microsoft\.OperationalInsights\/workspaces\//i.test(action)) return "log-analytics-workspace";
   return "custom-role";
 }
 
@@ -174,6 +193,10 @@ export interface PermissionManifest {
     grantActions: string[];
     /** The only role the remediator may assign (the condition on its grants role assignment on the vault). */
     assignableRoleDefinitionId: string;
+  };
+  logAnalytics: {
+    /** Actions on the Log Analytics workspace resource-logs-enabled sends logs to (LOG_ANALYTICS_DESTINATION; the generated workspace role). */
+    workspaceActions: string[];
   };
 }
 
@@ -228,6 +251,7 @@ export function permissionManifest(rules: readonly Rule[]): PermissionManifest {
       grantActions: uniqSorted(fixes.filter((f) => f.grant === "key-vault-rbac").map((f) => f.action)),
       assignableRoleDefinitionId: BUILT_IN_ROLES.keyVaultSecretsUser,
     },
+    logAnalytics: { workspaceActions: uniqSorted(fixes.filter((f) => f.grant === "log-analytics-workspace").map((f) => f.action)) },
   };
 }
 
@@ -239,6 +263,7 @@ export function renderRoleActionsJson(manifest: PermissionManifest): string {
     write: manifest.customRole.write,
     optIn: manifest.customRole.optIn,
     keyVault: { dataActions: manifest.keyVault.dataActions, grantActions: manifest.keyVault.grantActions },
+    logAnalytics: { workspaceActions: manifest.logAnalytics.workspaceActions },
   };
   return JSON.stringify(doc, null, 2) + "\n";
 }
@@ -253,6 +278,7 @@ export function renderRoleActionsBicep(manifest: PermissionManifest): string {
     "// an opt-in rule's writes only when REMEDIATOR_RULE_MODES enables it (<rule>=enforce).",
     "// Key Vault: a custom role with remediatorKeyVaultDataActions on the target vault, and one with remediatorKeyVaultGrantActions",
     `// on it with a condition allowing only role ${manifest.keyVault.assignableRoleDefinitionId} (Key Vault Secrets User); see infra/modules/key-vault-access.bicep.`,
+    "// Log Analytics: a custom role with remediatorLogAnalyticsWorkspaceActions on the workspace resource-logs-enabled sends logs to; see infra/modules/log-analytics-access.bicep.",
     ...arrayVar("remediatorReadActions", manifest.customRole.read),
     ...arrayVar("remediatorWriteActions", manifest.customRole.write),
     "var remediatorOptInWriteActions = {",
@@ -260,6 +286,7 @@ export function renderRoleActionsBicep(manifest: PermissionManifest): string {
     "}",
     ...arrayVar("remediatorKeyVaultDataActions", manifest.keyVault.dataActions),
     ...arrayVar("remediatorKeyVaultGrantActions", manifest.keyVault.grantActions),
+    ...arrayVar("remediatorLogAnalyticsWorkspaceActions", manifest.logAnalytics.workspaceActions),
     "",
   ].join("\n");
 }

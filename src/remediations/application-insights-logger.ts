@@ -64,7 +64,8 @@ export const rule = defineRule(
       links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-app-insights"],
     },
     needs: ["loggers", "diagnostics", "apiDiagnostics", "apis"],
-    fixActions: [],
+    // by hand (no automatic fix): PUT service/loggers/{name} (applicationInsights) and service/diagnostics/applicationinsights, or an API's diagnostics
+    fixActions: ["Microsoft.ApiManagement/service/loggers/write", "Microsoft.ApiManagement/service/diagnostics/write", "Microsoft.ApiManagement/service/apis/diagnostics/write"],
     // loggers and diagnostics exist on every tier (Microsoft Learn, "How to integrate Azure API Management with Azure Application Insights": APPLIES TO all tiers)
   },
   (s) => [{ resourceId: s.service.id, ...verdict(s) }],

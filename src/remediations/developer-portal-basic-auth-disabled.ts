@@ -19,7 +19,7 @@ export const rule = defineRule(
       links: ["https://learn.microsoft.com/azure/api-management/api-management-howto-aad", "https://learn.microsoft.com/azure/api-management/secure-developer-portal-access"],
     },
     needs: ["portalConfigs", "identityProviders"],
-    fixActions: ["Microsoft.ApiManagement/service/portalconfigs/read", "Microsoft.ApiManagement/service/portalconfigs/write", "Microsoft.ApiManagement/service/identityProviders/read"],
+    fixActions: ["Microsoft.ApiManagement/service/portalConfigs/read", "Microsoft.ApiManagement/service/portalConfigs/write", "Microsoft.ApiManagement/service/identityProviders/read"],
     // no developer portal on Consumption (Microsoft Learn, "Feature-based comparison of the Azure API Management tiers", Developer portal row)
     notApplicableSkus: ["Consumption"],
   },

@@ -3,6 +3,8 @@
  *  - infra/role-actions.json is what `npm run gen:role` generates (fails when stale);
  *  - the role holds every action the rules' needs and fixes call, and nothing else;
  *  - every Azure SDK call in the collector, discovery and remediations maps to a granted action;
+ *  - linking a diagnostic setting to the configured Log Analytics workspace is granted on that workspace only
+ *    (the generated destination role), never at the targets;
  *  - a real run (enforce, every fixable rule on, on the emulator) makes only ARM calls the role grants
  *    (or, for the Key Vault grant, the generated grants role on the vault), only Key Vault calls the
  *    generated secrets role grants, and a dry-run only reads; a run with only the default (auto) rules
@@ -21,6 +23,7 @@ import {
   IMPLIED_ACTIONS,
   isRead,
   KEY_VAULT_RECOVER,
+  LOG_ANALYTICS_DESTINATION,
   NEED_ACTIONS,
   permissionManifest,
   renderRoleActionsBicep,
@@ -37,13 +40,14 @@ interface RoleActions {
   write: string[];
   optIn: Record<string, string[]>;
   keyVault: { dataActions: string[]; grantActions: string[] };
+  logAnalytics: { workspaceActions: string[] };
 }
 const ROLE = JSON.parse(readFileSync(join(ROOT, "infra/role-actions.json"), "utf8")) as RoleActions;
 /** Everything the ARM role can hold: reads, the default writes and every opt-in rule's writes (each only when enabled). */
 const ROLE_ACTIONS = [...ROLE.read, ...ROLE.write, ...Object.values(ROLE.optIn).flat()];
 const has = (list: string[], action: string) => list.some((a) => a.toLowerCase() === action.toLowerCase());
 
-/** Whether the deployment grants an action, and through which role (the three generated roles). */
+/** Whether the deployment grants an action, and through which role (the four generated roles). */
 function granted(action: string): boolean {
   switch (grantFor(action)) {
     case "custom-role":
@@ -52,6 +56,8 @@ function granted(action: string): boolean {
       return has(ROLE.keyVault.dataActions, action);
     case "key-vault-rbac":
       return has(ROLE.keyVault.grantActions, action);
+    case "log-analytics-workspace":
+      return has(ROLE.logAnalytics.workspaceActions, action);
   }
 }
 
@@ -131,7 +137,7 @@ describe("permission manifest", () => {
       expect(a).toMatch(/^Microsoft\.[A-Za-z]+(\/[A-Za-z]+)+\/(read|write|delete|action)$/);
       expect(a).not.toMatch(/\*/);
       expect(a).not.toMatch(/\/delete$/);
-      expect(a).not.toMatch(/^Microsoft\.(Authorization\/roleAssignments|KeyVault)\//i);
+      expect(a).not.toMatch(/^Microsoft\.(Authorization\/roleAssignments|KeyVault|OperationalInsights)\//i);
     }
     expect(has(ROLE_ACTIONS, "Microsoft.Authorization/locks/delete")).toBe(false);
     const m = permissionManifest(RULES);
@@ -172,13 +178,53 @@ describe("permission manifest", () => {
       "Microsoft.ApiManagement/service/namedValues/refreshSecret/action",
       "Microsoft.ApiManagement/service/write",
       "Microsoft.Authorization/locks/write",
+      // issue 17's data and fixes (Learn, "Azure permissions for Integration", Microsoft.ApiManagement; "Monitor", Microsoft.Insights)
+      "Microsoft.ApiManagement/service/workspaces/read",
+      "Microsoft.ApiManagement/service/workspaces/policies/read",
+      "Microsoft.ApiManagement/service/workspaces/apis/read",
+      "Microsoft.ApiManagement/service/workspaces/apis/policies/read",
+      "Microsoft.ApiManagement/service/workspaces/apis/operations/read",
+      "Microsoft.ApiManagement/service/workspaces/apis/operations/policies/read",
+      "Microsoft.ApiManagement/service/workspaces/products/read",
+      "Microsoft.ApiManagement/service/workspaces/products/apiLinks/read",
+      "Microsoft.ApiManagement/service/workspaces/products/policies/read",
+      "Microsoft.ApiManagement/service/workspaces/subscriptions/read",
+      "Microsoft.ApiManagement/service/portalConfigs/read",
+      "Microsoft.ApiManagement/service/portalConfigs/write",
+      "Microsoft.ApiManagement/service/identityProviders/read",
+      "Microsoft.ApiManagement/service/gateways/read",
+      "Microsoft.ApiManagement/service/loggers/read",
+      "Microsoft.ApiManagement/service/diagnostics/read",
+      "Microsoft.ApiManagement/service/apis/diagnostics/read",
+      "Microsoft.ApiManagement/service/certificates/read",
+      "Microsoft.ApiManagement/service/tenant/write",
+      "Microsoft.Insights/diagnosticSettings/read",
+      "Microsoft.Insights/diagnosticSettings/write",
     ])
       expect(has(ROLE_ACTIONS, a), a).toBe(true);
+    // exactly as published: an action in another casing would be a second, different-looking entry of the role
+    for (const a of ["Microsoft.ApiManagement/service/portalConfigs/read", "Microsoft.ApiManagement/service/portalConfigs/write"]) expect(ROLE_ACTIONS, a).toContain(a);
+    expect(ROLE_ACTIONS.filter((a) => /portalconfigs/.test(a))).toEqual([]);
     // every kind of data the collector can read has its actions
     const needs = Object.keys(NEED_ACTIONS) as DataNeed[];
-    const snapshot = readFileSync(join(ROOT, "src/model/snapshot.ts"), "utf8");
+    const snapshot = readFileSync(join(ROOT, "src/model/snapshot.ts"), "utf8").replace(/\/\*[\s\S]*?\*\//g, "");
+    // the union's members, comments left out (a doc comment may hold a `;`, as in `echo;rev=2`)
     const declared = [...(/export type DataNeed =([^;]+);/.exec(snapshot)?.[1] ?? "").matchAll(/"(\w+)"/g)].map((x) => x[1]);
     expect(needs.sort()).toEqual(declared.sort());
+  });
+
+  it("linking diagnostic settings to the Log Analytics workspace is granted on that workspace alone: read and sharedKeys, from resource-logs-enabled's fix", () => {
+    const m = permissionManifest(RULES);
+    expect(ROLE.logAnalytics.workspaceActions).toEqual([LOG_ANALYTICS_DESTINATION.readWorkspace, LOG_ANALYTICS_DESTINATION.sharedKeys]);
+    expect(m.logAnalytics.workspaceActions).toEqual(ROLE.logAnalytics.workspaceActions);
+    // only the rule that writes a diagnostic setting with a workspaceId needs it, and it writes the setting through the ARM role
+    const needing = m.rules.filter((r) => r.fix.some((f) => f.grant === "log-analytics-workspace")).map((r) => r.id);
+    expect(needing).toEqual(["resource-logs-enabled"]);
+    expect(ROLE.write).toContain("Microsoft.Insights/diagnosticSettings/write");
+    // nothing on the workspace lands in the ARM role (granted at the subscriptions in scope): not even its read
+    for (const a of ROLE.logAnalytics.workspaceActions) expect(has(ROLE_ACTIONS, a), a).toBe(false);
+    // narrowing to the rules without that fix leaves the workspace role empty
+    expect(permissionManifest(RULES.filter((r) => r.meta.id !== "resource-logs-enabled")).logAnalytics.workspaceActions).toEqual([]);
   });
 });
 
@@ -222,6 +268,28 @@ const SDK_CALLS: Record<string, string> = {
   "subscriptions.list": "Microsoft.Resources/subscriptions/read",
   "subscriptions.get": "Microsoft.Resources/subscriptions/read",
   "metrics.list": "Microsoft.Insights/metrics/read",
+  // issue 17's reads (src/azure/collector.ts) and fixes (src/remediations/fixes/{portal,diagnostic-settings,tenant-access}.ts,
+  // the gateway guard of gateway-configuration-endpoint-disabled); names as Learn publishes them (Azure permissions for Integration)
+  "gateway.listByService": "Microsoft.ApiManagement/service/gateways/read",
+  "portalConfig.listByService": "Microsoft.ApiManagement/service/portalConfigs/read",
+  "portalConfig.get": "Microsoft.ApiManagement/service/portalConfigs/read",
+  "portalConfig.update": "Microsoft.ApiManagement/service/portalConfigs/write",
+  "identityProvider.listByService": "Microsoft.ApiManagement/service/identityProviders/read",
+  "logger.listByService": "Microsoft.ApiManagement/service/loggers/read",
+  "diagnostic.listByService": "Microsoft.ApiManagement/service/diagnostics/read",
+  "apiDiagnostic.listByService": "Microsoft.ApiManagement/service/apis/diagnostics/read",
+  "certificate.listByService": "Microsoft.ApiManagement/service/certificates/read",
+  "workspace.listByService": "Microsoft.ApiManagement/service/workspaces/read",
+  // GET workspaces/{ws}/policies (the SDK names the workspace-scope policy list `listByApi`)
+  "workspacePolicy.listByApi": "Microsoft.ApiManagement/service/workspaces/policies/read",
+  "workspaceApi.listByService": "Microsoft.ApiManagement/service/workspaces/apis/read",
+  "workspaceApiPolicy.listByApi": "Microsoft.ApiManagement/service/workspaces/apis/policies/read",
+  "workspaceApiOperation.listByApi": "Microsoft.ApiManagement/service/workspaces/apis/operations/read",
+  "workspaceApiOperationPolicy.listByOperation": "Microsoft.ApiManagement/service/workspaces/apis/operations/policies/read",
+  "workspaceProduct.listByService": "Microsoft.ApiManagement/service/workspaces/products/read",
+  "workspaceProductApiLink.listByProduct": "Microsoft.ApiManagement/service/workspaces/products/apiLinks/read",
+  "workspaceProductPolicy.listByProduct": "Microsoft.ApiManagement/service/workspaces/products/policies/read",
+  "workspaceSubscription.list": "Microsoft.ApiManagement/service/workspaces/subscriptions/read",
   // Key Vault data actions (https://learn.microsoft.com/azure/role-based-access-control/permissions/security#microsoftkeyvault):
   // GET /secrets/{name}[/{version}] returns the value: getSecret/action (readMetadata/action is list or properties
   // without the value, which nothing calls); PUT /secrets/{name}: setSecret/action
@@ -239,6 +307,18 @@ const SDK_CALLS: Record<string, string> = {
 const GET_BY_ID: Record<string, string> = {
   "Microsoft.Security/pricings": "Microsoft.Security/pricings/read",
   "Microsoft.Security/apiCollections": "Microsoft.Security/apiCollections/read",
+  // an extension resource is authorized by its own provider's action (Learn, Monitor: "Microsoft.Insights/DiagnosticSettings/Read")
+  "Microsoft.Insights/diagnosticSettings": "Microsoft.Insights/diagnosticSettings/read",
+};
+/**
+ * Generic-resources calls whose id is not a literal provider path (a plan's target id): the file, the call and the
+ * action. Only the diagnostic settings fix makes them: GET, then PUT of its own setting at 2021-05-01-preview.
+ */
+const BY_ID_CALLS: Record<string, Record<string, string>> = {
+  "src/remediations/fixes/diagnostic-settings.ts": {
+    getById: "Microsoft.Insights/diagnosticSettings/read",
+    beginCreateOrUpdateByIdAndWait: "Microsoft.Insights/diagnosticSettings/write",
+  },
 };
 
 describe("what the code calls", () => {
@@ -250,10 +330,16 @@ describe("what the code calls", () => {
     "src/engine/engine.ts",
   ];
   const source = files.map((f) => [f, readFileSync(join(ROOT, f), "utf8")] as const);
-  const GROUPS = ["apiManagementService", "api", "apiRevision", "apiPolicy", "apiOperation", "apiOperationPolicy", "namedValue", "tenantAccess", "backend", "subscription", "product", "productApi", "productPolicy", "policy", "managementLocks", "roleAssignments", "subscriptions", "metrics"];
+  const GROUPS = [
+    ...["apiManagementService", "api", "apiRevision", "apiPolicy", "apiOperation", "apiOperationPolicy", "namedValue", "tenantAccess", "backend", "subscription", "product", "productApi", "productPolicy", "policy", "managementLocks", "roleAssignments", "subscriptions", "metrics"],
+    ...["gateway", "portalConfig", "identityProvider", "logger", "diagnostic", "apiDiagnostic", "certificate", "workspace", "workspacePolicy", "workspaceApi", "workspaceApiPolicy", "workspaceApiOperation", "workspaceApiOperationPolicy", "workspaceProduct", "workspaceProductApiLink", "workspaceProductPolicy", "workspaceSubscription"],
+  ];
   const ARRAY_METHODS = new Set(["find", "filter", "map", "some", "every", "forEach", "flatMap", "push", "includes", "slice", "concat", "reduce", "sort", "findIndex", "entries", "keys", "values", "at", "indexOf"]);
   const lockClients = /(\w+) = ctx\.clients\.locks\([^)]*\)\.managementLocks/g;
   const kvClients = /(\w+) = ctx\.clients\.secrets\(/g;
+  /** The generic resources client: `x = ….resources(sub).resources` (its calls are checked by id below). */
+  const resourceClients = /(\w+) = [\w.]*clients\.resources\([^)]*\)\.resources\b/g;
+  const byId: Array<{ file: string; op: string }> = [];
 
   const calls: Array<{ file: string; op: string }> = [];
   for (const [file, text] of source) {
@@ -262,6 +348,8 @@ describe("what the code calls", () => {
     for (const v of text.matchAll(lockClients)) for (const m of text.matchAll(new RegExp(`\\b${v[1]}\\.(\\w+)\\(`, "g"))) calls.push({ file, op: `managementLocks.${m[1]}` });
     for (const v of text.matchAll(kvClients)) for (const m of text.matchAll(new RegExp(`\\b${v[1]}\\.(\\w+)\\(`, "g"))) calls.push({ file, op: `secrets.${m[1]}` });
     for (const m of text.matchAll(/ctx\.clients\.secrets\([^)]*\)\.(\w+)\(/g)) calls.push({ file, op: `secrets.${m[1]}` });
+    for (const v of text.matchAll(resourceClients)) for (const m of text.matchAll(new RegExp(`\\b${v[1]}\\.(\\w+)\\((?!\`[^\`]*\\/providers\\/Microsoft)`, "g"))) byId.push({ file, op: m[1] as string });
+    for (const m of text.matchAll(/clients\.resources\([^)]*\)\.resources\.(\w+)\((?!`[^`]*\/providers\/Microsoft)/g)) byId.push({ file, op: m[1] as string });
   }
 
   it("finds the calls (the scan works)", () => {
@@ -275,13 +363,25 @@ describe("what the code calls", () => {
       expect(action, `${c.file}: ${c.op} is not in the table of known calls; add it with the action it needs`).toBeDefined();
       expect(granted(action as string), `${c.file}: ${c.op} needs ${action}`).toBe(true);
     }
-    for (const [, text] of source) {
-      for (const m of text.matchAll(/getById\(`[^`]*\/providers\/(Microsoft\.\w+\/\w+)\//g)) {
+    for (const [file, text] of source) {
+      for (const m of text.matchAll(/getById\(`[^`]*\/providers\/(Microsoft\.\w+\/\w+)[/`]/g)) {
         const action = GET_BY_ID[m[1] as string];
-        expect(action, m[1]).toBeDefined();
-        expect(granted(action as string)).toBe(true);
+        expect(action, `${file}: getById of ${m[1]}`).toBeDefined();
+        expect(granted(action as string), `${file}: ${m[1]} needs ${action}`).toBe(true);
       }
     }
+    // calls by a computed id: each is listed with its action, and granted
+    for (const c of byId) {
+      const action = BY_ID_CALLS[c.file]?.[c.op];
+      expect(action, `${c.file}: resources.${c.op} by a computed id is not in BY_ID_CALLS; add it with the action it needs`).toBeDefined();
+      expect(granted(action as string), `${c.file}: resources.${c.op} needs ${action}`).toBe(true);
+    }
+  });
+
+  it("finds the calls issue 17 added (the scan covers the new operation groups and the generic resources client)", () => {
+    const ops = new Set(calls.map((c) => c.op));
+    for (const op of ["gateway.listByService", "portalConfig.get", "portalConfig.update", "identityProvider.listByService", "workspaceProductApiLink.listByProduct", "apiDiagnostic.listByService", "certificate.listByService"]) expect(ops, op).toContain(op);
+    expect(byId.map((c) => `${c.file}: ${c.op}`).sort()).toEqual(["src/remediations/fixes/diagnostic-settings.ts: beginCreateOrUpdateByIdAndWait", "src/remediations/fixes/diagnostic-settings.ts: getById"]);
   });
 
   it("the Key Vault secrets role is exactly the data actions of the secret calls the code makes (get, set, and recover of a soft-deleted secret)", () => {
@@ -301,6 +401,9 @@ describe("a real run against the emulator", () => {
   const SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
   const KV_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.KeyVault/vaults/kv-contoso-apim`;
   const DEV = `/subscriptions/${SUB}/resourceGroups/rg-apim-dev/providers/Microsoft.ApiManagement/service/apim-contoso-dev`;
+  const PROD = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.ApiManagement/service/apim-contoso-prod`;
+  // the demo estate's workspace (prod already sends its logs there)
+  const WORKSPACE_ID = `/subscriptions/${SUB}/resourceGroups/rg-apim-prod/providers/Microsoft.OperationalInsights/workspaces/law-contoso-apim`;
   const T = "Microsoft.ApiManagement/service";
   const POLICY = "<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>";
   // the demo estate, plus what makes every read and fix happen: a product with an API and a policy, an operation
@@ -320,6 +423,20 @@ describe("a real run against the emulator", () => {
       name: "rotated-partner-key",
       properties: { displayName: "rotated-partner-key", secret: true, keyVault: { secretIdentifier: "https://kv-contoso-apim.vault.azure.net/secrets/rotated-partner-key" } },
     },
+    // issue 17: the demo's dev service has the self-hosted gateway configuration endpoint and username and password
+    // sign-in on; another identity provider lets the opt-in portal fix run, and a Premium service's workspace holds
+    // every child the collector reads
+    { id: `${DEV}/identityProviders/aad`, type: `${T}/identityProviders`, name: "aad", properties: { type: "aad", clientId: "00000000-0000-0000-0000-0000000000aa", allowedTenants: ["contoso.onmicrosoft.com"] } },
+    { id: `${PROD}/workspaces/payments`, type: `${T}/workspaces`, name: "payments", properties: { displayName: "Payments" } },
+    { id: `${PROD}/workspaces/payments/policies/policy`, type: `${T}/workspaces/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
+    { id: `${PROD}/workspaces/payments/apis/refunds`, type: `${T}/workspaces/apis`, name: "refunds", properties: { displayName: "Refunds", path: "refunds", protocols: ["https"], isCurrent: true, apiRevision: "1", subscriptionRequired: true } },
+    { id: `${PROD}/workspaces/payments/apis/refunds/policies/policy`, type: `${T}/workspaces/apis/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
+    { id: `${PROD}/workspaces/payments/apis/refunds/operations/create`, type: `${T}/workspaces/apis/operations`, name: "create", properties: { displayName: "Create", method: "POST", urlTemplate: "/" } },
+    { id: `${PROD}/workspaces/payments/apis/refunds/operations/create/policies/policy`, type: `${T}/workspaces/apis/operations/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
+    { id: `${PROD}/workspaces/payments/products/partners`, type: `${T}/workspaces/products`, name: "partners", properties: { displayName: "Partners", state: "published", subscriptionRequired: true } },
+    { id: `${PROD}/workspaces/payments/products/partners/apiLinks/refunds`, type: `${T}/workspaces/products/apiLinks`, name: "refunds", properties: { apiId: `${PROD}/workspaces/payments/apis/refunds` } },
+    { id: `${PROD}/workspaces/payments/products/partners/policies/policy`, type: `${T}/workspaces/products/policies`, name: "policy", properties: { format: "xml", value: POLICY } },
+    { id: `${PROD}/workspaces/payments/subscriptions/partner-a`, type: `${T}/workspaces/subscriptions`, name: "partner-a", properties: { displayName: "Partner A", scope: `${PROD}/workspaces/payments/products/partners`, state: "active" } },
   ];
   let env: TestEnv;
   const enforced: Array<{ host: string; method: string; path: string; action: string }> = [];
@@ -347,7 +464,9 @@ describe("a real run against the emulator", () => {
     const settings = {
       KEY_VAULT_URL: env.emu.keyVaults["kv-contoso-apim"] as string,
       KEY_VAULT_RESOURCE_ID: KV_ID,
-      REMEDIATOR_RULE_MODES: "gateway-tls-protocols=enforce,gateway-weak-ciphers=enforce,backend-certificate-validation=enforce",
+      REMEDIATOR_RULE_MODES: "gateway-tls-protocols=enforce,gateway-weak-ciphers=enforce,backend-certificate-validation=enforce,developer-portal-basic-auth-disabled=enforce",
+      // resource-logs-enabled links the service's logs to this workspace (granted there by the destination role, not the ARM role)
+      REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID: WORKSPACE_ID,
     };
     // dry-run first: only reads
     env.emu.log.clear();
@@ -374,6 +493,11 @@ describe("a real run against the emulator", () => {
     expect(enforced.some((r) => r.host !== armHost)).toBe(true); // the Key Vault migration ran
     const actions = new Set(enforced.map((r) => r.action));
     for (const a of ["Microsoft.Authorization/roleAssignments/write", "Microsoft.ApiManagement/service/namedValues/refreshSecret/action", "Microsoft.Authorization/locks/write", "Microsoft.ApiManagement/service/write"]) expect(actions, a).toContain(a);
+    // issue 17's fixes ran: the gateway endpoint (after listing gateways), the portal sign-in (opt-in), the resource logs
+    for (const a of ["Microsoft.ApiManagement/service/gateways/read", "Microsoft.ApiManagement/service/tenant/write", "Microsoft.ApiManagement/service/portalConfigs/write", "Microsoft.Insights/diagnosticSettings/write"]) expect([...actions].map((x) => x.toLowerCase()), a).toContain(a.toLowerCase());
+    // and the diagnostic setting names the configured workspace: the link the destination role on that workspace allows
+    const put = enforced.find((r) => r.method === "PUT" && /\/providers\/Microsoft\.Insights\/diagnosticSettings\//i.test(r.path));
+    expect(put?.path).toMatch(/^\/subscriptions\/[^/]+\/resourceGroups\/rg-apim-(dev|prod)\//);
   });
 
   it("the default rules' fixes need none of the opt-in rules' writes (read + write is enough without REMEDIATOR_RULE_MODES)", () => {
@@ -384,6 +508,9 @@ describe("a real run against the emulator", () => {
     }
     // and the opt-in fix did need its own: backends/write came with backend-certificate-validation=enforce
     expect(enforced.filter((r) => !autoOnly.includes(r)).map((r) => r.action)).toContain("Microsoft.ApiManagement/service/backends/write");
+    // as portalConfigs/write did with developer-portal-basic-auth-disabled=enforce (the request path spells it portalconfigs)
+    expect(autoOnly.some((r) => /\/portalconfigs\//i.test(r.path) && r.method !== "GET")).toBe(false);
+    expect(has(ROLE.optIn["developer-portal-basic-auth-disabled"] ?? [], "Microsoft.ApiManagement/service/portalConfigs/write")).toBe(true);
   });
 
   it("every ARM call is granted: by the custom role, or on the vault by the generated grants role", () => {

@@ -4,13 +4,15 @@
  * are the expected ones, and the security facts hold: no keys, shared keys off, Entra-only telemetry,
  * no broad roles, the Key Vault roles generated from the permission manifest (secret get/set only; role
  * assignment read/write, never delete, the write constrained to Key Vault Secrets User), opt-in writes only
- * for the opt-in rules the deployment enables, the ARM role assignable only where the remediator works.
+ * for the opt-in rules the deployment enables, the ARM role assignable only where the remediator works, the
+ * Log Analytics destination role (generated) on the configured workspace only.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUILT_IN_ROLES, FORBIDDEN_ROLES, permissionManifest } from "../../src/azure/permissions.js";
+// the catalog first: imported the other way round, vitest hands this file the permissions module before its exports are set
 import { RULES } from "../../src/remediations/index.js";
+import { BUILT_IN_ROLES, FORBIDDEN_ROLES, permissionManifest } from "../../src/azure/permissions.js";
 import { arrayItems, INFRA, objectEntries, only, parseBicep, prop, str, type BicepFile } from "./bicep.js";
 
 function bicepFiles(dir = INFRA): string[] {
@@ -116,7 +118,7 @@ describe("infra: every Bicep file", () => {
         for (const p of perms) {
           const actions = prop(p, "actions") as string;
           const dataActions = prop(p, "dataActions") as string;
-          expect(actions === "[]" || /^(grantWriteActions \?|grantActions$)/.test(actions), `${rel}: ${r.symbol} actions ${actions}`).toBe(true);
+          expect(actions === "[]" || /^(grantWriteActions \?|grantActions$|roleActions\.logAnalytics\.workspaceActions$)/.test(actions), `${rel}: ${r.symbol} actions ${actions}`).toBe(true);
           expect(dataActions === "[]" || dataActions === "roleActions.keyVault.dataActions", `${rel}: ${r.symbol} dataActions ${dataActions}`).toBe(true);
           expect(prop(p, "notActions")).toBe("[]");
           sources.push(`${rel}:${r.symbol}`);
@@ -124,7 +126,7 @@ describe("infra: every Bicep file", () => {
         expect(f.vars.get("roleActions"), rel).toMatch(/^loadJsonContent\('(\.\.\/)?role-actions\.json'\)$/);
       }
     }
-    expect(sources.sort()).toEqual(["management-group.bicep:role", "modules/key-vault-access.bicep:grantsRole", "modules/key-vault-access.bicep:secretsRole", "modules/remediator-role.bicep:role"]);
+    expect(sources.sort()).toEqual(["management-group.bicep:role", "modules/key-vault-access.bicep:grantsRole", "modules/key-vault-access.bicep:secretsRole", "modules/log-analytics-access.bicep:destinationRole", "modules/remediator-role.bicep:role"]);
     expect(allText).not.toMatch(/'[^']*\/\*'/); // no '.../*' action strings anywhere
   });
 });
@@ -270,6 +272,48 @@ describe("infra: Key Vault access", () => {
     expect(prop(vault.body, "properties.enableRbacAuthorization")).toBe("true");
     expect(prop(vault.body, "properties.enableSoftDelete")).toBe("true");
     expect(prop(vault.body, "properties.enablePurgeProtection")).toBe("true");
+  });
+});
+
+describe("infra: Log Analytics workspace access (resource-logs-enabled)", () => {
+  const la = file("modules/log-analytics-access.bicep");
+  const main = file("main.bicep");
+  const generated = JSON.parse(readFileSync(join(INFRA, "role-actions.json"), "utf8")) as { read: string[]; logAnalytics: { workspaceActions: string[] } };
+  const definition = only(la, "Microsoft.Authorization/roleDefinitions");
+  const assignment = only(la, "Microsoft.Authorization/roleAssignments");
+  const laModule = main.modules.find((m) => m.symbol === "logAnalyticsAccess");
+
+  it("one custom role generated from the manifest (read and sharedKeys on the workspace, nothing else), assigned on the workspace only", () => {
+    expect(la.vars.get("roleActions")).toBe("loadJsonContent('../role-actions.json')");
+    const perms = arrayItems(prop(definition.body, "properties.permissions") as string);
+    expect(perms.map((p) => [prop(p, "actions"), prop(p, "dataActions")])).toEqual([["roleActions.logAnalytics.workspaceActions", "[]"]]);
+    expect(generated.logAnalytics.workspaceActions).toEqual(permissionManifest(RULES).logAnalytics.workspaceActions);
+    expect(generated.logAnalytics.workspaceActions).toEqual(["Microsoft.OperationalInsights/workspaces/read", "Microsoft.OperationalInsights/workspaces/sharedKeys/action"]);
+    // none of it is in the ARM role granted at the subscriptions in scope
+    for (const a of generated.logAnalytics.workspaceActions) expect(generated.read).not.toContain(a);
+    expect(str(prop(definition.body, "properties.type"))).toBe("CustomRole");
+    expect(arrayItems(prop(definition.body, "properties.assignableScopes") as string)).toEqual(["resourceGroup().id"]);
+    // the workspace is an existing resource of this resource group, and the assignment is on it
+    expect(la.text).toMatch(/resource workspace 'Microsoft\.OperationalInsights\/workspaces@2023-09-01' existing = \{\s*name: workspaceName\s*\}/);
+    expect(prop(assignment.body, "scope")).toBe("workspace");
+    expect(prop(assignment.body, "properties.roleDefinitionId")).toBe("subscriptionResourceId('Microsoft.Authorization/roleDefinitions', destinationRole.name)");
+    expect(prop(assignment.body, "properties.principalId")).toBe("principalId");
+    expect(la.vars.get("destinationRoleName")).toBe("'APIM Remediator Log Analytics destination (${roleNameSuffix})'");
+  });
+
+  it("main.bicep deploys it only when logAnalyticsWorkspaceId is set (and writes are granted), in the workspace's resource group, for the app identity", () => {
+    expect(main.params.get("logAnalyticsWorkspaceId")?.default).toBe("''");
+    expect(laModule?.type).toBe("modules/log-analytics-access.bicep");
+    expect(laModule?.condition).toBe("!empty(logAnalyticsWorkspaceId) && grantWriteActions");
+    expect(main.vars.get("logAnalyticsWorkspaceParts")).toBe("split(logAnalyticsWorkspaceId, '/')");
+    expect(prop(laModule?.body ?? "{}", "scope")).toBe("resourceGroup(empty(logAnalyticsWorkspaceId) ? subscription().subscriptionId : logAnalyticsWorkspaceParts[2], empty(logAnalyticsWorkspaceId) ? rgName : logAnalyticsWorkspaceParts[4])");
+    expect(prop(laModule?.body ?? "{}", "params.workspaceName")).toBe("empty(logAnalyticsWorkspaceId) ? '' : last(logAnalyticsWorkspaceParts)");
+    expect(prop(laModule?.body ?? "{}", "params.principalId")).toBe("identity.outputs.appPrincipalId");
+    expect(prop(laModule?.body ?? "{}", "params.roleNameSuffix")).toBe("environmentName");
+    // and the app reads the same id as REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID
+    expect(prop(main.modules.find((m) => m.symbol === "functionApp")?.body ?? "{}", "params.logAnalyticsWorkspaceId")).toBe("logAnalyticsWorkspaceId");
+    const fa = file("modules/function-app.bicep");
+    expect(prop(fa.vars.get("baseAppSettings") ?? "{}", "REMEDIATOR_LOG_ANALYTICS_WORKSPACE_ID")).toBe("logAnalyticsWorkspaceId");
   });
 });
 
