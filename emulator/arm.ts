@@ -13,6 +13,7 @@ import { collectionOf, idKey, isAtOrBelow, nameOf, parseId, segments, typeOfId }
 import type { Vaults } from "./keyvault.js";
 import { guidFrom, type Resource, type Store } from "./store.js";
 import { lroKindOf, type LroKind } from "./lro.js";
+import { operationReportRows, requestsEntry, totalsByApi } from "./traffic.js";
 
 export interface ArmRequest {
   method: string;
@@ -222,6 +223,7 @@ export class Arm {
     // a feature the service's tier lacks (tenant access on Consumption and v2): emulator/tiers.ts
     const refused = tierRefusal(this.store, path);
     if (refused) throw refused;
+    if (ls.length === 10 && ls[6] === "service" && ls[8] === "reports" && ls[9] === "byoperation") return this.expectGet(m, () => this.operationReport(req, "/" + segs.slice(0, 8).join("/")));
     if (afterProvider % 2 === 0) return this.resource(req, path);
     return this.collectionOrAction(req, segs);
   }
@@ -255,7 +257,8 @@ export class Arm {
 
   /**
    * Azure Monitor metrics of a resource. Request counts come from an estate entry
-   * `{resourceId}/providers/Microsoft.Insights/metrics/Requests` with `properties.totalsByApiId`;
+   * `{resourceId}/providers/Microsoft.Insights/metrics/Requests` with `properties.totalsByApiId` and/or
+   * `properties.totalsByOperation` (emulator/traffic.ts, shared with the report by operation);
    * without one, the resource served no requests (empty time series, as Azure answers).
    */
   private metrics(req: ArmRequest, resourceId: string): Reply {
@@ -266,8 +269,7 @@ export class Arm {
     const filter = req.url.searchParams.get("$filter") ?? "";
     const byApi = /apiid\s+eq\s+'\*'/i.test(filter);
     const value = names.map((name) => {
-      const entry = this.store.get(`${resourceId}/providers/Microsoft.Insights/metrics/${name}`);
-      const totals = (entry?.properties["totalsByApiId"] ?? {}) as Record<string, number>;
+      const totals = totalsByApi(requestsEntry(this.store, resourceId, name));
       const start = timespan.split("/")[0] ?? new Date().toISOString();
       const series = byApi
         ? Object.entries(totals).map(([api, total]) => ({ metadatavalues: [{ name: { value: "apiid", localizedValue: "ApiId" }, value: api }], data: [{ timeStamp: start, total }] }))
@@ -283,6 +285,35 @@ export class Arm {
       };
     });
     return { status: 200, body: { cost: 0, timespan, interval, value, namespace: "Microsoft.ApiManagement/service", resourceregion: "westeurope" } };
+  }
+
+  /**
+   * API Management's report by operation (Reports_ListByOperation, apimreports.json 2024-05-01): `$filter` is
+   * required (the timestamp range, `timestamp ge datetime'…' and timestamp le datetime'…'`); one row per operation
+   * with the shapes of ApiManagementGetReportsByOperation.json, paged like the other lists (`$top`, `$skip`,
+   * `count`), the last page with `nextLink: ""` as the example. The counts are the estate's (emulator/traffic.ts);
+   * the time range is not applied (the estate's counts have no time). A tier without the reports refuses them
+   * (emulator/tiers.ts).
+   */
+  private operationReport(req: ArmRequest, serviceId: string): Reply {
+    const svc = this.store.get(serviceId);
+    if (!svc) throw this.notFoundFor(serviceId, "Microsoft.ApiManagement/service");
+    const filter = req.url.searchParams.get("$filter") ?? "";
+    if (!/\btimestamp\s+ge\s+datetime'[^']+'/i.test(filter) || !/\btimestamp\s+le\s+datetime'[^']+'/i.test(filter)) {
+      throw new ArmError(400, "ValidationError", "The $filter parameter must give the time range: timestamp ge datetime'...' and timestamp le datetime'...'.");
+    }
+    const rows = operationReportRows(this.store, serviceId);
+    const top = clampInt(req.url.searchParams.get("$top"), this.settings.pageSize, 1, 1000);
+    const skip = clampInt(req.url.searchParams.get("$skip"), 0, 0, Number.MAX_SAFE_INTEGER);
+    let nextLink = "";
+    if (skip + top < rows.length) {
+      const next = new URL(req.url.pathname, req.origin);
+      for (const [k, v] of req.url.searchParams) if (k !== "$skip" && k !== "$top") next.searchParams.set(k, v);
+      next.searchParams.set("$top", String(top));
+      next.searchParams.set("$skip", String(skip + top));
+      nextLink = next.toString();
+    }
+    return { status: 200, body: { value: rows.slice(skip, skip + top), count: rows.length, nextLink } };
   }
 
   /** Service names are global (`{name}.azure-api.net`): answers as core #0 (nameAvailable, reason, message). */

@@ -1,6 +1,6 @@
 /**
  * What an API Management service's pricing tier (its SKU) takes away from the
- * ARM surface, as Azure answers it. Kept apart from arm.ts, which calls
+ * ARM surface, as Azure answers it (tenant access, workspaces, reports). Kept apart from arm.ts, which calls
  * `tierRefusal` before routing a request under a service.
  *
  * Tenant access (`.../service/{name}/tenant...`: the list, `access`,
@@ -34,16 +34,27 @@ export const NO_TENANT_ACCESS_SKUS = ["consumption", "basicv2", "standardv2", "p
  */
 export const WORKSPACE_SKUS = ["premium", "standardv2", "premiumv2"];
 
+/**
+ * SKUs with API Management's reports (`.../service/{name}/reports/...`, the built-in analytics): the classic tiers
+ * but Consumption. Learn, "Get API analytics in Azure API Management" (howto-use-analytics): "In the classic API
+ * Management service tiers, your API Management instance also includes legacy built-in analytics ... and analytics
+ * data can be accessed using the API Management REST API", "Built-in (classic) analytics isn't available in the v2
+ * tiers"; MicrosoftDocs/azure-docs#110339: "The built-in analytics is not available in Consumption tier". No recorded
+ * answer was found for a report on those tiers: they answer here as APIM answers a method its tier lacks (apiops#686).
+ */
+export const REPORT_SKUS = ["developer", "basic", "standard", "premium"];
+
 /** The error Azure answers for a request the service's tier does not have, or undefined when the tier has it. */
 export function tierRefusal(store: Store, path: string): ArmError | undefined {
   const segs = segments(path);
   // /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ApiManagement/service/{name}/tenant... or .../workspaces...
   const feature = segs[8]?.toLowerCase();
-  if (segs.length < 9 || segs[5]?.toLowerCase() !== "microsoft.apimanagement" || segs[6]?.toLowerCase() !== "service" || (feature !== "tenant" && feature !== "workspaces")) return undefined;
+  if (segs.length < 9 || segs[5]?.toLowerCase() !== "microsoft.apimanagement" || segs[6]?.toLowerCase() !== "service" || (feature !== "tenant" && feature !== "workspaces" && feature !== "reports")) return undefined;
   const svc = store.get("/" + segs.slice(0, 8).join("/"));
   const sku = String(svc?.sku?.["name"] ?? "");
   if (!svc) return undefined;
-  if (feature === "tenant" ? !NO_TENANT_ACCESS_SKUS.includes(sku.toLowerCase()) : WORKSPACE_SKUS.includes(sku.toLowerCase())) return undefined;
+  const has = feature === "tenant" ? !NO_TENANT_ACCESS_SKUS.includes(sku.toLowerCase()) : feature === "reports" ? REPORT_SKUS.includes(sku.toLowerCase()) : WORKSPACE_SKUS.includes(sku.toLowerCase());
+  if (has) return undefined;
   // API Management's own errors carry `details: null` (apiops#686)
   return Object.assign(new ArmError(400, "MethodNotAllowedInPricingTier", `Method not allowed in ${sku} pricing tier`), { details: null });
 }

@@ -43,6 +43,10 @@ export interface CallShape {
   loggers?: number;
   diagnostics?: number;
   certificates?: number;
+  /** Rows the service's report by operation answers (need `operationReports`; default: the operations of the current APIs). */
+  reportRows?: number;
+  /** Gateways the gateway list holds (need `gateways`); none on a tier that refuses the list (one call). */
+  gateways?: number;
 }
 
 /** What one workspace holds, for the call count. */
@@ -108,13 +112,16 @@ export function expectedCalls(needsIn: Iterable<DataNeed>, shape: CallShape): nu
   if (needs.has("certificates")) calls += p(shape.certificates ?? 0);
   // one collection, not paged (DiagnosticSettingsResourceCollection has no nextLink)
   if (needs.has("diagnosticSettings")) calls += 1;
+  // one report for the whole service, paged (not one call per API or operation)
+  if (needs.has("operationReports")) calls += p(shape.reportRows ?? shape.apis.reduce((n, a) => n + a.operations, 0));
+  if (needs.has("gateways")) calls += p(shape.gateways ?? 0);
   return calls;
 }
 
 export interface CollectOptions {
   /** Per-child reads in flight per collection (default 32); ARM's rate is kept by the clients' pacer. */
   concurrency?: number;
-  /** Look-back window for request metrics. */
+  /** Look-back window (days) for request metrics and the report by operation. */
   unusedDays?: number;
   /** Read only these APIs (an event named them); see EvaluationScope. */
   scope?: EvaluationScope;
@@ -188,6 +195,24 @@ async function rawGet(call: (options: OperationOptions) => Promise<unknown>): Pr
 
 function isNotFound(e: unknown): boolean {
   return (e as { statusCode?: number }).statusCode === 404;
+/**
+ * Requests per `api/operation` (lowercase resource names) from the rows of a report by operation. A row names its
+ * operation by path, `operationId: "/apis/{api}/operations/{operation}"`, and counts every call in `callCountTotal`
+ * (ApiManagementGetReportsByOperation.json; its `name` is the operation's display name, not its resource name). A
+ * non-current revision's calls (`/apis/{api};rev=n/...`) count for its API: the revisions are deleted with it.
+ */
+export function requestsByOperation(rows: ReadonlyArray<Record<string, unknown>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const row of rows) {
+    const m = /^\/?apis\/([^/]+)\/operations\/([^/]+)$/i.exec(str(row["operationId"]) ?? "");
+    if (!m) continue;
+    const key = `${(m[1] as string).replace(/;rev=.*$/i, "")}/${m[2] as string}`.toLowerCase();
+    const n = typeof row["callCountTotal"] === "number" && Number.isFinite(row["callCountTotal"]) ? Math.max(0, row["callCountTotal"]) : 0;
+    out[key] = (out[key] ?? 0) + n;
+  }
+  return out;
+}
+
 }
 
 function isForbidden(e: unknown): boolean {
@@ -546,6 +571,39 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     products.forEach((p, i) => (snap.productApis[p.name.toLowerCase()] = (lists[i] ?? []).map((a) => a.name.toLowerCase())));
   });
   run("productPolicies", async () => {
+  run("operationReports", async () => {
+    const days = options.unusedDays ?? 30;
+    const end = new Date();
+    const start = new Date(end.getTime() - days * 86400_000);
+    // $filter is required (apimreports.json, Reports_ListByOperation); timestamp takes ge and le, as in the example
+    // ApiManagementGetReportsByOperation.json: "timestamp ge datetime'2017-06-01T00:00:00' and timestamp le datetime'2017-06-04T00:00:00'"
+    const at = (d: Date) => `datetime'${d.toISOString().slice(0, 19)}'`;
+    let rows: ArmResource[];
+    try {
+      rows = await rawList((o) => apim.reports.listByOperation(rg, svc, `timestamp ge ${at(start)} and timestamp le ${at(end)}`, o));
+    } catch (e) {
+      // the reports are the classic tiers' built-in analytics (Learn, "Get API analytics in Azure API Management": not in
+      // Consumption nor the v2 tiers; retired March 2027), and a role may lack the read: no per-operation counts then,
+      // and the rules that use them judge per API from the metrics
+      if (isTierRefusal(e) || isForbidden(e)) return;
+      throw e;
+    }
+    snap.requestsByOperation = requestsByOperation(rows);
+  });
+  // self-hosted gateways (the self-hosted gateway configuration endpoint's fix refuses while one exists)
+  run("gateways", async () => {
+    let list: ArmResource[];
+    try {
+      list = await rawList((o) => apim.gateway.listByService(rg, svc, o));
+    } catch (e) {
+      // a tier without self-hosted gateways may refuse the list as it refuses other features it lacks: none there
+      if (!isTierRefusal(e)) throw e;
+      list = [];
+    }
+    // `managed` names the built-in gateway where an API's gateway list refers to it: not a self-hosted one, should a list hold it
+    snap.gateways = list.filter((g) => leafName(g.name).toLowerCase() !== "managed");
+  });
+
     const products = await productsReady;
     const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productPolicy.listByProduct(rg, svc, p.name, o)));
     products.forEach((p, i) => {

@@ -78,6 +78,10 @@ export const NEED_ACTIONS: Readonly<Record<DataNeed, readonly string[]>> = {
   // ARM authorizes an extension resource by its own provider's action ("Read a resource diagnostic setting"); the
   // `Microsoft.ApiManagement/service/providers/Microsoft.Insights/diagnosticSettings/read` entry names the same read
   diagnosticSettings: ["Microsoft.Insights/diagnosticSettings/read"],
+  // Reports_ListByOperation; published as one action for every report (Learn, "Azure permissions for Integration":
+  // "Get report aggregated by time periods ... or Get report aggregated by operations ..."), not per report
+  operationReports: ["Microsoft.ApiManagement/service/reports/read"],
+  gateways: ["Microsoft.ApiManagement/service/gateways/read"],
 };
 
 /** What discovery (sweep, `services`, health) reads besides the rules. */

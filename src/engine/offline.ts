@@ -426,6 +426,9 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
       } else if (c1 === "certificates") {
         s.certificates.push(r);
         hold(key, "certificates");
+      } else if (c1 === "gateways") {
+        // self-hosted gateways; `managed` would name the built-in one, not a self-hosted gateway
+        if (n1 !== "managed") s.gateways.push(r);
       }
     } else if (rest.length === 4 && c2 === "policies") {
       // a non-current revision's policy (`apis/echo;rev=2/policies/policy`) is its own (key `echo;rev=2`), never the current API's
@@ -454,8 +457,9 @@ export function snapshotsFromResources(input: ArmResource[]): ServiceSnapshot[] 
     }
   }
   // as for the APIs' and products' own, the input is taken to hold every revision's policies and every workspace (with
-  // what it holds): a service whose input has none has none (live, a tier without workspaces answers none too)
-  const base: DataNeed[] = ["apis", "apiRevisions", "namedValues", "backends", "subscriptions", "products", "productApis", "policies", "apiPolicies", "productPolicies", "operationPolicies", "revisionPolicies", "workspaces"];
+  // what it holds) and every self-hosted gateway: a service whose input has none has none (live, a tier without workspaces
+  // answers none too). Reports by operation are not ARM resources: no input holds them (unknown offline, as the metrics)
+  const base: DataNeed[] = ["apis", "apiRevisions", "namedValues", "backends", "subscriptions", "products", "productApis", "policies", "apiPolicies", "productPolicies", "operationPolicies", "revisionPolicies", "workspaces", "gateways"];
   for (const [key, s] of byService) {
     for (const l of locks) {
       const scope = (/^(.*?)\/providers\/Microsoft\.Authorization\//i.exec(l.id)?.[1] ?? "").toLowerCase();

@@ -45,7 +45,11 @@ export type DataNeed =
   /** Certificates uploaded to the service (`service/certificates`). */
   | "certificates"
   /** Azure Monitor diagnostic settings on the service (`providers/Microsoft.Insights/diagnosticSettings`). */
-  | "diagnosticSettings";
+  | "diagnosticSettings"
+  /** API Management's own report by operation over the look-back window (`service/reports/byOperation`): fills `requestsByOperation`. */
+  | "operationReports"
+  /** Self-hosted gateways (`service/gateways`; the managed gateway excluded; a tier that refuses the list has none). */
+  | "gateways";
 
 /** A lock as remembered by the lock inventory. */
 export interface LockRecord {
@@ -112,11 +116,16 @@ export interface ServiceSnapshot {
   certificates: ArmResource[];
   /** Azure Monitor diagnostic settings of the service. */
   diagnosticSettings: ArmResource[];
+  /** Self-hosted gateways of the service (need `gateways`). */
+  gateways: ArmResource[];
   /** Defender for APIs: plan state for the subscription and onboarded API names (lowercase). */
   defender?: { planEnabled: boolean | undefined; onboardedApis: string[] };
   /** Requests per API name (lowercase) over the look-back window, when metrics are available. */
   requestsByApi?: Record<string, number>;
-  /** Requests per `api/operation` (lowercase) over the look-back window, when metrics are available. */
+  /**
+   * Requests per `api/operation` (lowercase resource names) over the look-back window, when per-operation counts are
+   * available (need `operationReports` live: the service's report by operation; absent when the tier or the role has no reports).
+   */
   requestsByOperation?: Record<string, number>;
   /** Locks seen on the service in earlier evaluations (the lock inventory), when the engine supplies it. */
   lockInventory?: LockRecord[];
@@ -155,6 +164,7 @@ export function emptySnapshot(service: ArmResource, collected: Iterable<DataNeed
     apiDiagnostics: {},
     certificates: [],
     diagnosticSettings: [],
+    gateways: [],
     collected: new Set(["service", ...collected]),
   };
 }

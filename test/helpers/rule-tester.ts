@@ -193,6 +193,8 @@ export const ALL_NEEDS: readonly DataNeed[] = [
   "apiDiagnostics",
   "certificates",
   "diagnosticSettings",
+  "operationReports",
+  "gateways",
 ];
 
 type Props = Record<string, unknown>;

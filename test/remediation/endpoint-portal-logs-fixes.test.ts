@@ -85,6 +85,25 @@ describe("gateway, portal and resource log fixes against the emulator", () => {
       expect(r.actions.map((a) => [a.outcome, a.reason])).toEqual([["not-remediable", expect.stringMatching(/self-hosted gateways \('onprem-dc1'\) that pull their configuration from this endpoint/)]]);
       expect(writes()).toEqual([]);
       expect(stored(settingId).properties["enabled"]).toBe(true);
+      // the snapshot's gateway list refuses at plan time: no intent recorded, nothing started
+      expect(e.audit.records.map((a) => a.outcome)).toEqual(["not-remediable"]);
+    });
+
+    it("dry-run says beforehand that the fix would cut off the self-hosted gateways (not a plan that apply would refuse)", async () => {
+      const e = setup(estate(child(NAME, "gateways/onprem-dc1", GATEWAYS, { locationData: { name: "Datacenter 1" }, description: "on-premises" })), { REMEDIATOR_MODE: "dry-run" });
+      const r = await e.engine.evaluate(sid, { rules });
+      expect(r.actions.map((a) => [a.mode, a.outcome, a.reason])).toEqual([["dry-run", "not-remediable", expect.stringMatching(/self-hosted gateways \('onprem-dc1'\)/)]]);
+      expect(writes()).toEqual([]);
+    });
+
+    it("a gateway the snapshot did not see is still found just before the write: not remediable, nothing written", async () => {
+      const e = setup(estate(child(NAME, "gateways/onprem-dc1", GATEWAYS, { locationData: { name: "Datacenter 1" }, description: "on-premises" })));
+      // the collector's list is refused (read as none); the apply-time re-check lists the gateway
+      env.emu.faults.add({ method: "GET", pathRegex: "/gateways", status: 400, code: "MethodNotAllowedInPricingTier", count: 1 });
+      const r = await e.engine.evaluate(sid, { rules });
+      expect(r.actions.map((a) => [a.outcome, a.reason])).toEqual([["not-remediable", expect.stringMatching(/self-hosted gateways \('onprem-dc1'\)/)]]);
+      expect(writes()).toEqual([]);
+      expect(stored(settingId).properties["enabled"]).toBe(true);
       expect(e.audit.records.map((a) => a.outcome)).toEqual(["started", "not-remediable"]);
     });
 

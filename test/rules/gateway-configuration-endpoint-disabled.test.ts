@@ -1,11 +1,16 @@
+import { describe, expect, it } from "vitest";
 import type { ArmResource } from "../../src/model/arm.js";
+import { DEFAULT_RULE_OPTIONS } from "../../src/remediations/index.js";
+import type { RemediationSettings } from "../../src/remediations/types.js";
 import { rule } from "../../src/remediations/gateway-configuration-endpoint-disabled.js";
 import { EXPR, SERVICE_ID, consumption, pascal, service, sku, snap, stub, tenantAccess, ruleTester } from "../helpers/rule-tester.js";
 
 /** The tenant setting `gatewayAccess` (name as ARM spells it, or as Policy df73bd95 names it: 'gatewayaccess'). */
 const gatewayAccess = (enabled: unknown, name = "gatewayAccess"): ArmResource =>
   ({ id: `${SERVICE_ID}/tenant/${name}`, name, type: "Microsoft.ApiManagement/service/tenant", properties: enabled === undefined ? {} : { enabled } }) as ArmResource;
-const NEEDS = ["gatewayAccess" as const];
+const NEEDS = ["gatewayAccess" as const, "gateways" as const];
+/** A self-hosted gateway (ARM shape, as ApiManagementListGateways answers it). */
+const gateway = (name: string): ArmResource => ({ id: `${SERVICE_ID}/gateways/${name}`, name, type: "Microsoft.ApiManagement/service/gateways", properties: { locationData: { name: "Datacenter 1" }, description: "on-premises" } });
 
 ruleTester(rule, {
   valid: [
@@ -32,4 +37,34 @@ ruleTester(rule, {
     { name: "enabled is a template expression", snapshot: snap({ needs: NEEDS, tenantAccess: [gatewayAccess(EXPR)] }), expect: [{ status: "unknown", message: /template expression/ }] },
     { name: "gatewayAccess was not collected (offline input without it)", snapshot: snap({ needs: ["tenantAccess"], tenantAccess: [gatewayAccess(true)] }), expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /gatewayAccess/ }] },
   ],
+});
+
+describe("gateway-configuration-endpoint-disabled plan", () => {
+  const settings = {} as RemediationSettings;
+  const failing = (s: ReturnType<typeof snap>) => {
+    const f = rule.detect(s, DEFAULT_RULE_OPTIONS).find((x) => x.status === "fail");
+    expect(f).toBeDefined();
+    return f!;
+  };
+
+  it("beyond Policy df73bd95: self-hosted gateways in the snapshot -> blocked beforehand, naming them (nothing planned)", () => {
+    const s = snap({ service: service({}, sku("Premium")), needs: NEEDS, tenantAccess: [gatewayAccess(true)], gateways: [gateway("onprem-dc1"), gateway("edge-eu")] });
+    expect(rule.remediation?.plan(failing(s), s, { settings })).toEqual({ kind: "blocked", reason: expect.stringMatching(/^the service has self-hosted gateways \('onprem-dc1', 'edge-eu'\) that pull their configuration from this endpoint/) });
+  });
+
+  it("many self-hosted gateways are named five at a time", () => {
+    const s = snap({ needs: NEEDS, tenantAccess: [gatewayAccess(true)], gateways: ["g1", "g2", "g3", "g4", "g5", "g6", "g7"].map(gateway) });
+    expect(rule.remediation?.plan(failing(s), s, { settings })).toEqual({ kind: "blocked", reason: expect.stringContaining("('g1', 'g2', 'g3', 'g4', 'g5' and 2 more)") });
+  });
+
+  it("Policy df73bd95: no self-hosted gateway (or only `managed`, the built-in one) -> the plan disables gatewayAccess", () => {
+    for (const gateways of [[], [gateway("managed")]]) {
+      const s = snap({ needs: NEEDS, tenantAccess: [gatewayAccess(true)], gateways });
+      const p = rule.remediation?.plan(failing(s), s, { settings });
+      expect(p?.kind).toBe("plan");
+      if (p?.kind !== "plan") return;
+      expect(p.plan.targetId).toBe(`${SERVICE_ID}/tenant/gatewayAccess`);
+      expect(p.plan.changes).toEqual([{ path: "properties.enabled", before: true, after: false }]);
+    }
+  });
 });

@@ -1,10 +1,10 @@
 import { rule } from "../../src/remediations/unused-api.js";
 import type { ArmResource } from "../../src/model/arm.js";
 import type { DataNeed } from "../../src/model/snapshot.js";
-import { ALL_NEEDS, SERVICE_ID, api, consumption, pascal, snap as snapAll, stub as stubAll, ruleTester, type SnapParts } from "../helpers/rule-tester.js";
+import { ALL_NEEDS, SERVICE_ID, api, consumption, pascal, service, sku, snap as snapAll, stub as stubAll, ruleTester, type SnapParts } from "../helpers/rule-tester.js";
 
-/** Every need, operations included (the rule reads them when collected). */
-const NEEDS: DataNeed[] = [...new Set<DataNeed>([...ALL_NEEDS, "operations"])];
+/** Every need, operations and the report by operation included. */
+const NEEDS: DataNeed[] = [...new Set<DataNeed>([...ALL_NEEDS, "operations", "operationReports"])];
 const snap = (parts: SnapParts = {}) => snapAll({ needs: NEEDS, ...parts });
 const stub = (parts: SnapParts = {}) => stubAll({ needs: NEEDS, ...parts });
 
@@ -28,9 +28,12 @@ ruleTester(rule, {
       expect: [{ status: "pass", message: /served 7 request\(s\) in the last 30 days; each of its 2 operation\(s\) had traffic/ }],
     },
     // fall back, and say so, where per-operation data is missing
-    { name: "per API when per-operation metrics are missing", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByApi: { echo: 3 } }), expect: [{ status: "pass", message: /judged per API: per-operation metrics are not available/ }] },
+    { name: "per API when the report by operation could not be read", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByApi: { echo: 3 } }), expect: [{ status: "pass", message: /judged per API: per-operation counts are not available \(the report by operation could not be read\)/ }] },
+    // the reports are the classic tiers' built-in analytics (Learn, "Get API analytics in Azure API Management"): Consumption and v2 have none
+    { name: "beyond Policy c8acafaf: Consumption has no reports by operation -> judged per API from the metrics, saying why", snapshot: snap({ service: consumption(), apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByApi: { echo: 3 } }), expect: [{ status: "pass", message: /served 3 request\(s\) in the last 30 days \(judged per API: the Consumption tier has no reports by operation\)/ }] },
+    { name: "beyond Policy c8acafaf: StandardV2 has no reports by operation -> judged per API", snapshot: snap({ service: service({}, sku("StandardV2")), apis: [api("echo")], operations: ops("echo", "a"), requestsByApi: { echo: 1 } }), expect: [{ status: "pass", message: /judged per API: the StandardV2 tier has no reports by operation/ }] },
+    { name: "Policy c8acafaf: per operation from the report alone (no Azure Monitor metrics)", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByOperation: { "echo/a": 1, "echo/b": 2 } }), expect: [{ status: "pass", message: /each of its 2 operation\(s\) had traffic/ }] },
     { name: "per API when the API's operations are not in the snapshot", snapshot: snap({ apis: [api("echo")], requestsByApi: { echo: 3 }, requestsByOperation: { "echo/a": 3 } }), expect: [{ status: "pass", message: /judged per API: its operations are not in the input/ }] },
-    { name: "per API when operations were not collected", snapshot: snapAll({ needs: NEEDS.filter((n) => n !== "operations"), apis: [api("echo")], operations: ops("echo", "a", "b"), requestsByApi: { echo: 3 }, requestsByOperation: { "echo/a": 3 } }), expect: [{ status: "pass", message: /judged per API: its operations are not in the input/ }] },
     { name: "per API when the API has no operations", snapshot: snap({ apis: [api("echo")], operations: { echo: [] }, requestsByApi: { echo: 3 }, requestsByOperation: {} }), expect: [{ status: "pass", message: /judged per API: it has no operations/ }] },
     {
       name: "another API's busy operation does not count for this one",
@@ -66,7 +69,12 @@ ruleTester(rule, {
       snapshot: snap({ apis: [api("Echo")], operations: ops("Echo", "Get-Item", "Put-Item"), requestsByOperation: { "echo/get-item": 3 } }),
       expect: [{ resourceId: "apis/echo", status: "fail", message: /'Put-Item'/ }],
     },
-    { name: "per API when per-operation metrics are missing: no requests", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a"), requestsByApi: {} }), expect: [{ status: "fail", message: /judged per API: per-operation metrics are not available/ }] },
+    { name: "per API when the report by operation could not be read: no requests", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a"), requestsByApi: {} }), expect: [{ status: "fail", message: /judged per API: per-operation counts are not available/ }] },
+    {
+      name: "Policy c8acafaf: the report's busy operation does not hide the API's other operation, whatever the per-API metric says",
+      snapshot: snap({ service: service({}, sku("Premium")), apis: [api("echo")], operations: ops("echo", "get-item", "delete-item"), requestsByApi: { echo: 900 }, requestsByOperation: { "echo/get-item": 900, "echo/delete-item": 0 } }),
+      expect: [{ status: "fail", message: /1 of its 2 operations had no requests in the last 30 days: 'delete-item'/ }],
+    },
   ],
   notApplicable: [
     { name: "no APIs", snapshot: snap({ requestsByApi: {} }) },
@@ -76,5 +84,6 @@ ruleTester(rule, {
     { name: "metrics unavailable (no access)", snapshot: snap({ apis: [api("echo"), api("other")] }), count: 2, expect: [{ resourceId: "apis/echo", status: "unknown", message: /metrics are not available/ }] },
     { name: "metrics were not collected (offline input)", snapshot: snap({ apis: [api("echo")], needs: ["apis"] }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /metrics/ }] },
     { name: "operations listed, but no metrics at all", snapshot: snap({ apis: [api("echo")], operations: ops("echo", "a") }), count: 1, expect: [{ status: "unknown", message: /metrics are not available/ }] },
+    { name: "operations were not collected (an input without them)", snapshot: snapAll({ needs: NEEDS.filter((n) => n !== "operations"), apis: [api("echo")], requestsByApi: { echo: 3 }, requestsByOperation: { "echo/a": 3 } }), count: 1, expect: [{ resourceId: SERVICE_ID, status: "unknown", message: /the input has no operations data/ }] },
   ],
 });
