@@ -16,6 +16,7 @@ import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tic
 import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 import { interleaveBySubscription } from "./sweep-order.js";
+import { chunkStep, parseChunkRef, type ChunkStore } from "./chunks.js";
 import { cheapRules, decideSweepRead, noteEvaluation, rowFingerprint, type FreshnessStore, type SweepRead } from "./freshness.js";
 
 export { scopeRefusal };
@@ -39,6 +40,8 @@ export interface AppDeps {
   operationRecheckSeconds?: number;
   /** Fingerprints of the last full evaluations (src/app/freshness.ts): a sweep gives an unchanged service the cheap check only. Absent: every sweep reads in full. */
   freshness?: FreshnessStore;
+  /** The parts of chunked evaluations (src/app/chunks.ts). Absent: every service is one evaluation, however big. */
+  chunks?: ChunkStore;
 }
 
 /** The delay before the next check of an operation checked `polls` times so far. */
@@ -222,7 +225,14 @@ export function parseMessage(payload: unknown): EvaluateMessage {
   if (!m || typeof m !== "object" || typeof m.serviceId !== "string" || !parseServiceId(m.serviceId)) throw new Error("queue message without a valid serviceId");
   // a row is kept only for the service the message names (src/engine/engine.ts judges from it, never fixes from it)
   const row = m.row && typeof m.row === "object" && typeof m.row.id === "string" && m.row.id.toLowerCase() === m.serviceId.toLowerCase() && m.row.properties && typeof m.row.properties === "object" ? m.row : undefined;
-  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString(), ...(row ? { row } : {}), ...(typeof m.fingerprint === "string" && m.fingerprint.length <= 200 ? { fingerprint: m.fingerprint } : {}) };
+  return { serviceId: m.serviceId, reason: m.reason ?? "manual", changedResourceId: m.changedResourceId, operationName: m.operationName, correlationId: m.correlationId ?? randomUUID(), enqueuedAt: m.enqueuedAt ?? new Date().toISOString(), ...(row ? { row } : {}), ...(typeof m.fingerprint === "string" && m.fingerprint.length <= 200 ? { fingerprint: m.fingerprint } : {}), ...chunkOf(m) };
+}
+
+/** A page of a chunked evaluation (src/app/chunks.ts); kept when the message comes back as a retry (its lease was busy or lost). */
+function chunkOf(m: Partial<EvaluateMessage>): Pick<EvaluateMessage, "chunk"> {
+  const chunk = parseChunkRef(m.chunk);
+  if (m.reason === "chunk" && !chunk) throw new Error("queue message of reason chunk without a valid chunk (plan, index, of, apis)");
+  return chunk ? { chunk } : {};
 }
 
 /**
@@ -278,10 +288,18 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const startedAt = new Date();
       const read: SweepRead | undefined = msg.reason === "sweep" && deps.freshness ? await decideSweepRead({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, startedAt) : undefined;
       const all = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
-      const rules = read && !read.full ? cheapRules(all) : all;
-      const scope = scopeForChanges(msg.serviceId, changed);
+      let rules = read && !read.full ? cheapRules(all) : all;
+      let scope = scopeForChanges(msg.serviceId, changed);
+      // a service whose evaluation needs more ARM calls than one message may make is evaluated in parts, one message each (src/app/chunks.ts)
+      const step = await chunkStep(msg, deps, rules, scope);
+      if (step?.kind === "skip") {
+        followUp = (await taken.removal) === "kept";
+        return { kind: "nothing" as const, reason: step.reason };
+      }
+      const part = step?.kind === "run" ? step : undefined;
+      if (part) [rules, scope] = [part.rules, part.scope];
       // the engine starts no write once the lease is lost (a renewal refused, or none in time)
-      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...(msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
+      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...(step?.options ?? {}), ...(msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
         (result) => ({ result }),
         (error: unknown) => ({ error }),
       );
@@ -347,7 +365,9 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
         if (t.errors.length > 0) deps.log.warn({ serviceId: result.serviceId, pending: t.pending.length }, "some tickets were not delivered; retried at the next evaluation");
         result.tickets = t;
       }
-      deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.apis, writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
+      // a part's row says it is done (a redelivery reads nothing); the service part then enqueues the pages
+      if (part) await part.finish(result);
+      deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, rules: rules.length, apis: scope?.exclude ? undefined : scope?.apis, ...(part ? { part: msg.chunk ? `${msg.chunk.index}/${msg.chunk.of}` : "service" } : {}), writes: result.writes, actions: result.actions.map((a) => `${a.ruleId}:${a.outcome}`) }, "service evaluated");
       // posture for Application Insights (src/app/posture.ts; traces are not sampled: host.json)
       const partial = scope !== undefined || (changed !== "all" && changed.length > 0);
       deps.log.info({ posture: postureSummary({ serviceId: result.serviceId, trigger: msg.reason, partial, correlationId: msg.correlationId, rulesEvaluated: rules.map((r) => r.meta.id), verdicts, fixed: result.actions.filter((a) => a.outcome === "applied") }) }, COMPLIANCE_SUMMARY_MSG);

@@ -13,6 +13,7 @@ import { ticketProviderFromEnv } from "../tickets/config.js";
 import { TableTicketStore } from "./ticket-store.js";
 import { openBudgetStore } from "./pacing-store.js";
 import { openFreshnessStore } from "./freshness.js";
+import { openChunkStore } from "./chunks.js";
 
 let cached: Promise<AppDeps> | undefined;
 
@@ -25,7 +26,7 @@ export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "l
   const storage = await openStorage(env, credential);
   const log = createLogger({ level: config.logLevel, registry: secrets });
   // every instance of the app paces ARM from the same budgets, in the app's storage (src/azure/shared-pacing.ts)
-  const budgetStore = config.armPacing?.enabled === false || env["TMP_NO_SHARED"] || process.env["TMP_NO_SHARED"] ? undefined : await openBudgetStore(env, credential);
+  const budgetStore = config.armPacing?.enabled === false ? undefined : await openBudgetStore(env, credential);
   const clients = createClients(config, {
     credential,
     ...(budgetStore ? { budgetStore, onPacingFallback: (e: unknown) => log.warn({ reason: (e as Error).message?.split("\n")[0]?.slice(0, 200) }, "ARM pacing: the shared budget store failed; this instance paces alone for 30 s") } : {}),
@@ -36,7 +37,9 @@ export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "l
   const tickets = provider ? new TicketManager(provider, new TableTicketStore(storage.ticketsTable), { scrub: (t) => secrets.scrub(t), log }) : undefined;
   // REMEDIATOR_FULL_SWEEP_HOURS 0: every sweep reads every service in full (no freshness state kept)
   const freshness = config.fullSweepHours > 0 ? await openFreshnessStore(env, credential) : undefined;
-  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, operationRecheckSeconds: overrides.operationRecheckSeconds, tickets, ...(freshness ? { freshness } : {}) };
+  // a service too big for one message is evaluated in parts (REMEDIATOR_MESSAGE_BUDGET_SECONDS; src/app/chunks.ts)
+  const chunks = await openChunkStore(env, credential);
+  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, operationRecheckSeconds: overrides.operationRecheckSeconds, tickets, ...(freshness ? { freshness } : {}), ...(chunks ? { chunks } : {}) };
 }
 
 /** The process-wide dependencies (built on first use; a failed build is retried on the next call). */

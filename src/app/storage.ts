@@ -67,7 +67,7 @@ export interface EvaluateMessage {
    * evaluation was taking it, so they enqueued nothing); nothing when another evaluation took them.
    * "operation": a delayed check of the long-running operations recorded for the service (every rule).
    */
-  reason: "event" | "sweep" | "manual" | "retry" | "pending" | "operation";
+  reason: "event" | "sweep" | "manual" | "retry" | "pending" | "operation" | "chunk";
   /** The resource an event named (a child of the service, or a lock). */
   changedResourceId?: string;
   operationName?: string;
@@ -81,6 +81,8 @@ export interface EvaluateMessage {
   row?: import("../model/arm.js").ArmResource;
   /** A sweep's: the fingerprint of the service's discovery row (src/app/freshness.ts), kept even when the row is left out. */
   fingerprint?: string;
+  /** "chunk": one page of APIs of a chunked evaluation (src/app/chunks.ts). */
+  chunk?: import("./chunks.js").ChunkRef;
 }
 
 /** A queue message holds 64 KiB, base64 (4/3) included: a row longer than this is left out (the worker reads ARM). */

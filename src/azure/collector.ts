@@ -127,6 +127,8 @@ export interface CollectOptions {
   scope?: EvaluationScope;
   /** The service's body, read a moment ago by the caller: not read again. */
   service?: ArmResource;
+  /** The service's API list (every revision), read a moment ago by the caller (a chunked evaluation's plan): not read again. */
+  apiList?: ArmResource[];
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
@@ -193,8 +195,6 @@ async function rawGet(call: (options: OperationOptions) => Promise<unknown>): Pr
   return res;
 }
 
-function isNotFound(e: unknown): boolean {
-  return (e as { statusCode?: number }).statusCode === 404;
 /**
  * Requests per `api/operation` (lowercase resource names) from the rows of a report by operation. A row names its
  * operation by path, `operationId: "/apis/{api}/operations/{operation}"`, and counts every call in `callCountTotal`
@@ -213,6 +213,8 @@ export function requestsByOperation(rows: ReadonlyArray<Record<string, unknown>>
   return out;
 }
 
+function isNotFound(e: unknown): boolean {
+  return (e as { statusCode?: number }).statusCode === 404;
 }
 
 function isForbidden(e: unknown): boolean {
@@ -346,14 +348,19 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
   };
 
   // independent collections, in parallel
-  const scoped = options.scope?.apis;
+  const scoped = options.scope && !options.scope.exclude ? options.scope.apis : undefined;
+  // an excluding scope (a chunked evaluation's service part): the API list is read whole, the excluded APIs are not read one by one
+  const excluded = new Set(options.scope?.exclude ? options.scope.apis.map((n) => n.toLowerCase()) : []);
+  const readOneByOne = (name: string) => !excluded.has(name.toLowerCase());
   // a scoped evaluation reads the named APIs (a deleted one is simply absent), not the whole list
   const absentIfGone = <T>(p: Promise<T>, empty: T): Promise<T> => (scoped ? p.catch((e: unknown) => (isNotFound(e) ? empty : Promise.reject(e))) : p);
   let apisReady: Promise<ArmResource[]> = Promise.resolve([]);
   if (needs.has("apis")) {
     apisReady = scoped
       ? Promise.all(scoped.map((name) => absentIfGone(rawGet((o) => apim.api.get(rg, svc, name, o)) as Promise<ArmResource | undefined>, undefined))).then((xs) => xs.filter((x): x is ArmResource => x !== undefined))
-      : rawList((o) => apim.api.listByService(rg, svc, o));
+      : options.apiList
+        ? Promise.resolve(structuredClone(options.apiList))
+        : rawList((o) => apim.api.listByService(rg, svc, o));
     settle("apis", apisReady);
   }
   let productsReady: Promise<ArmResource[]> = Promise.resolve([]);
@@ -418,7 +425,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     snap.apis = [...apis];
     return apis.filter((a) => !a.name.includes(";rev=") && bool(pick(a, "properties.isCurrent")) !== false);
   });
-  const namesReady = scoped ? Promise.resolve(scoped) : currentReady.then((c) => c.map((a) => a.name));
+  const namesReady = scoped ? Promise.resolve(scoped) : currentReady.then((c) => c.map((a) => a.name).filter(readOneByOne));
   const currentByName = currentReady.then((c) => new Map(c.map((a) => [a.name.toLowerCase(), a])));
   currentReady.catch(() => undefined);
   currentByName.catch(() => undefined);
@@ -520,7 +527,7 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     }
     const onboarded: string[] = [];
     // the plan is read alongside the API list (or the scoped APIs), not after it
-    const current = await currentReady;
+    const current = (await currentReady).filter((a) => readOneByOne(a.name));
     if (planEnabled) {
       const http = current.filter((a) => /^(http|soap)?$/i.test(str(pick(a, "properties.type")) ?? str(pick(a, "properties.apiType")) ?? ""));
       await mapLimit(http, limit, async (api) => {
@@ -564,13 +571,6 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     }
   });
 
-  // product children once the product list is in
-  run("productApis", async () => {
-    const products = await productsReady;
-    const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productApi.listByProduct(rg, svc, p.name, o)));
-    products.forEach((p, i) => (snap.productApis[p.name.toLowerCase()] = (lists[i] ?? []).map((a) => a.name.toLowerCase())));
-  });
-  run("productPolicies", async () => {
   run("operationReports", async () => {
     const days = options.unusedDays ?? 30;
     const end = new Date();
@@ -604,6 +604,13 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
     snap.gateways = list.filter((g) => leafName(g.name).toLowerCase() !== "managed");
   });
 
+  // product children once the product list is in
+  run("productApis", async () => {
+    const products = await productsReady;
+    const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productApi.listByProduct(rg, svc, p.name, o)));
+    products.forEach((p, i) => (snap.productApis[p.name.toLowerCase()] = (lists[i] ?? []).map((a) => a.name.toLowerCase())));
+  });
+  run("productPolicies", async () => {
     const products = await productsReady;
     const lists = await mapLimit(products, limit, (p) => rawList((o) => apim.productPolicy.listByProduct(rg, svc, p.name, o)));
     products.forEach((p, i) => {

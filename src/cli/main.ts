@@ -18,6 +18,7 @@ import type { Config } from "../common/config.js";
 import { explainAzureError } from "./errors.js";
 import { actingPrincipal } from "./actor.js";
 import { detect, scanLive } from "../engine/scan.js";
+import { evaluateInChunks } from "../engine/chunked.js";
 import { DEFAULT_RULE_OPTIONS, RULES, selectRules } from "../remediations/index.js";
 import { JsonLinesAudit, MemoryAudit, MultiAudit } from "../engine/audit.js";
 import { Engine, WriteBudget, type ActionResult } from "../engine/engine.js";
@@ -338,7 +339,7 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
         const config = loadConfig(settings);
         const clients = createClients(config);
         const progress = io.isTTY ? (done: number, total: number, svc: { name: string }) => io.stderr(`\rscanned ${done}/${total}: ${svc.name}`.padEnd(60) + (done === total ? "\n" : "")) : undefined;
-        const res = await scanLive(clients, rules, ruleOptions, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, managementGroups: config.managementGroups, discovery: config.discovery, services: opts.service, onProgress: progress });
+        const res = await scanLive(clients, rules, ruleOptions, { subscriptions: config.subscriptions, resourceGroups: config.resourceGroups, managementGroups: config.managementGroups, discovery: config.discovery, services: opts.service, onProgress: progress, budgetSeconds: config.messageBudgetSeconds });
         checkSelectors(res.services, selectors, "in scope");
         findings = res.findings;
         locator = new SourceLocator([{ path: opts.sarifLocation ?? DEFAULT_SARIF_LOCATION }]);
@@ -402,7 +403,8 @@ export function buildProgram(io: CliIO, onExit: (code: number) => void, state: R
     const sweep = new WriteBudget(config.maxWritesPerSweep);
     const actions: ActionResult[] = [];
     for (const svc of services) {
-      const r = await engine.evaluate(svc.id, { dryRun, rules, sweepBudget: sweep });
+      // a service too big for one evaluation is evaluated in parts, as the Functions app does (src/engine/chunked.ts)
+      const r = await evaluateInChunks(engine, clients, config, svc.id, { dryRun, rules, sweepBudget: sweep });
       actions.push(...r.actions);
       if (io.isTTY) io.stderr(`\revaluated ${services.indexOf(svc) + 1}/${services.length}: ${svc.name}`.padEnd(60) + "\n");
     }

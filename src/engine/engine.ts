@@ -121,6 +121,12 @@ export interface EvaluateOptions {
   row?: ArmResource;
   /** Aborted when the caller may no longer write (the app lost the service's lease): no write starts after it; the evaluation rejects with its reason. */
   signal?: AbortSignal;
+  /** The service's API list, read a moment ago by the caller (a chunked evaluation's plan): the first snapshot does not read it again. */
+  apiList?: ArmResource[];
+  /** The per-service write budget to draw from (a chunked evaluation shares one over its chunks); default: a new one of REMEDIATOR_MAX_WRITES_PER_SERVICE. */
+  serviceBudget?: WriteBudget;
+  /** Receives what the rules found outside `scope` (dropped from the result): a chunk's part of a verdict that spans every API (src/engine/chunks.ts). */
+  onOutOfScope?: (findings: Finding[]) => void;
 }
 
 interface PassState {
@@ -236,8 +242,8 @@ export class Engine {
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  private async snapshot(serviceId: string, rules: Rule[], scope?: EvaluationScope, service?: ServiceSnapshot["service"]): Promise<ServiceSnapshot> {
-    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30, scope, service });
+  private async snapshot(serviceId: string, rules: Rule[], scope?: EvaluationScope, service?: ServiceSnapshot["service"], apiList?: ArmResource[]): Promise<ServiceSnapshot> {
+    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30, scope, service, apiList });
     if (snap.collected.has("locks")) {
       await this.deps.inventory.remember(serviceId, ownLocks(snap.service.id, snap.locks));
       snap.lockInventory = await this.deps.inventory.get(serviceId);
@@ -257,7 +263,7 @@ export class Engine {
   async evaluate(serviceId: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
     const correlationId = options.correlationId ?? randomUUID();
     const rules = (options.rules ?? [...RULES]).filter((r) => ruleMode(this.deps.config, r) !== "off");
-    const state: PassState = { serviceBudget: new WriteBudget(this.deps.config.maxWritesPerService), findings: [], actions: [], expired: [] };
+    const state: PassState = { serviceBudget: options.serviceBudget ?? new WriteBudget(this.deps.config.maxWritesPerService), findings: [], actions: [], expired: [] };
     const first = options.serviceFirst ? rules.filter((r) => r.meta.needs.every((n) => n === "service")) : [];
     const fromRow = options.row ? rules.filter(judgedFromRow) : [];
     if (options.row && fromRow.length > 0) {
@@ -285,9 +291,11 @@ export class Engine {
   private async pass(serviceId: string, rules: Rule[], options: EvaluateOptions, correlationId: string, state: PassState, knownService?: ServiceSnapshot["service"], hint = false): Promise<ServiceSnapshot> {
     const { config } = this.deps;
     const ropts = ruleOptions(config);
-    let snap = await this.snapshot(serviceId, rules, options.scope, knownService);
+    let snap = await this.snapshot(serviceId, rules, options.scope, knownService, options.apiList);
     // a scoped evaluation saw only some APIs: what rules say about anything else is not a verdict
-    const findings = detect([snap], rules, ropts).filter((f) => inScope(serviceId, options.scope, f.resourceId));
+    const detected = detect([snap], rules, ropts);
+    const findings = detected.filter((f) => inScope(serviceId, options.scope, f.resourceId));
+    if (options.onOutOfScope && findings.length < detected.length) options.onOutOfScope(detected.filter((f) => !inScope(serviceId, options.scope, f.resourceId)));
     state.findings.push(...findings);
     const now = (this.deps.now ?? (() => new Date()))();
     const tagged = parseExemptions(pick(snap.service, `tags.${config.exemptTag}`) ?? (snap.service.tags as Record<string, unknown> | undefined)?.[config.exemptTag], now);

@@ -6,7 +6,9 @@
 import type { DataNeed, ServiceSnapshot } from "../model/snapshot.js";
 import type { Finding, Rule, RuleOptions } from "../remediations/index.js";
 import type { AzureClients } from "../azure/clients.js";
-import { collectSnapshot } from "../azure/collector.js";
+import { collectSnapshot, type CollectOptions } from "../azure/collector.js";
+import { inScope } from "../model/snapshot.js";
+import { budgetCalls, judgesApis, mergeSpanning, pageRules, planChunks, readApiList, servicePartRules, spanningOf } from "./chunks.js";
 import { discoverServices, type ServiceRef } from "../azure/discovery.js";
 import type { Config } from "../common/config.js";
 import { judgedFromRow, rowSnapshot } from "./rows.js";
@@ -37,6 +39,29 @@ export interface LiveScanOptions extends Partial<Pick<Config, "managementGroups"
   services?: string[];
   concurrency?: number;
   onProgress?: (done: number, total: number, service: ServiceRef) => void;
+  /** Read and judge a service whose counted ARM calls exceed this many seconds at ARM's read refill in parts (src/engine/chunks.ts); default: one read per service. */
+  budgetSeconds?: number;
+}
+
+/**
+ * Detection over one service in the parts of a chunked evaluation (src/engine/chunks.ts), one after another:
+ * the service part, then each page of APIs; what each part finds outside its scope is dropped, but for the
+ * verdicts that span every API, merged over the pages.
+ */
+export async function detectInChunks(clients: AzureClients, serviceId: string, rules: Rule[], options: RuleOptions, budgetSeconds: number, concurrency?: number): Promise<Finding[]> {
+  const collect = (rs: Rule[], extra: Partial<CollectOptions>) => collectSnapshot(clients, serviceId, needsOf(rs), { concurrency, unusedDays: options.unusedDays, ...extra });
+  if (!rules.some(judgesApis)) return detect([await collect(rules, {})], rules, options);
+  const plan = planChunks(rules, await readApiList(clients, serviceId), { budget: budgetCalls(budgetSeconds) });
+  if (plan.parts.length === 1) return detect([await collect(rules, { apiList: plan.apiList })], rules, options);
+  const out: Finding[] = [];
+  const spanning: Finding[][] = [];
+  for (const part of plan.parts) {
+    const rs = part.index === 0 ? servicePartRules(rules) : pageRules(rules);
+    const found = detect([await collect(rs, { scope: part.scope, ...(part.index === 0 ? { apiList: plan.apiList } : {}) })], rs, options);
+    out.push(...found.filter((f) => inScope(serviceId, part.scope, f.resourceId)));
+    if (part.index > 0) spanning.push(spanningOf(serviceId, found.filter((f) => !inScope(serviceId, part.scope, f.resourceId))));
+  }
+  return [...out, ...mergeSpanning(spanning)];
 }
 
 export async function scanLive(clients: AzureClients, rules: Rule[], options: RuleOptions, scope: LiveScanOptions): Promise<{ services: ServiceRef[]; findings: Finding[] }> {
@@ -52,8 +77,8 @@ export async function scanLive(clients: AzureClients, rules: Rule[], options: Ru
     const rest = row ? rules.filter((r) => !fromRow.includes(r)) : rules;
     if (row) findings.push(...detect([rowSnapshot(row)], fromRow, options));
     if (rest.length > 0) {
-      const snap = await collectSnapshot(clients, svc.id, needsOf(rest), { concurrency: scope.concurrency, unusedDays: options.unusedDays });
-      findings.push(...detect([snap], rest, options));
+      if (scope.budgetSeconds !== undefined) findings.push(...(await detectInChunks(clients, svc.id, rest, options, scope.budgetSeconds, scope.concurrency)));
+      else findings.push(...detect([await collectSnapshot(clients, svc.id, needsOf(rest), { concurrency: scope.concurrency, unusedDays: options.unusedDays })], rest, options));
     }
     scope.onProgress?.(++done, services.length, svc);
   }

@@ -178,6 +178,11 @@ export function emptySnapshot(service: ArmResource, collected: Iterable<DataNeed
 export interface EvaluationScope {
   /** API names (lowercase, without `;rev=`). */
   apis: string[];
+  /**
+   * The complement (a chunked evaluation's service part, src/engine/chunks.ts): everything of the service but these
+   * APIs and what lies under them; the API list is read whole, no API is read one by one.
+   */
+  exclude?: boolean;
 }
 
 /** The scope of one API when `resourceId` is an API of the service or lies under one (a revision, an operation, a policy). */
@@ -193,5 +198,6 @@ export function apiScopeOf(serviceId: string, resourceId: string): EvaluationSco
 export function inScope(serviceId: string, scope: EvaluationScope | undefined, resourceId: string): boolean {
   if (!scope) return true;
   const own = apiScopeOf(serviceId, resourceId);
+  if (scope.exclude) return own === undefined || !scope.apis.includes(own.apis[0] as string);
   return own !== undefined && scope.apis.includes(own.apis[0] as string);
 }

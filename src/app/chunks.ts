@@ -1,0 +1,222 @@
+/**
+ * Chunked evaluation in the Functions app (src/engine/chunks.ts): one queue message per part, each within
+ * REMEDIATOR_MESSAGE_BUDGET_SECONDS of ARM calls at ARM's read refill.
+ *
+ * - A message for the whole service (a sweep, a manual or retried evaluation, an event on the service) reads
+ *   the API list and plans. Within the budget it is one evaluation, as before. Otherwise it evaluates the
+ *   service part (every service-wide collection and rule, nothing of the APIs), records its verdicts with
+ *   that part's scope, writes the plan's pages (their API names) to the chunk table, and enqueues one
+ *   message per page, carrying the page's API names (`EvaluateMessage.chunk`).
+ * - A page message evaluates its APIs as an event naming them would (a scoped evaluation) and records the
+ *   verdicts on those APIs only: the parts' verdicts sit side by side in the compliance table (each resource
+ *   lies in one part), so the report reads the merged set as it reads any other. Its share of a verdict that
+ *   spans every API is kept in the page's row; once every page is done the merged verdict is recorded.
+ * - Each part's row says when it is done: a message delivered again (a crash after its verdicts were
+ *   recorded) is acknowledged without reading anything; a crash before that retries that part only (the
+ *   queue's redelivery). A retried planning message whose service part is done enqueues the stored pages
+ *   again instead of planning anew. Parts take the service's lease one at a time, and share one per-service
+ *   write budget (the writes each part made are in its row).
+ */
+import { createHash } from "node:crypto";
+import type { TokenCredential } from "@azure/core-auth";
+import { TableClient, TableServiceClient } from "@azure/data-tables";
+import type { EvaluationScope } from "../model/snapshot.js";
+import type { Finding, Rule } from "../remediations/index.js";
+import type { Env } from "../common/config.js";
+import { WriteBudget, type EvaluateOptions, type EvaluationResult } from "../engine/engine.js";
+import { mergeSpanning, SPANS_APIS } from "../engine/chunks.js";
+import { partOptions, planEvaluation, splittable } from "../engine/chunked.js";
+import type { AppDeps } from "./app.js";
+import { encodeMessage, keyOf, storageNames, TABLES, type EvaluateMessage } from "./storage.js";
+
+export const CHUNKS_TABLE = "remediatorchunks";
+
+/** What a page message carries: its plan, its place in it, and its APIs. */
+export interface ChunkRef {
+  plan: string;
+  /** 1..of-1 (0 is the service part, evaluated by the planning message). */
+  index: number;
+  of: number;
+  apis: string[];
+}
+
+interface PartRow {
+  index: number;
+  done: boolean;
+  writes: number;
+  apis: string[];
+  /** This page's share of the verdicts that span every API. */
+  spanning: Finding[];
+}
+
+const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
+
+/** One row per part of a service's latest plan (partition: the service; row: plan and part); older plans' rows are removed. */
+export class ChunkStore {
+  constructor(private readonly table: TableClient) {}
+
+  private static rowKey(plan: string, index: number): string {
+    return `${plan}-${String(index).padStart(5, "0")}`;
+  }
+
+  async parts(serviceId: string, plan: string): Promise<PartRow[]> {
+    const out: PartRow[] = [];
+    const from = `${plan}-`;
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${keyOf(serviceId)}' and RowKey ge '${from}' and RowKey lt '${plan}.'` } })) {
+      out.push({ index: Number(e["index"]), done: e["done"] === true, writes: Number(e["writes"] ?? 0), apis: JSON.parse(String(e["apis"] ?? "[]")) as string[], spanning: JSON.parse(String(e["spanning"] ?? "[]")) as Finding[] });
+    }
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  async part(serviceId: string, plan: string, index: number): Promise<PartRow | undefined> {
+    try {
+      const e = await this.table.getEntity<Record<string, unknown>>(keyOf(serviceId), ChunkStore.rowKey(plan, index));
+      return { index, done: e["done"] === true, writes: Number(e["writes"] ?? 0), apis: JSON.parse(String(e["apis"] ?? "[]")) as string[], spanning: JSON.parse(String(e["spanning"] ?? "[]")) as Finding[] };
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async put(serviceId: string, plan: string, row: PartRow): Promise<void> {
+    await this.table.upsertEntity({ partitionKey: keyOf(serviceId), rowKey: ChunkStore.rowKey(plan, row.index), index: row.index, done: row.done, writes: row.writes, apis: JSON.stringify(row.apis), spanning: JSON.stringify(row.spanning) }, "Replace");
+  }
+
+  /** Removes the rows of the service's other plans. */
+  async forgetOthers(serviceId: string, plan: string): Promise<void> {
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${keyOf(serviceId)}'`, select: ["RowKey"] } })) {
+      const rk = String(e.rowKey);
+      if (rk.startsWith(`${plan}-`)) continue;
+      await this.table.deleteEntity(keyOf(serviceId), rk).catch((err: unknown) => {
+        if (statusOf(err) !== 404) throw err;
+      });
+    }
+  }
+}
+
+/** The chunk table from the app's storage settings (the same account and prefix as the other tables); created if missing. */
+export async function openChunkStore(env: Env, credential: TokenCredential): Promise<ChunkStore | undefined> {
+  const prefix = storageNames(env).tables.audit.slice(0, -TABLES.audit.length);
+  const name = `${prefix}${CHUNKS_TABLE}`;
+  const conn = env["AzureWebJobsStorage"];
+  let table: TableClient;
+  let service: TableServiceClient;
+  if (conn && conn.trim() !== "") {
+    const allowInsecureConnection = /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim());
+    table = TableClient.fromConnectionString(conn, name, { allowInsecureConnection });
+    service = TableServiceClient.fromConnectionString(conn, { allowInsecureConnection });
+  } else {
+    const uri = env["AzureWebJobsStorage__tableServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.table.core.windows.net` : undefined);
+    if (!uri) return undefined;
+    table = new TableClient(uri, name, credential);
+    service = new TableServiceClient(uri, credential);
+  }
+  await service.createTable(name).catch((e: unknown) => {
+    if (statusOf(e) !== 409) throw e;
+  });
+  return new ChunkStore(table);
+}
+
+/** Checks a message's `chunk`; undefined when it is not one. */
+export function parseChunkRef(value: unknown): ChunkRef | undefined {
+  const c = value as Partial<ChunkRef> | null | undefined;
+  if (!c || typeof c !== "object") return undefined;
+  const whole = (n: unknown, max: number): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= max;
+  if (typeof c.plan !== "string" || !/^[0-9a-f]{8,64}$/.test(c.plan) || !whole(c.of, 100_000) || !whole(c.index, c.of - 1) || c.index < 1) return undefined;
+  if (!Array.isArray(c.apis) || c.apis.length === 0 || c.apis.length > 10_000 || !c.apis.every((a) => typeof a === "string" && a.length > 0 && a.length <= 256 && !a.includes("/"))) return undefined;
+  return { plan: c.plan, index: c.index, of: c.of, apis: c.apis.map((a) => a.toLowerCase()) };
+}
+
+/** What a message does under chunked evaluation: run a part (then `finish` once its verdicts are recorded), or nothing. */
+export type ChunkStep =
+  | { kind: "skip"; reason: string }
+  | { kind: "run"; rules: Rule[]; scope?: EvaluationScope; options: Partial<EvaluateOptions>; finish: (result: EvaluationResult) => Promise<void> };
+
+/** A plan's id, the same for every delivery of the message that made it (so a redelivery finds its parts). */
+function planId(msg: EvaluateMessage): string {
+  return createHash("sha256").update(`${msg.serviceId.toLowerCase()}|${msg.correlationId}|${msg.enqueuedAt}`).digest("hex").slice(0, 24);
+}
+
+async function enqueuePages(deps: AppDeps, msg: EvaluateMessage, plan: string, pages: PartRow[], of: number): Promise<void> {
+  for (const p of pages) {
+    if (p.done) continue;
+    const chunk: ChunkRef = { plan, index: p.index, of, apis: p.apis };
+    const next: EvaluateMessage = { serviceId: msg.serviceId, reason: "chunk", correlationId: msg.correlationId, enqueuedAt: new Date().toISOString(), chunk };
+    await deps.storage.evaluateQueue.sendMessage(encodeMessage(next));
+  }
+}
+
+/**
+ * The chunk step of a message, or undefined when it is an ordinary evaluation (`extra` options: the plan's API
+ * list, when the plan read it). `rules` and `scope`: what the message would evaluate unchunked.
+ */
+export async function chunkStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule[], scope: EvaluationScope | undefined): Promise<ChunkStep | { kind: "whole"; options: Partial<EvaluateOptions> } | undefined> {
+  const store = deps.chunks;
+  if (!store) return undefined;
+  const limit = deps.config.maxWritesPerService;
+  if (msg.chunk) {
+    const { plan, index, of } = msg.chunk;
+    const mine = await store.part(msg.serviceId, plan, index);
+    // its row is written before the message is sent: none means a later plan of the service replaced this one
+    if (!mine) return { kind: "skip", reason: `part ${index} of ${of}: plan ${plan} was replaced by a later one` };
+    if (mine.done) return { kind: "skip", reason: `part ${index} of ${of} (plan ${plan}) is already done` };
+    const rows = await store.parts(msg.serviceId, plan);
+    const budget = new WriteBudget(limit);
+    const start = rows.filter((r) => r.done).reduce((n, r) => n + r.writes, 0);
+    budget.used = start;
+    const spanning: Finding[][] = [];
+    const part = { index, scope: { apis: msg.chunk.apis }, calls: 0 };
+    const plain = partOptions({ budget: 0, unchunkedCalls: 0, apiList: [], apis: [], parts: [] }, part, rules, msg.serviceId, (f) => spanning.push(f));
+    return {
+      kind: "run",
+      rules: plain.rules ?? rules,
+      scope: part.scope,
+      options: { onOutOfScope: plain.onOutOfScope, serviceBudget: budget },
+      finish: async () => {
+        await store.put(msg.serviceId, plan, { index, done: true, writes: budget.used - start, apis: mine.apis, spanning: mergeSpanning(spanning) });
+        const all = await store.parts(msg.serviceId, plan);
+        if (all.length < of || !all.every((r) => r.done)) return;
+        // every part is done: the verdicts that span every API, merged over the pages
+        const spanRules = rules.filter((r) => SPANS_APIS.has(r.meta.id)).map((r) => r.meta.id);
+        if (spanRules.length > 0) await deps.storage.compliance.record(msg.serviceId, spanRules, mergeSpanning(all.slice(1).map((r) => r.spanning)), msg.correlationId);
+        deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, plan, parts: of, writes: budget.used }, "chunked evaluation complete");
+      },
+    };
+  }
+  if (!splittable(rules, scope)) return undefined;
+  let plan: Awaited<ReturnType<typeof planEvaluation>>;
+  try {
+    plan = await planEvaluation(deps.clients, msg.serviceId, rules, deps.config.messageBudgetSeconds);
+  } catch (e) {
+    // the API list could not be read: the ordinary evaluation meets the same failure and handles it (a deleted service, a retry)
+    deps.log.warn({ serviceId: msg.serviceId, correlationId: msg.correlationId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "chunk plan: the API list could not be read; evaluated as one");
+    return undefined;
+  }
+  if (plan.parts.length === 1) return { kind: "whole", options: { apiList: plan.apiList } };
+  const id = planId(msg);
+  const of = plan.parts.length;
+  const service = await store.part(msg.serviceId, id, 0);
+  if (service?.done) {
+    // a redelivery after the service part was recorded: its pages again (those not done), as stored
+    await enqueuePages(deps, msg, id, (await store.parts(msg.serviceId, id)).slice(1), of);
+    return { kind: "skip", reason: `the service part of plan ${id} is already done; its pages are enqueued` };
+  }
+  const budget = new WriteBudget(limit);
+  const part0 = plan.parts[0] as (typeof plan.parts)[number];
+  const opts = partOptions(plan, part0, rules, msg.serviceId, () => undefined);
+  deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, plan: id, apis: plan.apis.length, unchunkedCalls: plan.unchunkedCalls, budget: plan.budget, parts: plan.parts.map((p) => p.calls) }, "service evaluated in parts: its counted ARM calls exceed the message budget");
+  return {
+    kind: "run",
+    rules: opts.rules ?? rules,
+    scope: part0.scope,
+    options: { apiList: opts.apiList, serviceBudget: budget },
+    finish: async () => {
+      await store.forgetOthers(msg.serviceId, id);
+      const pages: PartRow[] = plan.parts.slice(1).map((p) => ({ index: p.index, done: false, writes: 0, apis: p.scope?.apis ?? [], spanning: [] }));
+      // the pages first, then the service part's row: a crash in between plans again (nothing of the pages is lost)
+      for (const p of pages) await store.put(msg.serviceId, id, p);
+      await store.put(msg.serviceId, id, { index: 0, done: true, writes: budget.used, apis: [], spanning: [] });
+      await enqueuePages(deps, msg, id, pages, of);
+    },
+  };
+}

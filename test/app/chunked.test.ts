@@ -1,0 +1,162 @@
+/**
+ * Chunked evaluation (src/engine/chunks.ts, src/app/chunks.ts): a service whose counted ARM calls exceed
+ * REMEDIATOR_MESSAGE_BUDGET_SECONDS at ARM's read refill is evaluated in parts, one queue message each
+ * (the service part, then pages of APIs); the verdicts are those of one unchunked evaluation; a crash loses
+ * one part only; a small service is one evaluation, as before.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { evaluateQueued, type AppDeps } from "../../src/app/app.js";
+import { drainQueue } from "../../src/local/driver.js";
+import { encodeMessage, type EvaluateMessage } from "../../src/app/storage.js";
+import { budgetCalls, planChunks, readApiList } from "../../src/engine/chunks.js";
+import { RULES } from "../../src/remediations/index.js";
+import { appFor, clearAppStorage, STORAGE_PREFIX } from "../helpers/app.js";
+import { child, REMEDIATOR, service, serviceId, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+
+const BIG = "apim-chunked";
+const SMALL = "apim-unchunked";
+const APIS = 300;
+const BUDGET_SECONDS = 40;
+const name = (i: number) => `api-${String(i).padStart(3, "0")}`;
+
+function estate(): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [service(BIG, { apiVersionConstraint: {} }), service(SMALL, { apiVersionConstraint: {} })];
+  out.push(child(BIG, "loggers/ai", "Microsoft.ApiManagement/service/loggers", { loggerType: "applicationInsights", credentials: { instrumentationKey: "{{Logger-Credentials--ai}}" } }));
+  out.push(child(BIG, "namedValues/plain", "Microsoft.ApiManagement/service/namedValues", { displayName: "plain", secret: false, value: "v" }));
+  out.push(child(BIG, "products/starter", "Microsoft.ApiManagement/service/products", { displayName: "Starter", subscriptionRequired: false, state: "published" }));
+  out.push(child(BIG, "policies/policy", "Microsoft.ApiManagement/service/policies", { format: "xml", value: "<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>" }));
+  for (let i = 0; i < APIS; i++) {
+    const api = name(i);
+    // every 7th API is callable over plain HTTP; API 250 alone has no Application Insights diagnostic (the service-wide verdict fails on its page only)
+    out.push(child(BIG, `apis/${api}`, "Microsoft.ApiManagement/service/apis", { displayName: api, path: api, protocols: i % 7 === 0 ? ["http", "https"] : ["https"], serviceUrl: `https://${api}.internal.example`, subscriptionRequired: true, isCurrent: true, apiRevision: "1" }));
+    out.push(child(BIG, `apis/${api}/operations/get`, "Microsoft.ApiManagement/service/apis/operations", { displayName: "get", method: "GET", urlTemplate: "/items" }));
+    if (i % 10 === 0) out.push(child(BIG, `apis/${api}/policies/policy`, "Microsoft.ApiManagement/service/apis/policies", { format: "xml", value: `<policies><inbound>${i % 20 === 0 ? "<base />" : ""}<rate-limit calls="10" renewal-period="60" /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>` }));
+    if (i !== 250) out.push(child(BIG, `apis/${api}/diagnostics/applicationinsights`, "Microsoft.ApiManagement/service/apis/diagnostics", { loggerId: "/loggers/ai", sampling: { samplingType: "fixed", percentage: 100 } }));
+  }
+  for (let i = 0; i < 3; i++) out.push(child(SMALL, `apis/${name(i)}`, "Microsoft.ApiManagement/service/apis", { displayName: name(i), path: name(i), protocols: ["https"], serviceUrl: "https://x.internal.example", subscriptionRequired: true, isCurrent: true, apiRevision: "1" }));
+  return out;
+}
+
+const key = (r: { ruleId: string; resourceId: string; status: string }) => `${r.ruleId}|${r.resourceId.toLowerCase()}|${r.status}`;
+const sweepMessage = (svc: string, id: string): string => encodeMessage({ serviceId: svc, reason: "sweep", correlationId: id, enqueuedAt: new Date().toISOString() });
+const decode = (text: string) => JSON.parse(Buffer.from(text, "base64").toString("utf8")) as EvaluateMessage;
+
+describe("a service too big for one message is evaluated in parts", () => {
+  let env: TestEnv;
+  let whole: AppDeps;
+  const BIG_ID = serviceId(BIG);
+  const reads = () => env.emu.log.list().filter((l) => l.host === "arm" && (l.principal ?? "").replace(/-/g, "") === REMEDIATOR.replace(/-/g, ""));
+  /** Current API names each ARM read named (per-API reads only). */
+  const apisRead = () => new Set(reads().flatMap((l) => /\/apis\/(api-\d{3})(?:[;/]|$)/i.exec(l.path.split("?")[0] ?? "")?.[1] ?? []));
+  let unchunked: string[] = [];
+
+  beforeAll(async () => {
+    env = await startTestEmulator(estate(), { throttle: { enabled: false } });
+    whole = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false" });
+    await clearAppStorage(whole);
+    await whole.storage.evaluateQueue.sendMessage(sweepMessage(BIG_ID, "whole"));
+    const drained = await drainQueue(whole);
+    expect(drained.processed).toBe(1);
+    unchunked = (await whole.storage.compliance.list()).filter((r) => r.serviceId === BIG_ID).map(key).sort();
+  }, 120_000);
+  afterAll(async () => env.emu.stop());
+
+  it("the plan: a service part and pages whose counted calls are each within the budget", async () => {
+    const plan = planChunks(RULES, await readApiList(env.clients, BIG_ID), { budget: budgetCalls(BUDGET_SECONDS) });
+    expect(plan.budget).toBe(BUDGET_SECONDS * 25);
+    expect(plan.unchunkedCalls).toBeGreaterThan(plan.budget);
+    expect(plan.parts.length).toBeGreaterThan(2);
+    for (const p of plan.parts) expect(p.calls).toBeLessThanOrEqual(plan.budget);
+    // every API in exactly one page
+    const paged = plan.parts.slice(1).flatMap((p) => p.scope?.apis ?? []);
+    expect(paged.sort()).toEqual(Array.from({ length: APIS }, (_, i) => name(i)));
+    expect(plan.parts[0]?.scope).toMatchObject({ exclude: true });
+    console.info(`chunk plan (${APIS} APIs, budget ${plan.budget} calls): unchunked ${plan.unchunkedCalls} calls; parts ${plan.parts.map((p) => `${p.index}:${p.scope?.apis.length ?? 0} APIs/${p.calls} calls`).join(", ")}`);
+  });
+
+  it("one message per part, each within the budget, and the merged verdicts are one unchunked evaluation's", async () => {
+    const deps = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false", REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}b`, REMEDIATOR_MESSAGE_BUDGET_SECONDS: String(BUDGET_SECONDS) });
+    await clearAppStorage(deps);
+    await deps.storage.evaluateQueue.sendMessage(sweepMessage(BIG_ID, "chunked"));
+    const measured: Array<{ part: string; calls: number; apis: number }> = [];
+    for (let i = 0; i < 20; i++) {
+      const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
+      if (!got) break;
+      env.emu.log.clear();
+      const outcome = await evaluateQueued(got.messageText, deps);
+      await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
+      expect(outcome.kind).toBe("evaluated");
+      const m = decode(got.messageText);
+      measured.push({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : "service", calls: reads().length, apis: apisRead().size });
+    }
+    console.info(`measured ARM calls per message (budget ${budgetCalls(BUDGET_SECONDS)}): ${measured.map((x) => `${x.part}: ${x.calls} calls, ${x.apis} APIs read one by one`).join("; ")}`);
+    expect(measured.length).toBeGreaterThan(2);
+    expect(measured[0]).toMatchObject({ part: "service", apis: 0 });
+    for (const x of measured) expect(x.calls).toBeLessThanOrEqual(budgetCalls(BUDGET_SECONDS));
+    expect(measured.slice(1).reduce((n, x) => n + x.apis, 0)).toBe(APIS);
+    const rows = (await deps.storage.compliance.list()).filter((r) => r.serviceId === BIG_ID);
+    const got = rows.map(key).sort();
+    expect(new Set(rows.map((r) => `${r.ruleId}|${r.resourceId.toLowerCase()}`)).size).toBe(rows.length);
+    expect(got).toEqual(unchunked);
+    // the verdict that spans every API: failing on one page only, failing for the service
+    expect(got).toContain(`application-insights-logger|${BIG_ID.toLowerCase()}|fail`);
+  }, 180_000);
+
+  it("a crash inside a part, and a part delivered twice: every verdict once, only the lost part read again", async () => {
+    const deps = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false", REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}c`, REMEDIATOR_MESSAGE_BUDGET_SECONDS: String(BUDGET_SECONDS) });
+    await clearAppStorage(deps);
+    await deps.storage.evaluateQueue.sendMessage(sweepMessage(BIG_ID, "crash"));
+    const receive = async () => (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
+    // the service part and the first page: done
+    for (let i = 0; i < 2; i++) {
+      const m = await receive();
+      if (!m) throw new Error("no message");
+      expect((await evaluateQueued(m.messageText, deps)).kind).toBe("evaluated");
+      await deps.storage.evaluateQueue.deleteMessage(m.messageId, m.popReceipt);
+    }
+    // the second page: the worker dies after reading, before recording (the host retries the message)
+    const lost = await receive();
+    if (!lost) throw new Error("no message");
+    const lostApis = decode(lost.messageText).chunk?.apis ?? [];
+    const record = deps.storage.compliance.record.bind(deps.storage.compliance);
+    deps.storage.compliance.record = () => Promise.reject(new Error("the worker died"));
+    await expect(evaluateQueued(lost.messageText, deps)).rejects.toThrow("the worker died");
+    deps.storage.compliance.record = record;
+    await deps.storage.evaluateQueue.updateMessage(lost.messageId, lost.popReceipt, undefined, 0);
+    // the third page: recorded, then the worker dies before deleting the message (delivered again)
+    const twice = await receive();
+    if (!twice) throw new Error("no message");
+    const twiceChunk = decode(twice.messageText).chunk;
+    expect(twiceChunk?.index).not.toBe(decode(lost.messageText).chunk?.index);
+    expect((await evaluateQueued(twice.messageText, deps)).kind).toBe("evaluated");
+    await deps.storage.evaluateQueue.updateMessage(twice.messageId, twice.popReceipt, undefined, 0);
+    // re-running: every message left, as the host would
+    env.emu.log.clear();
+    const drained = await drainQueue(deps);
+    expect(drained.failed).toBe(0);
+    const reread = apisRead();
+    // the lost page is read again; the page delivered twice is not (its second delivery reads nothing)
+    for (const a of lostApis) expect(reread.has(a)).toBe(true);
+    for (const a of twiceChunk?.apis ?? []) expect(reread.has(a)).toBe(false);
+    expect(drained.outcomes.filter((o) => o.kind === "nothing")).toHaveLength(1);
+    // nothing but the lost page and the pages never run is read API by API
+    expect(reread.size).toBeLessThan(APIS);
+    const rows = (await deps.storage.compliance.list()).filter((r) => r.serviceId === BIG_ID);
+    expect(new Set(rows.map((r) => `${r.ruleId}|${r.resourceId.toLowerCase()}`)).size).toBe(rows.length);
+    expect(rows.map(key).sort()).toEqual(unchunked);
+  }, 180_000);
+
+  it("a small service is one evaluation, one message, as before", async () => {
+    const deps = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false", REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}d`, REMEDIATOR_MESSAGE_BUDGET_SECONDS: String(BUDGET_SECONDS) });
+    await clearAppStorage(deps);
+    await deps.storage.evaluateQueue.sendMessage(sweepMessage(serviceId(SMALL), "small"));
+    env.emu.log.clear();
+    const drained = await drainQueue(deps);
+    expect(drained.processed).toBe(1);
+    expect(drained.outcomes[0]?.kind).toBe("evaluated");
+    const result = drained.outcomes[0]?.kind === "evaluated" ? drained.outcomes[0].result : undefined;
+    expect(result?.scope).toBeUndefined();
+    // the API list is read once (the plan's read is the evaluation's)
+    expect(reads().filter((l) => /\/apis$/i.test(l.path.split("?")[0] ?? ""))).toHaveLength(1);
+  }, 60_000);
+});
