@@ -291,7 +291,8 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       let rules = read && !read.full ? cheapRules(all) : all;
       let scope = scopeForChanges(msg.serviceId, changed);
       // a service whose evaluation needs more ARM calls than one message may make is evaluated in parts, one message each (src/app/chunks.ts)
-      const step = await chunkStep(msg, deps, rules, scope);
+      // (not for an event naming the service itself: its service-level fixes go before any collection is read, the plan's API list included)
+      const step = namesService(msg.serviceId, changed) ? undefined : await chunkStep(msg, deps, rules, scope);
       if (step?.kind === "skip") {
         followUp = (await taken.removal) === "kept";
         return { kind: "nothing" as const, reason: step.reason };
