@@ -33,6 +33,13 @@ param scanAllVisibleSubscriptions bool = false
 @description('Assign the custom role at the target subscriptions / resource groups. Turn off when it is assigned at a management group (infra/management-group.bicep).')
 param assignRoleAtTargets bool = true
 
+@description('REMEDIATOR_MANAGEMENT_GROUPS: management group ids, comma-separated; discovery covers every subscription below them (child groups included) through Resource Graph, and REMEDIATOR_SUBSCRIPTIONS is left empty. The role and the Event Grid subscriptions there come from infra/management-group.bicep with the same ids. Empty: not used.')
+param managementGroupIds string = ''
+
+@allowed(['resource-graph', 'arm'])
+@description('REMEDIATOR_DISCOVERY: resource-graph (one paged Resource Graph query per sweep; ARM listing where it is unavailable, with a warning) or arm (list per subscription).')
+param discovery string = 'resource-graph'
+
 @allowed(['dry-run', 'enforce'])
 @description('REMEDIATOR_MODE: roll out in dry-run first.')
 param remediatorMode string = 'dry-run'
@@ -102,6 +109,7 @@ var rgName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupN
 var eventsRgName = empty(eventsResourceGroupName) ? '${rgName}-events' : eventsResourceGroupName
 var subscriptionIds = empty(targetSubscriptions) ? [subscription().subscriptionId] : split(replace(targetSubscriptions, ' ', ''), ',')
 var resourceGroupNames = empty(targetResourceGroups) ? [] : split(replace(targetResourceGroups, ' ', ''), ',')
+var managementGroupList = empty(managementGroupIds) ? [] : split(replace(managementGroupIds, ' ', ''), ',')
 var functionAppName = 'func-apimrem-${resourceToken}'
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
@@ -251,8 +259,11 @@ module functionApp 'modules/function-app.bicep' = {
     recreateForeignLocks: recreateForeignLocks
     sweepSchedule: sweepSchedule
     minApiVersion: minApiVersion
-    subscriptionIds: scanAllVisibleSubscriptions ? [] : subscriptionIds
+    // with management groups the scope is theirs: a subscription list would narrow it
+    subscriptionIds: scanAllVisibleSubscriptions || !empty(managementGroupList) ? [] : subscriptionIds
     resourceGroups: resourceGroupNames
+    managementGroups: managementGroupList
+    discovery: discovery
     keyVaultUrl: keyVaultUrl
     keyVaultResourceId: keyVaultId
     grantKeyVaultAccess: grantKeyVaultAccess
@@ -302,10 +313,13 @@ output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
 output SERVICE_REMEDIATOR_NAME string = functionApp.outputs.name
 output REMEDIATOR_PRINCIPAL_ID string = identity.outputs.appPrincipalId
 output REMEDIATOR_CLIENT_ID string = identity.outputs.appClientId
+// for infra/management-group.bicep (eventsIdentityId, deadLetterStorageAccountId)
+output REMEDIATOR_EVENTS_IDENTITY_ID string = identity.outputs.eventsIdentityId
 output REMEDIATOR_ROLE_DEFINITION_ID string = role.outputs.roleDefinitionId
 output AZURE_REMEDIATOR_SUBSCRIPTIONS string = join(subscriptionIds, ',')
 output AZURE_KEY_VAULT_URL string = keyVaultUrl
 output AZURE_KEY_VAULT_RESOURCE_ID string = keyVaultId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output STORAGE_ACCOUNT_ID string = storage.outputs.id
 output EVENT_SUBSCRIPTIONS_DEPLOYED bool = deployEventSubscriptions

@@ -29,6 +29,11 @@ param sweepSchedule string
 param minApiVersion string
 param subscriptionIds array
 param resourceGroups array
+@description('REMEDIATOR_MANAGEMENT_GROUPS (empty: not used).')
+param managementGroups array = []
+@allowed(['resource-graph', 'arm'])
+@description('REMEDIATOR_DISCOVERY.')
+param discovery string = 'resource-graph'
 param keyVaultUrl string
 param keyVaultResourceId string
 param grantKeyVaultAccess bool
@@ -60,6 +65,8 @@ var baseAppSettings = {
   REMEDIATOR_KILL_SWITCH: 'false'
   REMEDIATOR_SUBSCRIPTIONS: join(subscriptionIds, ',')
   REMEDIATOR_RESOURCE_GROUPS: join(resourceGroups, ',')
+  REMEDIATOR_MANAGEMENT_GROUPS: join(managementGroups, ',')
+  REMEDIATOR_DISCOVERY: discovery
   SWEEP_SCHEDULE: sweepSchedule
   MIN_API_VERSION: minApiVersion
   LOG_LEVEL: 'info'

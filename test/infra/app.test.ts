@@ -193,7 +193,8 @@ describe("infra: app settings against the configuration schema", () => {
   it("passes the vault and scope settings from main.bicep", () => {
     expect(passed("keyVaultUrl")).toBe("keyVaultUrl");
     expect(passed("keyVaultResourceId")).toBe("keyVaultId");
-    expect(passed("subscriptionIds")).toBe("scanAllVisibleSubscriptions ? [] : subscriptionIds");
+    // with management groups (REMEDIATOR_MANAGEMENT_GROUPS) the subscription list stays empty: it would narrow their scope
+    expect(passed("subscriptionIds")).toBe("scanAllVisibleSubscriptions || !empty(managementGroupList) ? [] : subscriptionIds");
     expect(settings.get("REMEDIATOR_SUBSCRIPTIONS")).toBe("join(subscriptionIds, ',')");
     expect(settings.get("REMEDIATOR_RESOURCE_GROUPS")).toBe("join(resourceGroups, ',')");
   });
