@@ -128,8 +128,8 @@ describe("apim-remediator scan", () => {
     const live = (JSON.parse((await cli([...flags, "scan", "--format", "json"])).out) as { findings: JsonFinding[] }).findings;
     const offline = (JSON.parse((await cli(["scan", "--input", DEMO, "--format", "json"])).out) as { findings: JsonFinding[] }).findings;
     // a rule whose data the file does not hold is 'unknown' offline (one finding on the service), never a guess: the demo
-    // file lists no certificates and no metrics as the collector reads them, and for some services no loggers, API
-    // diagnostics, identity providers or diagnostic settings (live, the emulator answers those lists: empty)
+    // file lists no certificates, no metrics and no reports by operation as the collector reads them, and for some
+    // services no loggers, API diagnostics, identity providers or diagnostic settings (live, the emulator answers those lists)
     const undecided = offline.filter((f) => f.status === "unknown" && /^Not evaluated: the input has no /.test(f.message));
     const short = (f: JsonFinding) => `${f.ruleId}|${f.resourceId.split("/").pop() as string}|${f.message.replace(/^Not evaluated: the input has no (.+) data\.$/, "$1")}`;
     expect(undecided.map(short).sort()).toEqual([
@@ -141,9 +141,9 @@ describe("apim-remediator scan", () => {
       "developer-portal-basic-auth-disabled|apim-contoso-dev|identityProviders",
       "resource-logs-enabled|apim-contoso-dev|diagnosticSettings",
       "resource-logs-enabled|apim-fabrikam-consumption|diagnosticSettings",
-      "unused-api|apim-contoso-dev|metrics",
-      "unused-api|apim-contoso-prod|metrics",
-      "unused-api|apim-fabrikam-consumption|metrics",
+      "unused-api|apim-contoso-dev|metrics, operationReports",
+      "unused-api|apim-contoso-prod|metrics, operationReports",
+      "unused-api|apim-fabrikam-consumption|metrics, operationReports",
     ]);
     // every other finding is the same offline and live, by rule, resource and status
     const isUndecided = (f: JsonFinding) => undecided.some((u) => u.ruleId === f.ruleId && (f.resourceId.toLowerCase() === u.resourceId.toLowerCase() || f.resourceId.toLowerCase().startsWith(`${u.resourceId.toLowerCase()}/`)));
