@@ -40,11 +40,11 @@ const rng = seededRandom;
 export const serviceName = (i: number) => `apim-bench-${String(i).padStart(4, "0")}`;
 export const serviceIdOf = (name: string) => `/subscriptions/${BENCH_SUB}/resourceGroups/${BENCH_RG}/providers/Microsoft.ApiManagement/service/${name}`;
 
-const FULL_POLICY = '<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>';
+export const FULL_POLICY = '<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>';
 const NO_BASE_POLICY = '<policies><inbound><set-header name="x-bench" exists-action="override"><value>1</value></set-header></inbound><backend><forward-request /></backend><outbound /><on-error /></policies>';
-const GLOBAL_POLICY =
+export const GLOBAL_POLICY =
   '<policies><inbound><rate-limit calls="100" renewal-period="60" /><validate-jwt header-name="Authorization"><openid-config url="https://login.microsoftonline.com/contoso.example/v2.0/.well-known/openid-configuration" /></validate-jwt><validate-headers specified-header-action="prevent" unspecified-header-action="ignore" /></inbound><backend><forward-request /></backend><outbound /><on-error /></policies>';
-const CUSTOM_PROPERTIES = Object.fromEntries(
+export const CUSTOM_PROPERTIES = Object.fromEntries(
   [
     "Protocols.Tls10",
     "Protocols.Tls11",

@@ -30,7 +30,7 @@
  * BENCH_CPU_PROFILE_DIR=<dir> writes the app processes' CPU profiles.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -48,6 +48,7 @@ import { RULES } from "../src/remediations/index.js";
 import { BENCH_RG, BENCH_SUB, generateEstate, KV_ID, KV_NAME, PORTAL_USER, REMEDIATOR, SHAPE, type ServiceShape } from "./estate.js";
 import { watchGc, watchLag } from "./lag.js";
 import { renderMarkdown } from "./report.js";
+import { estateSectionOf } from "./estate-scale.js";
 import type { ToParent, ToWorker, WorkerResult } from "./worker.js";
 
 export const ROOT = resolve(__dirname, "..");
@@ -179,7 +180,7 @@ function waitPort(port: number, ms: number): Promise<void> {
   });
 }
 
-async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: string }> {
+export async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: string }> {
   const bin = join(dirname(createRequire(join(ROOT, "package.json")).resolve("azurite/package.json")), "dist/src/azurite.js");
   const [blob, queue, table] = [await freePort(), await freePort(), await freePort()];
   const proc = spawn(...pinned("rest", process.execPath, [bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)]), { stdio: "ignore" });
@@ -190,7 +191,7 @@ async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: s
   return { proc, connectionString: `DefaultEndpointsProtocol=http;AccountName=${a};AccountKey=${k};BlobEndpoint=http://127.0.0.1:${blob}/${a};QueueEndpoint=http://127.0.0.1:${queue}/${a};TableEndpoint=http://127.0.0.1:${table}/${a};` };
 }
 
-class Worker {
+export class Worker {
   private readonly proc: ChildProcess;
   private readonly waiters: Array<{ match: (m: ToParent) => boolean; resolve: (m: ToParent) => void }> = [];
   readonly messages: Array<ToParent & { at: number }> = [];
@@ -295,7 +296,7 @@ function tallyRequests(emu: EmulatorHandle): Tally {
   return t;
 }
 
-function appEnv(emu: EmulatorHandle, azurite: string, prefix: string, o: BenchOptions, extra: Record<string, string>): Record<string, string> {
+export function appEnv(emu: EmulatorHandle, azurite: string, prefix: string, o: BenchOptions, extra: Record<string, string>): Record<string, string> {
   return {
     AzureWebJobsStorage: azurite,
     REMEDIATOR_STORAGE_PREFIX: prefix,
@@ -311,7 +312,7 @@ function appEnv(emu: EmulatorHandle, azurite: string, prefix: string, o: BenchOp
   };
 }
 
-const scaledThrottle = (speed: number) => ({
+export const scaledThrottle = (speed: number) => ({
   enabled: true,
   reads: { capacity: ARM_LIMITS.reads.capacity, refillPerSecond: ARM_LIMITS.reads.refillPerSecond * speed },
   writes: { capacity: ARM_LIMITS.writes.capacity, refillPerSecond: ARM_LIMITS.writes.refillPerSecond * speed },
@@ -323,7 +324,7 @@ const scaledThrottle = (speed: number) => ({
  * them after 5 s, which would make the app open a new TLS connection for most requests of an
  * event's evaluation. The emulator's servers (the only HTTPS servers in this process) keep them 120 s.
  */
-function keepConnections(): void {
+export function keepConnections(): void {
   const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
   for (const h of handles) if (h instanceof HttpsServer) h.keepAliveTimeout = 120_000;
 }
@@ -334,7 +335,7 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
 };
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
-const prefixFor = (tag: string) => `b${Math.random().toString(36).slice(2, 8)}${tag}`.replace(/[^a-z0-9]/g, "").slice(0, 20);
+export const prefixFor = (tag: string) => `b${Math.random().toString(36).slice(2, 8)}${tag}`.replace(/[^a-z0-9]/g, "").slice(0, 20);
 
 // ---------------------------------------------------------------------------
 // sweeps
@@ -368,7 +369,8 @@ export interface SweepResult {
   pacer: unknown;
 }
 
-async function runSweep(size: number, o: BenchOptions, azurite: string): Promise<SweepResult> {
+/** One sweep of `size` services in one subscription; `extra`: app settings on top of the bench's (e.g. REMEDIATOR_DISCOVERY). */
+export async function runSweep(size: number, o: BenchOptions, azurite: string, extra: Record<string, string> = {}): Promise<SweepResult> {
   const { resources, services } = generateEstate(size, o.drift, o.seed);
   const scale = (ms: number) => ms / o.speed;
   const emu = await start({
@@ -381,7 +383,7 @@ async function runSweep(size: number, o: BenchOptions, azurite: string): Promise
   });
   const tally = tallyRequests(emu);
   keepConnections();
-  const worker = new Worker("sweep", appEnv(emu, azurite, prefixFor(`s${size}`), o, { REMEDIATOR_MODE: "dry-run" }), undefined, o.appHeapMb > 0 ? [`--max-old-space-size=${o.appHeapMb}`] : []);
+  const worker = new Worker("sweep", appEnv(emu, azurite, prefixFor(`s${size}`), o, { REMEDIATOR_MODE: "dry-run", ...extra }), undefined, o.appHeapMb > 0 ? [`--max-old-space-size=${o.appHeapMb}`] : []);
   try {
     await worker.wait("ready", 120_000);
     emu.throttle.reset();
@@ -991,7 +993,9 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
   const results: BenchResults = { ...base, targets: targets(base) };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
-  writeFileSync(join(o.outDir, "RESULTS.md"), renderMarkdown(results));
+  // the estate profile's section (bench/estate-run.ts) is kept as it is
+  const kept = existsSync(join(o.outDir, "RESULTS.md")) ? estateSectionOf(readFileSync(join(o.outDir, "RESULTS.md"), "utf8")) : undefined;
+  writeFileSync(join(o.outDir, "RESULTS.md"), renderMarkdown(results) + (kept ? `\n${kept}\n` : ""));
   o.log(`wrote ${relative(process.cwd(), join(o.outDir, "results.json"))} and RESULTS.md (${results.wallS} s)`);
   return results;
 }
@@ -1089,7 +1093,10 @@ function parseArgs(argv: string[]): Partial<BenchOptions> {
   return out;
 }
 
-if (require.main === module) {
+if (require.main === module && process.argv.includes("--profile")) {
+  // `--profile estate`: the estate-scale profile (bench/estate-run.ts), its own options
+  void import("./estate-run.js").then((m) => m.main(process.argv.slice(2)));
+} else if (require.main === module) {
   let opts: Partial<BenchOptions>;
   try {
     opts = parseArgs(process.argv.slice(2));
