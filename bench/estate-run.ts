@@ -149,6 +149,7 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
       wallOverFloor: floor.refillS > 0 ? r2(wallS / floor.refillS, 2) : null,
       wallOverBurstFloor: floor.burstS > 0 ? r2(wallS / floor.burstS, 2) : null,
       longestMessageS: r2(Math.max(...results.map((r) => r.evaluationMs.max)) / 1000, 3) as number,
+      maxServiceCalls: Math.max(0, ...t.byService.values()),
       peakRssMB: r2(Math.max(...results.map((r) => Math.max(r.peakRssBytes, r.maxRssBytes))) / 2 ** 20, 1) as number,
       cpuS: { app: r2(results.reduce((a, r) => a + r.cpuMs, 0) / 1000, 1) as number, emulator: r2((cpu.user + cpu.system) / 1e6, 1) as number },
     };
@@ -195,9 +196,11 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
   const instances: SweepFigures[] = [];
   let single: SingleSubscriptionFigures | null = null;
   let mix: EstateResults["mix"] | undefined;
+  let baselineMix: EstateResults["mix"] | undefined;
   try {
     if (o.baseline) {
       const l = await loadEstate(estatePlan(o.scale, o.seed, 10), o);
+      baselineMix = mixOf(l.services);
       try {
         o.log("estate: baseline, 10 services ...");
         baseline = await sweepOnce(l, conn, prefixFor("eb"), 1, 1, o, new Set());
@@ -252,6 +255,7 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
     chunking: existsSync(join(ROOT, "src", "app", "chunks.ts")),
     sweeps,
     baseline,
+    ...(baselineMix ? { baselineMix } : {}),
     instances,
     instanceScale: o.instanceScale,
     singleSubscription: single,
