@@ -301,3 +301,9 @@ export function inScope(id: string, scope: EstateSpec["scope"]): boolean {
   if (scope.resourceGroups.length > 0 && (!m[2] || !scope.resourceGroups.some((g) => g.toLowerCase() === m[2]!.toLowerCase()))) return false;
   return true;
 }
+
+/** A request that reads: GET/HEAD, or a Resource Graph query (a POST whose permission is Microsoft.ResourceGraph/resources/read). */
+export function isRead(l: { method: string; path: string }): boolean {
+  if (l.method === "GET" || l.method === "HEAD") return true;
+  return l.method === "POST" && /^\/providers\/microsoft\.resourcegraph\/resources\/?$/i.test(l.path.split("?")[0] as string);
+}

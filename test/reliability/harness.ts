@@ -32,7 +32,7 @@ import { TicketManager } from "../../src/tickets/manager.js";
 import { MemoryTicketProvider } from "../../src/tickets/memory.js";
 import { TableTicketStore } from "../../src/app/ticket-store.js";
 import { TicketHttpError, type TicketProvider } from "../../src/tickets/types.js";
-import { AUDITOR, demoEstate, generatedEstate, inScope, PORTAL_USER, REMEDIATOR, type EstateSpec } from "./estates.js";
+import { AUDITOR, demoEstate, generatedEstate, inScope, isRead, PORTAL_USER, REMEDIATOR, type EstateSpec } from "./estates.js";
 import { Rng } from "./rng.js";
 import type { Schedule } from "./schedule.js";
 
@@ -657,7 +657,7 @@ export async function runSchedule(world: World, s: Schedule): Promise<RunObserva
     await flushEvents();
     const left = (await worker.deps.storage.evaluateQueue.getProperties()).approximateMessagesCount ?? 0;
     // quiet: no write of the remediator landed (a write ARM refuses, e.g. under a ReadOnly lock, changes nothing)
-    const landed = world.emu.log.list().slice(logMark).filter((l) => l.method !== "GET" && l.status >= 200 && l.status < 300 && (l.principal ?? "").replace(/-/g, "").toLowerCase() === REMEDIATOR.replace(/-/g, "")).length;
+    const landed = world.emu.log.list().slice(logMark).filter((l) => !isRead(l) && l.status >= 200 && l.status < 300 && (l.principal ?? "").replace(/-/g, "").toLowerCase() === REMEDIATOR.replace(/-/g, "")).length;
     quiet = landed === 0 && t.failed === 0 && t.deferred === 0 && left === 0;
     roundNotes.push(`round ${rounds}: ${JSON.stringify({ ...t, left, landed })} ${outcomes.slice(seen).flatMap((o) => (o.kind === "evaluated" ? o.result.actions.filter((a) => a.writes > 0 || a.outcome === "failed").map((a) => `${a.ruleId}:${a.outcome}:${a.writes}:${a.resourceId.split("/").slice(-2).join("/")}:${a.reason ?? ""}`) : [`deferred:${o.reason}`])).join(" | ")}`);
   }

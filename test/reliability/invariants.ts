@@ -25,7 +25,7 @@ import type { Finding } from "../../src/remediations/types.js";
 import { ownedBy, SECRET_NAME_CANDIDATES, secretNameFor } from "../../src/remediations/fixes/key-vault.js";
 import { fingerprintOf } from "../../src/tickets/content.js";
 import type { MemoryTicketProvider } from "../../src/tickets/memory.js";
-import { AUDITOR, inScope, REMEDIATOR, type EstateSpec } from "./estates.js";
+import { AUDITOR, inScope, isRead, REMEDIATOR, type EstateSpec } from "./estates.js";
 import { auditorFindings, outOfScopeState, type RunObservations, type World } from "./harness.js";
 
 /** A value's fingerprint, so a failing check never prints a secret. */
@@ -134,7 +134,7 @@ function checkWrites(obs: RunObservations, world: World): string[] {
   const allowed = allowedWrites(obs, world);
   const kvId = norm(obs.spec.vaultResourceId);
   for (const l of world.emu.log.list()) {
-    if (l.method === "GET" || l.method === "HEAD" || !sameGuid(l.principal, REMEDIATOR)) continue;
+    if (isRead(l) || !sameGuid(l.principal, REMEDIATOR)) continue;
     const path = norm(l.path.split("?")[0] as string);
     const what = `${l.method} ${l.host === "arm" ? "" : `${l.host} `}${l.path.split("?")[0]}`;
     if (obs.config.mode !== "enforce") {
@@ -270,7 +270,7 @@ async function checkAuditComplete(obs: RunObservations, world: World): Promise<s
   }
   const out: string[] = [];
   for (const l of world.emu.log.list()) {
-    if (l.method === "GET" || l.method === "HEAD" || !sameGuid(l.principal, REMEDIATOR)) continue;
+    if (isRead(l) || !sameGuid(l.principal, REMEDIATOR)) continue;
     const path = l.path.split("?")[0] as string;
     if (/\/listvalue$/i.test(path)) continue; // a read that ARM spells as POST
     const at = Date.parse(l.time);
