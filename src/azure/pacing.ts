@@ -172,8 +172,9 @@ class Bucket {
         continue;
       }
       if (Number.isFinite(d)) {
+        // referenced: while every request waits here, this timer is all that keeps a CLI process alive
+        // (unreferenced, Node would exit 0 mid-run with nothing done)
         this.timer = setTimeout(() => this.pump(), d);
-        this.timer.unref?.();
       }
       return;
     }

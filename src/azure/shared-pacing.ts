@@ -104,11 +104,8 @@ interface Grant {
 }
 
 const FALLBACK = Symbol("fallback");
-const sleep = (ms: number) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, Math.max(0, ms));
-    t.unref?.();
-  });
+// referenced, like the per-process pacer's timer: a request waiting for its lease keeps the process alive
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
 /** A lease's answer older than this no longer bounds the bucket. */
 const OBSERVATION_TTL_MS = 5_000;
