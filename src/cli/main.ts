@@ -77,7 +77,10 @@ function ruleList(flag: string | undefined): string[] | undefined {
 function checkSelectors(services: ServiceRef[], selectors: { service?: string[]; subscription?: string[]; resourceGroup?: string[] }, where: string): void {
   const seen = services.length === 0 ? "none seen" : `${services.length} seen: ${services.slice(0, 5).map((s) => s.name).join(", ")}${services.length > 5 ? ", …" : ""}`;
   const lower = (x: string) => x.toLowerCase();
-  for (const v of selectors.subscription ?? []) if (!services.some((s) => lower(s.subscriptionId) === lower(v))) throw new UsageError(`--subscription ${v} matches no API Management service ${where} (${seen})`);
+  // live: Resource Graph answers no rows (not SubscriptionNotFound, as ARM listing does) for a subscription that does
+  // not exist or that this identity cannot read, so "none here" is all the CLI can know; say what to check
+  const notFound = where === "in scope" ? "; a subscription that does not exist or that this identity cannot read shows none either: check --subscription / REMEDIATOR_SUBSCRIPTIONS, and that this identity can read it" : "";
+  for (const v of selectors.subscription ?? []) if (!services.some((s) => lower(s.subscriptionId) === lower(v))) throw new UsageError(`--subscription ${v} matches no API Management service ${where} (${seen}${notFound})`);
   for (const v of selectors.resourceGroup ?? []) if (!services.some((s) => lower(s.resourceGroup) === lower(v))) throw new UsageError(`--resource-group ${v} matches no API Management service ${where} (${seen})`);
   for (const v of selectors.service ?? []) if (!services.some((s) => lower(s.name) === lower(v) || lower(s.id) === lower(v))) throw new UsageError(`--service ${v} matches no API Management service ${where} (${seen})`);
 }

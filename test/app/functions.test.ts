@@ -126,17 +126,42 @@ describe("HTTP functions and the queue handlers (settings from process.env)", ()
   });
 
   it("GET /api/report: the latest compliance per service and rule", async () => {
+    const startedAt = Date.now();
+    /** The report's data age: per rule the oldest verdict's evaluation, per service the oldest of those and its age; all ISO times between the test's start and the report. */
+    const expectDataAge = (s: ServiceReport, reportedAt: number) => {
+      const iso = (t: string | undefined, what: string) => {
+        expect(t, what).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+        expect(new Date(t as string).toISOString(), what).toBe(t);
+        expect(Date.parse(t as string), `${what} is not before the test started`).toBeGreaterThanOrEqual(startedAt);
+        expect(Date.parse(t as string), `${what} is not in the future`).toBeLessThanOrEqual(reportedAt);
+      };
+      iso(s.evaluatedAt, "evaluatedAt");
+      const ruleTimes = Object.entries(s.rules).map(([id, r]) => {
+        iso(r.evaluatedAt, `rules.${id}.evaluatedAt`);
+        expect(r.evaluatedAt <= s.evaluatedAt, id).toBe(true);
+        return r.evaluatedAt;
+      });
+      expect(ruleTimes.length).toBeGreaterThan(0);
+      iso(s.dataAge.oldestAt, "dataAge.oldestAt");
+      expect(s.dataAge.oldestAt).toBe(ruleTimes.reduce((a, b) => (a < b ? a : b)));
+      expect(Number.isInteger(s.dataAge.ageSeconds) && s.dataAge.ageSeconds >= 0).toBe(true);
+      expect(s.dataAge.ageSeconds).toBeLessThanOrEqual(Math.ceil((reportedAt - Date.parse(s.dataAge.oldestAt)) / 1000));
+      // fullAt records a sweep's full read (with the discovery fingerprint it was made from); an on-demand evaluation is none
+      expect(s.dataAge).not.toHaveProperty("fullAt");
+    };
     // a dry-run evaluation first: the HTTP API fails
     const dryRun = await appFor(env.emu, { REMEDIATOR_SUBSCRIPTIONS: SUB, REMEDIATOR_MODE: "dry-run" });
     expect((await evaluateNow(post(JSON.stringify({ serviceId: SVC })), context("evaluateNow"))).status).toBe(202);
     expect((await evaluateNow(post(JSON.stringify({ serviceId: OTHER })), context("evaluateNow"))).status).toBe(202);
     expect(await drainQueue(dryRun)).toMatchObject({ processed: 2, failed: 0 });
     const first = await report(get("report"), context("report"));
+    const firstAt = Date.now();
     expect(first.status).toBe(200);
     const firstBody = first.jsonBody as { services: ServiceReport[] };
     expect(firstBody.services.map((s) => s.serviceId)).toEqual([SVC, OTHER].sort((a, b) => a.localeCompare(b)));
     const before = firstBody.services.find((s) => s.serviceId === SVC) as ServiceReport;
     expect(before.rules["api-https-only"]).toMatchObject({ status: "fail", findings: [expect.objectContaining({ resourceId: `${SVC}/apis/legacy`, status: "fail" })] });
+    for (const s of firstBody.services) expectDataAge(s, firstAt);
     expect(before.rules["min-api-version"]?.status).toBe("pass");
     expect(before.summary.fail).toBeGreaterThan(0);
     expect(before.summary.fail + before.summary.pass + before.summary.unknown).toBe(Object.values(before.rules).reduce((n, r) => n + r.findings.length, 0));
@@ -146,8 +171,14 @@ describe("HTTP functions and the queue handlers (settings from process.env)", ()
     expect((await evaluateNow(post(JSON.stringify({ serviceId: SVC })), context("evaluateNow"))).status).toBe(202);
     expect(await drainQueue(deps)).toMatchObject({ processed: 1, failed: 0 });
     const after = ((await report(get("report"), context("report"))).jsonBody as { services: ServiceReport[] }).services.find((s) => s.serviceId === SVC) as ServiceReport;
-    expect(after.rules["api-https-only"]).toEqual({ status: "pass", findings: [expect.objectContaining({ resourceId: `${SVC}/apis/legacy`, status: "pass" })] });
+    const afterAt = Date.now();
+    expect(after.rules["api-https-only"]).toEqual({ status: "pass", evaluatedAt: expect.any(String), findings: [expect.objectContaining({ resourceId: `${SVC}/apis/legacy`, status: "pass" })] });
     expect(after.evaluatedAt > before.evaluatedAt).toBe(true);
+    expectDataAge(after, afterAt);
+    // the rule's verdict is the new evaluation's, and the service's data is no older than that evaluation
+    expect(after.rules["api-https-only"]?.evaluatedAt).toBe(after.evaluatedAt);
+    expect((after.rules["api-https-only"]?.evaluatedAt ?? "") > (before.rules["api-https-only"]?.evaluatedAt ?? "")).toBe(true);
+    expect(after.dataAge.oldestAt > before.dataAge.oldestAt).toBe(true);
     expect((await env.clients.apim(SUB).api.get("rg-apim", "apim-http", "legacy")).protocols).toEqual(["https"]);
   });
 
