@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { REMEDIATOR, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { isRead } from "../reliability/estates.js";
 
 const DEMO = JSON.parse(readFileSync(join(process.cwd(), "emulator/estates/demo.json"), "utf8")) as Array<Record<string, unknown>>;
 const SUB = "8f3c2a51-6d4e-4b7a-9c1f-2e5d7a9b0c34";
@@ -27,7 +28,8 @@ describe("apim-remediator plan / remediate", () => {
     const code = await run(args, { stdout: (s) => (out += s), stderr: (s) => (err += s), env: { KEY_VAULT_RESOURCE_ID: KV_ID }, isTTY: false });
     return { code, out, err };
   }
-  const writes = () => env.emu.log.list().filter((l) => l.method !== "GET");
+  // a Resource Graph query (discovery) is a POST that reads
+  const writes = () => env.emu.log.list().filter((l) => !isRead(l));
 
   it("plan prints the diff and changes nothing", async () => {
     env.emu.log.clear();
@@ -67,7 +69,9 @@ describe("apim-remediator plan / remediate", () => {
     const r = await cli([...flags, "remediate", "--yes", "--service", "apim-contoso-dev", "--audit-file", audit, "--state-dir", state]);
     expect(r.err).toBe("");
     expect(r.out).toMatch(/APPLIED +named-value-secrets-in-key-vault +apim-contoso-dev\/namedValues\/legacy-db-password/);
-    expect(r.out).toMatch(/\n10 applied, 0 rolled back, 0 failed, \d+ not remediable, 0 skipped, 3 reported only\n$/);
+    // the demo's dev service also has the self-hosted gateway configuration endpoint enabled (no self-hosted gateway): fixed too
+    expect(r.out).toMatch(/APPLIED +gateway-configuration-endpoint-disabled +apim-contoso-dev\/tenant\/gatewayAccess\n/);
+    expect(r.out).toMatch(/\n11 applied, 0 rolled back, 0 failed, \d+ not remediable, 0 skipped, 3 reported only\n$/);
     const records = readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { outcome: string; correlationId: string; actor: string });
     expect(records.filter((x) => x.outcome === "applied").length).toBeGreaterThanOrEqual(9);
     expect(records.every((x) => x.actor === REMEDIATOR)).toBe(true);
