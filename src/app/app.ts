@@ -16,7 +16,8 @@ import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tic
 import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 import { interleaveBySubscription } from "./sweep-order.js";
-import { chunkStep, parseChunkRef, type ChunkStore } from "./chunks.js";
+import { chunkStep, parseChunkRef, splitStep, type ChunkStore } from "./chunks.js";
+import { SplitRequired } from "../engine/chunks.js";
 import { cheapRules, decideSweepRead, noteEvaluation, rowFingerprint, type FreshnessStore, type SweepRead } from "./freshness.js";
 
 export { scopeRefusal };
@@ -292,18 +293,34 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       let scope = scopeForChanges(msg.serviceId, changed);
       // a service whose evaluation needs more ARM calls than one message may make is evaluated in parts, one message each (src/app/chunks.ts)
       // (not for an event naming the service itself: its service-level fixes go before any collection is read, the plan's API list included)
-      const step = namesService(msg.serviceId, changed) ? undefined : await chunkStep(msg, deps, rules, scope);
+      let step = namesService(msg.serviceId, changed) ? undefined : await chunkStep(msg, deps, rules, scope);
       if (step?.kind === "skip") {
         followUp = (await taken.removal) === "kept";
         return { kind: "nothing" as const, reason: step.reason };
       }
-      const part = step?.kind === "run" ? step : undefined;
+      let part = step?.kind === "run" ? step : undefined;
+      let extra = step?.options ?? {};
       if (part) [rules, scope] = [part.rules, part.scope];
       // the engine starts no write once the lease is lost (a renewal refused, or none in time)
-      const evaluation = await deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...(step?.options ?? {}), ...(msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
-        (result) => ({ result }),
-        (error: unknown) => ({ error }),
-      );
+      const run = (withRow: boolean) =>
+        deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...extra, ...(withRow && msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
+          (result) => ({ result }),
+          (error: unknown) => ({ error }),
+        );
+      let evaluation = await run(true);
+      if ("error" in evaluation && evaluation.error instanceof SplitRequired && deps.chunks && !lease.signal.aborted) {
+        // the plan, made on the evaluation's own API list read, splits the service (nothing read API by API, nothing written):
+        // its service part now, reading the service from ARM (the row's verdicts of the stopped evaluation were audited already)
+        step = await splitStep(msg, deps, rules, evaluation.error.plan, deps.chunks);
+        if (step.kind === "skip") {
+          followUp = (await taken.removal) === "kept";
+          return { kind: "nothing" as const, reason: step.reason };
+        }
+        part = step;
+        extra = step.options;
+        [rules, scope] = [part.rules, part.scope];
+        evaluation = await run(false);
+      }
       // kept: the marker changed after it was read (an event added a change and, finding the marker, enqueued nothing)
       const kept = (await taken.removal) === "kept";
       if (lease.signal.aborted) {

@@ -2,8 +2,9 @@
  * Chunked evaluation in the Functions app (src/engine/chunks.ts): one queue message per part, each within
  * REMEDIATOR_MESSAGE_BUDGET_SECONDS of ARM calls at ARM's read refill.
  *
- * - A message for the whole service (a sweep, a manual or retried evaluation, an event on the service) reads
- *   the API list and plans. Within the budget it is one evaluation, as before. Otherwise it evaluates the
+ * - A message for the whole service (a sweep, a manual or retried evaluation) plans on its evaluation's own
+ *   API list read (no read of its own). Within the budget it is one evaluation, as before, the same reads in
+ *   the same order. Otherwise (before any API is read one by one, nothing written) it evaluates the
  *   service part (every service-wide collection and rule, nothing of the APIs), records its verdicts with
  *   that part's scope, writes the plan's pages (their API names) to the chunk table, and enqueues one
  *   message per page, carrying the page's API names (`EvaluateMessage.chunk`).
@@ -23,9 +24,9 @@ import { TableClient, TableServiceClient } from "@azure/data-tables";
 import type { EvaluationScope } from "../model/snapshot.js";
 import type { Finding, Rule } from "../remediations/index.js";
 import type { Env } from "../common/config.js";
-import { WriteBudget, type EvaluateOptions, type EvaluationResult } from "../engine/engine.js";
-import { mergeSpanning, SPANS_APIS } from "../engine/chunks.js";
-import { partOptions, planEvaluation, splittable } from "../engine/chunked.js";
+import { ruleMode, WriteBudget, type EvaluateOptions, type EvaluationResult } from "../engine/engine.js";
+import { mergeSpanning, planGate, SPANS_APIS, type ChunkPlan } from "../engine/chunks.js";
+import { partOptions, splittable } from "../engine/chunked.js";
 import type { AppDeps } from "./app.js";
 import { encodeMessage, keyOf, storageNames, TABLES, type EvaluateMessage } from "./storage.js";
 
@@ -147,10 +148,14 @@ async function enqueuePages(deps: AppDeps, msg: EvaluateMessage, plan: string, p
 }
 
 /**
- * The chunk step of a message, or undefined when it is an ordinary evaluation (`extra` options: the plan's API
- * list, when the plan read it). `rules` and `scope`: what the message would evaluate unchunked.
+ * The chunk step of a message, or undefined when it is an ordinary evaluation. A message for the whole service
+ * gets a gate (`options.onApiList`, src/engine/chunks.ts planGate): the plan is made on the evaluation's own API
+ * list read, so an evaluation that is not split makes the reads it always made, in the same order (an event's
+ * service-level fixes before any collection, the service read alongside the list); one that must be split
+ * rejects with SplitRequired before any API is read one by one or anything is written, and `splitStep` takes
+ * over. `rules` and `scope`: what the message would evaluate unchunked.
  */
-export async function chunkStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule[], scope: EvaluationScope | undefined): Promise<ChunkStep | { kind: "whole"; options: Partial<EvaluateOptions> } | undefined> {
+export async function chunkStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule[], scope: EvaluationScope | undefined): Promise<ChunkStep | { kind: "gate"; options: Partial<EvaluateOptions> } | undefined> {
   const store = deps.chunks;
   if (!store) return undefined;
   const limit = deps.config.maxWritesPerService;
@@ -184,15 +189,16 @@ export async function chunkStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule
     };
   }
   if (!splittable(rules, scope)) return undefined;
-  let plan: Awaited<ReturnType<typeof planEvaluation>>;
-  try {
-    plan = await planEvaluation(deps.clients, msg.serviceId, rules, deps.config.messageBudgetSeconds);
-  } catch (e) {
-    // the API list could not be read: the ordinary evaluation meets the same failure and handles it (a deleted service, a retry)
-    deps.log.warn({ serviceId: msg.serviceId, correlationId: msg.correlationId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "chunk plan: the API list could not be read; evaluated as one");
-    return undefined;
-  }
-  if (plan.parts.length === 1) return { kind: "whole", options: { apiList: plan.apiList } };
+  return { kind: "gate", options: { onApiList: planGate(rules.filter((r) => ruleMode(deps.config, r) !== "off"), deps.config.messageBudgetSeconds) } };
+}
+
+/**
+ * The service part of a message whose gate found the service too big (SplitRequired's plan; nothing was written):
+ * run it, reusing the plan's API list, then `finish` stores and enqueues the pages; or skip it when a delivery
+ * before this one already did (the stored pages not done are enqueued again).
+ */
+export async function splitStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule[], plan: ChunkPlan, store: ChunkStore): Promise<ChunkStep> {
+  const limit = deps.config.maxWritesPerService;
   const id = planId(msg);
   const of = plan.parts.length;
   const service = await store.part(msg.serviceId, id, 0);

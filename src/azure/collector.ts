@@ -129,6 +129,12 @@ export interface CollectOptions {
   service?: ArmResource;
   /** The service's API list (every revision), read a moment ago by the caller (a chunked evaluation's plan): not read again. */
   apiList?: ArmResource[];
+  /**
+   * Called with the API list as this snapshot read it (not a given or scoped list), before any API is read one by
+   * one: a chunked evaluation plans there, so an evaluation that is not split makes the reads it always made, in
+   * the same order (src/engine/chunks.ts planGate). A rejection fails the snapshot (the collections in flight settle first).
+   */
+  onApiList?: (list: ArmResource[]) => void | Promise<void>;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
@@ -360,7 +366,10 @@ export async function collectSnapshot(clients: AzureClients, serviceId: string, 
       ? Promise.all(scoped.map((name) => absentIfGone(rawGet((o) => apim.api.get(rg, svc, name, o)) as Promise<ArmResource | undefined>, undefined))).then((xs) => xs.filter((x): x is ArmResource => x !== undefined))
       : options.apiList
         ? Promise.resolve(structuredClone(options.apiList))
-        : rawList((o) => apim.api.listByService(rg, svc, o));
+        : rawList((o) => apim.api.listByService(rg, svc, o)).then(async (list) => {
+            await options.onApiList?.(list);
+            return list;
+          });
     settle("apis", apisReady);
   }
   let productsReady: Promise<ArmResource[]> = Promise.resolve([]);

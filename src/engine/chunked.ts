@@ -9,16 +9,11 @@ import { RULES, type Finding, type Rule } from "../remediations/index.js";
 import type { AzureClients } from "../azure/clients.js";
 import type { Config } from "../common/config.js";
 import { Engine, ruleMode, WriteBudget, type EvaluateOptions, type EvaluationResult } from "./engine.js";
-import { budgetCalls, judgesApis, mergeSpanning, pageRules, planChunks, readApiList, servicePartRules, spanningOf, type ChunkPlan, type ChunkPart } from "./chunks.js";
+import { judgesApis, mergeSpanning, pageRules, planGate, servicePartRules, spanningOf, SplitRequired, type ChunkPlan, type ChunkPart } from "./chunks.js";
 
 /** An evaluation a plan may split: the whole service (no scope) with a rule that judges APIs. */
 export function splittable(rules: readonly Rule[], scope: EvaluationScope | undefined): boolean {
   return scope === undefined && rules.some(judgesApis);
-}
-
-/** Reads the API list and plans the evaluation of `rules` within `budgetSeconds` at ARM's read refill. */
-export async function planEvaluation(clients: AzureClients, serviceId: string, rules: readonly Rule[], budgetSeconds: number): Promise<ChunkPlan> {
-  return planChunks(rules, await readApiList(clients, serviceId), { budget: budgetCalls(budgetSeconds) });
 }
 
 /** The options of one part: the service part reuses the plan's API list; a page keeps its share of the spanning verdicts. */
@@ -39,8 +34,16 @@ export interface ChunkedResult extends EvaluationResult {
 export async function evaluateInChunks(engine: Engine, clients: AzureClients, config: Config, serviceId: string, options: EvaluateOptions = {}): Promise<ChunkedResult> {
   const rules = (options.rules ?? [...RULES]).filter((r) => ruleMode(config, r) !== "off");
   if (!splittable(rules, options.scope)) return { ...(await engine.evaluate(serviceId, options)), parts: [] };
-  const plan = await planEvaluation(clients, serviceId, rules, config.messageBudgetSeconds);
-  if (plan.parts.length === 1) return { ...(await engine.evaluate(serviceId, { ...options, apiList: plan.apiList })), parts: [plan.unchunkedCalls] };
+  // planned on the evaluation's own API list read: not split, it is the evaluation it always was
+  let plan: ChunkPlan;
+  try {
+    let counted = 0;
+    const whole = await engine.evaluate(serviceId, { ...options, onApiList: planGate(rules, config.messageBudgetSeconds, (p) => (counted = p.unchunkedCalls)) });
+    return { ...whole, parts: [counted] };
+  } catch (e) {
+    if (!(e instanceof SplitRequired)) throw e;
+    plan = e.plan;
+  }
   const correlationId = options.correlationId ?? randomUUID();
   const serviceBudget = options.serviceBudget ?? new WriteBudget(config.maxWritesPerService);
   const spanning: Finding[][] = [];

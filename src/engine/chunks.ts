@@ -179,6 +179,31 @@ export function planChunks(rules: readonly Rule[], list: ArmResource[], options:
   return { ...base, parts };
 }
 
+/** Thrown by a plan gate (`planGate`) when the API list says the evaluation must be split: before any API is read one by one, before anything is written. */
+export class SplitRequired extends Error {
+  constructor(readonly plan: ChunkPlan) {
+    super(`the service's counted ARM calls (${plan.unchunkedCalls}) exceed the message budget (${plan.budget}): evaluated in ${plan.parts.length} parts`);
+    this.name = "SplitRequired";
+  }
+}
+
+/**
+ * The plan as a gate on the evaluation's own API list read (EvaluateOptions.onApiList): the plan reads nothing
+ * of its own, so an evaluation that is not split (the common case) makes exactly the reads, in the order, it made
+ * before chunked evaluation existed; one that must be split stops there, rejecting with SplitRequired (its plan).
+ * Decides once (a later read of the list in the same evaluation passes).
+ */
+export function planGate(rules: readonly Rule[], budgetSeconds: number, onWhole?: (plan: ChunkPlan) => void): (list: ArmResource[]) => void {
+  let decided = false;
+  return (list) => {
+    if (decided) return;
+    decided = true;
+    const plan = planChunks(rules, list, { budget: budgetCalls(budgetSeconds) });
+    if (plan.parts.length > 1) throw new SplitRequired(plan);
+    onWhole?.(plan);
+  };
+}
+
 const RANK = { fail: 2, unknown: 1, pass: 0 } as const;
 
 /**

@@ -123,6 +123,8 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
   /** The service's API list, read a moment ago by the caller (a chunked evaluation's plan): the first snapshot does not read it again. */
   apiList?: ArmResource[];
+  /** Called with the API list the evaluation reads, before any API is read one by one (a chunked evaluation's plan: src/engine/chunks.ts planGate); a rejection rejects the evaluation, before anything is written. */
+  onApiList?: (list: ArmResource[]) => void | Promise<void>;
   /** The per-service write budget to draw from (a chunked evaluation shares one over its chunks); default: a new one of REMEDIATOR_MAX_WRITES_PER_SERVICE. */
   serviceBudget?: WriteBudget;
   /** Receives what the rules found outside `scope` (dropped from the result): a chunk's part of a verdict that spans every API (src/engine/chunks.ts). */
@@ -242,8 +244,8 @@ export class Engine {
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  private async snapshot(serviceId: string, rules: Rule[], scope?: EvaluationScope, service?: ServiceSnapshot["service"], apiList?: ArmResource[]): Promise<ServiceSnapshot> {
-    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30, scope, service, apiList });
+  private async snapshot(serviceId: string, rules: Rule[], scope?: EvaluationScope, service?: ServiceSnapshot["service"], apiList?: ArmResource[], onApiList?: EvaluateOptions["onApiList"]): Promise<ServiceSnapshot> {
+    const snap = await collectSnapshot(this.deps.clients, serviceId, needsOf(rules), { unusedDays: 30, scope, service, apiList, onApiList });
     if (snap.collected.has("locks")) {
       await this.deps.inventory.remember(serviceId, ownLocks(snap.service.id, snap.locks));
       snap.lockInventory = await this.deps.inventory.get(serviceId);
@@ -291,7 +293,7 @@ export class Engine {
   private async pass(serviceId: string, rules: Rule[], options: EvaluateOptions, correlationId: string, state: PassState, knownService?: ServiceSnapshot["service"], hint = false): Promise<ServiceSnapshot> {
     const { config } = this.deps;
     const ropts = ruleOptions(config);
-    let snap = await this.snapshot(serviceId, rules, options.scope, knownService, options.apiList);
+    let snap = await this.snapshot(serviceId, rules, options.scope, knownService, options.apiList, options.onApiList);
     // a scoped evaluation saw only some APIs: what rules say about anything else is not a verdict
     const detected = detect([snap], rules, ropts);
     const findings = detected.filter((f) => inScope(serviceId, options.scope, f.resourceId));

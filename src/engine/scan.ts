@@ -8,7 +8,7 @@ import type { Finding, Rule, RuleOptions } from "../remediations/index.js";
 import type { AzureClients } from "../azure/clients.js";
 import { collectSnapshot, type CollectOptions } from "../azure/collector.js";
 import { inScope } from "../model/snapshot.js";
-import { budgetCalls, judgesApis, mergeSpanning, pageRules, planChunks, readApiList, servicePartRules, spanningOf } from "./chunks.js";
+import { judgesApis, mergeSpanning, pageRules, planGate, servicePartRules, spanningOf, SplitRequired, type ChunkPlan } from "./chunks.js";
 import { discoverServices, type ServiceRef } from "../azure/discovery.js";
 import type { Config } from "../common/config.js";
 import { judgedFromRow, rowSnapshot } from "./rows.js";
@@ -51,8 +51,14 @@ export interface LiveScanOptions extends Partial<Pick<Config, "managementGroups"
 export async function detectInChunks(clients: AzureClients, serviceId: string, rules: Rule[], options: RuleOptions, budgetSeconds: number, concurrency?: number): Promise<Finding[]> {
   const collect = (rs: Rule[], extra: Partial<CollectOptions>) => collectSnapshot(clients, serviceId, needsOf(rs), { concurrency, unusedDays: options.unusedDays, ...extra });
   if (!rules.some(judgesApis)) return detect([await collect(rules, {})], rules, options);
-  const plan = planChunks(rules, await readApiList(clients, serviceId), { budget: budgetCalls(budgetSeconds) });
-  if (plan.parts.length === 1) return detect([await collect(rules, { apiList: plan.apiList })], rules, options);
+  // planned on the snapshot's own API list read (src/engine/chunks.ts planGate): not split, it is the read it always was
+  let plan: ChunkPlan;
+  try {
+    return detect([await collect(rules, { onApiList: planGate(rules, budgetSeconds) })], rules, options);
+  } catch (e) {
+    if (!(e instanceof SplitRequired)) throw e;
+    plan = e.plan;
+  }
   const out: Finding[] = [];
   const spanning: Finding[][] = [];
   for (const part of plan.parts) {

@@ -158,5 +158,10 @@ describe("a service too big for one message is evaluated in parts", () => {
     expect(result?.scope).toBeUndefined();
     // the API list is read once (the plan's read is the evaluation's)
     expect(reads().filter((l) => /\/apis$/i.test(l.path.split("?")[0] ?? ""))).toHaveLength(1);
+    // and in the order it always was: the service first, its list alongside the other collections (no plan read before them)
+    const paths = reads().map((l) => `${l.method} ${(l.path.split("?")[0] ?? "").toLowerCase()}`);
+    const svcPath = `GET ${serviceId(SMALL).toLowerCase()}`;
+    expect(paths[0]).toBe(svcPath);
+    expect(paths.indexOf(`${svcPath}/apis`)).toBeGreaterThan(paths.indexOf(svcPath));
   }, 60_000);
 });
