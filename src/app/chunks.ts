@@ -20,7 +20,7 @@
  */
 import { createHash } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
-import { TableClient, TableServiceClient } from "@azure/data-tables";
+import { TableClient } from "@azure/data-tables";
 import type { EvaluationScope } from "../model/snapshot.js";
 import type { Finding, Rule } from "../remediations/index.js";
 import type { Env } from "../common/config.js";
@@ -28,7 +28,7 @@ import { ruleMode, WriteBudget, type EvaluateOptions, type EvaluationResult } fr
 import { mergeSpanning, planGate, SPANS_APIS, type ChunkPlan } from "../engine/chunks.js";
 import { partOptions, splittable } from "../engine/chunked.js";
 import type { AppDeps } from "./app.js";
-import { encodeMessage, keyOf, storageNames, TABLES, type EvaluateMessage } from "./storage.js";
+import { encodeMessage, keyOf, openAppTable, type EvaluateMessage } from "./storage.js";
 
 export const CHUNKS_TABLE = "remediatorchunks";
 
@@ -97,25 +97,8 @@ export class ChunkStore {
 
 /** The chunk table from the app's storage settings (the same account and prefix as the other tables); created if missing. */
 export async function openChunkStore(env: Env, credential: TokenCredential): Promise<ChunkStore | undefined> {
-  const prefix = storageNames(env).tables.audit.slice(0, -TABLES.audit.length);
-  const name = `${prefix}${CHUNKS_TABLE}`;
-  const conn = env["AzureWebJobsStorage"];
-  let table: TableClient;
-  let service: TableServiceClient;
-  if (conn && conn.trim() !== "") {
-    const allowInsecureConnection = /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim());
-    table = TableClient.fromConnectionString(conn, name, { allowInsecureConnection });
-    service = TableServiceClient.fromConnectionString(conn, { allowInsecureConnection });
-  } else {
-    const uri = env["AzureWebJobsStorage__tableServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.table.core.windows.net` : undefined);
-    if (!uri) return undefined;
-    table = new TableClient(uri, name, credential);
-    service = new TableServiceClient(uri, credential);
-  }
-  await service.createTable(name).catch((e: unknown) => {
-    if (statusOf(e) !== 409) throw e;
-  });
-  return new ChunkStore(table);
+  const table = await openAppTable(env, credential, CHUNKS_TABLE);
+  return table && new ChunkStore(table);
 }
 
 /** Checks a message's `chunk`; undefined when it is not one. */

@@ -22,14 +22,14 @@
  */
 import { createHash } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
-import { TableClient, TableServiceClient } from "@azure/data-tables";
+import { TableClient } from "@azure/data-tables";
 import type { ArmResource } from "../model/arm.js";
 import type { Config, Env } from "../common/config.js";
 import type { ActionResult } from "../engine/engine.js";
 import { judgedFromRow } from "../engine/rows.js";
 import type { Rule } from "../remediations/index.js";
 import type { EvaluateMessage } from "./storage.js";
-import { keyOf, storageNames, TABLES } from "./storage.js";
+import { keyOf, openAppTable } from "./storage.js";
 
 export const FRESHNESS_TABLE = "remediatorfreshness";
 const PARTITION = "service";
@@ -186,23 +186,6 @@ export class FreshnessStore {
 
 /** The freshness table from the app's storage settings (the same account and prefix as the other tables); created if missing. */
 export async function openFreshnessStore(env: Env, credential: TokenCredential): Promise<FreshnessStore | undefined> {
-  const prefix = storageNames(env).tables.audit.slice(0, -TABLES.audit.length);
-  const name = `${prefix}${FRESHNESS_TABLE}`;
-  const conn = env["AzureWebJobsStorage"];
-  let table: TableClient;
-  let service: TableServiceClient;
-  if (conn && conn.trim() !== "") {
-    const allowInsecureConnection = /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim());
-    table = TableClient.fromConnectionString(conn, name, { allowInsecureConnection });
-    service = TableServiceClient.fromConnectionString(conn, { allowInsecureConnection });
-  } else {
-    const uri = env["AzureWebJobsStorage__tableServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.table.core.windows.net` : undefined);
-    if (!uri) return undefined;
-    table = new TableClient(uri, name, credential);
-    service = new TableServiceClient(uri, credential);
-  }
-  await service.createTable(name).catch((e: unknown) => {
-    if (statusOf(e) !== 409) throw e;
-  });
-  return new FreshnessStore(table);
+  const table = await openAppTable(env, credential, FRESHNESS_TABLE);
+  return table && new FreshnessStore(table);
 }

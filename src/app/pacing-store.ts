@@ -7,10 +7,10 @@
  * storage" / Table service REST "Update Entity" (If-Match).
  */
 import type { TokenCredential } from "@azure/core-auth";
-import { TableClient, TableServiceClient } from "@azure/data-tables";
+import { TableClient } from "@azure/data-tables";
 import type { Env } from "../common/config.js";
 import type { BudgetRecord, BudgetState, SharedBudgetStore } from "../azure/shared-pacing.js";
-import { keyOf, storageNames, TABLES } from "./storage.js";
+import { keyOf, openAppTable } from "./storage.js";
 
 export const PACING_TABLE = "remediatorpacing";
 const PARTITION = "budget";
@@ -63,24 +63,6 @@ export class TableBudgetStore implements SharedBudgetStore {
 
 /** The budgets' table from the app's storage settings (the same account as the queues); created if missing. */
 export async function openBudgetStore(env: Env, credential: TokenCredential): Promise<TableBudgetStore | undefined> {
-  // the same prefix as every other table of the app (validated there)
-  const prefix = storageNames(env).tables.audit.slice(0, -TABLES.audit.length);
-  const name = `${prefix}${PACING_TABLE}`;
-  const conn = env["AzureWebJobsStorage"];
-  let table: TableClient;
-  let service: TableServiceClient;
-  if (conn && conn.trim() !== "") {
-    const allowInsecureConnection = /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim());
-    table = TableClient.fromConnectionString(conn, name, { allowInsecureConnection });
-    service = TableServiceClient.fromConnectionString(conn, { allowInsecureConnection });
-  } else {
-    const uri = env["AzureWebJobsStorage__tableServiceUri"] ?? (env["AzureWebJobsStorage__accountName"] ? `https://${env["AzureWebJobsStorage__accountName"]}.table.core.windows.net` : undefined);
-    if (!uri) return undefined;
-    table = new TableClient(uri, name, credential);
-    service = new TableServiceClient(uri, credential);
-  }
-  await service.createTable(name).catch((e: unknown) => {
-    if (statusOf(e) !== 409) throw e;
-  });
-  return new TableBudgetStore(table);
+  const table = await openAppTable(env, credential, PACING_TABLE);
+  return table && new TableBudgetStore(table);
 }

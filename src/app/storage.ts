@@ -547,6 +547,29 @@ export function storageNames(env: Env): { evaluateQueue: string; poisonQueue: st
   };
 }
 
+/** A table client of the app's storage account (connection string, or identity and account name / service URI). */
+function tableClientFromEnv(env: Env, credential: TokenCredential, serviceUrl: string, name: string): TableClient {
+  const conn = env["AzureWebJobsStorage"];
+  return conn && conn.trim() !== ""
+    ? TableClient.fromConnectionString(conn, name, { allowInsecureConnection: /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim()) })
+    : new TableClient(serviceUrl, name, credential);
+}
+
+/**
+ * One more table of the app (pacing budgets, freshness, chunks): the same account and prefix as the tables of
+ * `openStorage`, created if missing. Undefined when no storage is configured.
+ */
+export async function openAppTable(env: Env, credential: TokenCredential, table: string): Promise<TableClient | undefined> {
+  const ts = tableServiceFromEnv(env, credential);
+  if (!ts) return undefined;
+  // the same prefix as every other table of the app (validated by storageNames)
+  const name = `${storageNames(env).tables.audit.slice(0, -TABLES.audit.length)}${table}`;
+  await ts.createTable(name).catch((e: { statusCode?: number }) => {
+    if (e.statusCode !== 409) throw e;
+  });
+  return tableClientFromEnv(env, credential, ts.url, name);
+}
+
 /** Builds every storage client and makes sure queues, tables and the lease container exist. */
 export async function openStorage(env: Env, credential: TokenCredential): Promise<AppStorage> {
   const names = storageNames(env);
@@ -554,12 +577,7 @@ export async function openStorage(env: Env, credential: TokenCredential): Promis
   const ts = tableServiceFromEnv(env, credential);
   const bs = blobServiceFromEnv(env, credential);
   if (!qs || !ts || !bs) throw new Error("Invalid setting AzureWebJobsStorage: expected a storage connection string or AzureWebJobsStorage__accountName / __*ServiceUri (not set)");
-  const table = (name: string) => {
-    const conn = env["AzureWebJobsStorage"];
-    return conn && conn.trim() !== ""
-      ? TableClient.fromConnectionString(conn, name, { allowInsecureConnection: /^UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(conn.trim()) })
-      : new TableClient(ts.url, name, credential);
-  };
+  const table = (name: string) => tableClientFromEnv(env, credential, ts.url, name);
   const evaluateQueue = qs.getQueueClient(names.evaluateQueue);
   const poisonQueue = qs.getQueueClient(names.poisonQueue);
   const container = bs.getContainerClient(names.leaseContainer);
