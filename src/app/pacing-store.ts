@@ -9,7 +9,7 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { TableClient } from "@azure/data-tables";
 import type { Env } from "../common/config.js";
-import type { BudgetRecord, BudgetState, SharedBudgetStore } from "../azure/shared-pacing.js";
+import type { BudgetRecord, BudgetState, LeaseEntry, SharedBudgetStore } from "../azure/shared-pacing.js";
 import { keyOf, openAppTable } from "./storage.js";
 
 export const PACING_TABLE = "remediatorpacing";
@@ -22,11 +22,14 @@ interface Row {
 
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 
+/** [expiresAt, tokens] or [expiresAt, tokens, instance]. */
+const isEntry = (l: unknown): l is LeaseEntry => Array.isArray(l) && (l.length === 2 || (l.length === 3 && typeof l[2] === "string")) && typeof l[0] === "number" && typeof l[1] === "number";
+
 function parse(text: unknown): BudgetState | undefined {
   try {
     const s = JSON.parse(String(text)) as Partial<BudgetState>;
     if (typeof s.tokens !== "number" || typeof s.at !== "number") return undefined;
-    return { tokens: s.tokens, at: s.at, pausedUntil: Number(s.pausedUntil ?? 0), taken: Number(s.taken ?? 0), leases: Array.isArray(s.leases) ? s.leases.filter((l) => Array.isArray(l) && l.length === 2) : [] };
+    return { tokens: s.tokens, at: s.at, pausedUntil: Number(s.pausedUntil ?? 0), taken: Number(s.taken ?? 0), leases: Array.isArray(s.leases) ? s.leases.filter(isEntry) : [] };
   } catch {
     return undefined;
   }

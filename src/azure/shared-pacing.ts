@@ -17,10 +17,17 @@
  * - Leases. An instance takes several tokens per storage round trip: what its
  *   waiting requests need plus its recent rate over `leaseMs` (at most
  *   `maxLease`). Tokens not sent within `leaseMs` are dropped, not returned.
- *   The row remembers the unexpired leases, and the mirror fills only up to
- *   the capacity less the tokens they may still send (ARM's bucket, capped
- *   at its capacity, has not counted them yet: the same rule as the
- *   per-process mirror's requests in flight).
+ * - Tokens ARM may not have counted yet. ARM counts a request when it
+ *   arrives, the mirror when it is leased; between the two ARM's bucket,
+ *   capped at its capacity, may be full and lose refill the mirror counted.
+ *   So the mirror fills only up to the capacity less every instance's tokens
+ *   not yet known to have arrived (the same rule as the per-process mirror's
+ *   requests in flight). The row keeps one entry per instance: at each lease
+ *   the instance writes what it now holds plus its requests sent and not yet
+ *   answered (a request queued in the client behind busy sockets or a busy
+ *   event loop may reach ARM seconds after its token was leased). The entry
+ *   lasts `leaseMs` plus the slowest recent answer of that instance, so a
+ *   stopped instance's entry goes away by itself.
  * - Correction. ARM's `x-ms-ratelimit-remaining-subscription-*` count (the
  *   `-global-` one when lower) on an answer bounds the bucket: at the next
  *   lease the mirror is at most that count, plus the refill since, less the
@@ -37,10 +44,14 @@
  * Time is the wall clock (Date.now) of whichever instance writes: instances'
  * clocks agree to well under the reserve's worth of refill (NTP).
  */
+import { randomUUID } from "node:crypto";
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
 import { ARM_LIMITS, ArmPacer, pacingKind, pacingScope, remainingOf, retryAfterMs, type BucketLimits, type PacingKind, type PacingLimits, type PacingStats, type RequestPacer } from "./pacing.js";
 
-/** One bucket's row. `leases`: [expiresAt, tokens] of the leases that may still send. */
+/**
+ * One bucket's row. `leases`: [expiresAt, tokens, instance] per instance: the tokens it held at its last
+ * lease plus its requests then unanswered (an entry without an instance: a lease of an older version).
+ */
 export interface BudgetState {
   tokens: number;
   /** Wall-clock ms the tokens were counted at. */
@@ -48,8 +59,10 @@ export interface BudgetState {
   pausedUntil: number;
   /** Tokens leased in all (a counter that only grows). */
   taken: number;
-  leases: Array<[number, number]>;
+  leases: LeaseEntry[];
 }
+
+export type LeaseEntry = [expiresAt: number, tokens: number, instance?: string];
 
 export interface BudgetRecord {
   state: BudgetState;
@@ -93,6 +106,8 @@ export interface SharedPacingOptions {
   leaseMs?: number;
   /** Tokens one lease takes at most (default 64). */
   maxLease?: number;
+  /** This instance's name in the budgets' rows (default: random). */
+  instance?: string;
   /** How long the per-process pacer stands in after the store failed (ms, default 30 s). */
   fallbackMs?: number;
   onFallback?: (error: unknown) => void;
@@ -111,6 +126,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 const OBSERVATION_TTL_MS = 5_000;
 /** Attempts to write a pause after a 429 before giving up (another instance is writing meanwhile). */
 const PAUSE_ATTEMPTS = 8;
+/** Answers whose latency sizes how long an instance's row entry lasts beyond its lease, and that latency's cap. */
+const LATENCY_SAMPLES = 32;
+const MAX_LATENCY_MS = 10_000;
 
 class SharedBucket {
   private held = 0;
@@ -125,6 +143,11 @@ class SharedBucket {
   private sentSinceLease = 0;
   private lastLeaseAt = 0;
   private localPausedUntil = 0;
+  /** Requests sent with this bucket's tokens and not answered yet. */
+  private inflight = 0;
+  /** Recent answers' latencies (ms), a ring. */
+  private readonly latencies: number[] = [];
+  private latencyAt = 0;
   readonly reserve: number;
 
   constructor(
@@ -156,7 +179,20 @@ class SharedBucket {
     if (this.held <= 0 || this.now < this.localPausedUntil) return undefined;
     this.held--;
     this.sentSinceLease++;
+    this.inflight++;
     return { taken: this.heldTaken };
+  }
+
+  /** A request sent with one of this bucket's tokens was answered (or failed) after `ms`. */
+  settle(ms: number): void {
+    this.inflight = Math.max(0, this.inflight - 1);
+    this.latencies[this.latencyAt] = ms;
+    this.latencyAt = (this.latencyAt + 1) % LATENCY_SAMPLES;
+  }
+
+  /** How long after its lease this instance's tokens may still reach ARM. */
+  private entryMs(): number {
+    return this.owner.leaseMs + Math.min(MAX_LATENCY_MS, Math.max(0, ...this.latencies));
   }
 
   private pump(): void {
@@ -181,10 +217,15 @@ class SharedBucket {
     }
   }
 
-  /** The row as it is now: refilled, bounded by ARM's last count, unexpired leases kept. */
-  private project(s: BudgetState, t: number): { tokens: number; outstanding: number; leases: Array<[number, number]> } {
-    const leases = s.leases.filter(([exp]) => exp > t);
-    const outstanding = leases.reduce((n, [, k]) => n + k, 0);
+  /**
+   * The row as it is now: refilled up to the capacity less the tokens ARM may not have counted yet (the
+   * other instances' live entries and this one's unanswered requests), bounded by ARM's last count.
+   * `leases`: the other instances' live entries (this one's is rewritten with the lease).
+   */
+  private project(s: BudgetState, t: number): { tokens: number; outstanding: number; leases: LeaseEntry[] } {
+    const me = this.owner.instance;
+    const leases = s.leases.filter(([exp, , who]) => exp > t && who !== me);
+    const outstanding = leases.reduce((n, [, k]) => n + k, 0) + this.inflight;
     const elapsed = Math.max(0, t - s.at) / 1000;
     const room = this.limits.capacity - outstanding;
     let tokens = Math.max(s.tokens, Math.min(room, s.tokens + elapsed * this.limits.refillPerSecond));
@@ -243,7 +284,8 @@ class SharedBucket {
       }
       const k = Math.min(want, available);
       const expires = t + this.owner.leaseMs;
-      const next: BudgetState = { tokens: p.tokens - k, at: t, pausedUntil: rec.state.pausedUntil, taken: rec.state.taken + k, leases: [...p.leases, [expires, k]] };
+      const entry: LeaseEntry = [t + this.entryMs(), k + this.inflight, this.owner.instance];
+      const next: BudgetState = { tokens: p.tokens - k, at: t, pausedUntil: rec.state.pausedUntil, taken: rec.state.taken + k, leases: [...p.leases, entry] };
       const written = await this.owner.write(this.key, next, rec.etag);
       if (!written) {
         this.cached = undefined;
@@ -304,6 +346,7 @@ export class SharedArmPacer implements RequestPacer {
   readonly now: () => number;
   readonly leaseMs: number;
   readonly maxLease: number;
+  readonly instance: string;
   private readonly buckets = new Map<string, SharedBucket>();
   private readonly local: ArmPacer;
   private readonly localPolicy: PipelinePolicy;
@@ -314,6 +357,7 @@ export class SharedArmPacer implements RequestPacer {
     this.now = options.now ?? (() => Date.now());
     this.leaseMs = options.leaseMs ?? 400;
     this.maxLease = options.maxLease ?? 64;
+    this.instance = options.instance ?? randomUUID().slice(0, 8);
     this.local = new ArmPacer(this.limits);
     this.localPolicy = this.local.policy();
   }
@@ -361,7 +405,13 @@ export class SharedArmPacer implements RequestPacer {
           this.stats.waitedMs += waited;
           this.stats.maxWaitMs = Math.max(this.stats.maxWaitMs, waited);
         }
-        const response = await next(request);
+        const sent = performance.now();
+        let response: PipelineResponse;
+        try {
+          response = await next(request);
+        } finally {
+          bucket.settle(performance.now() - sent);
+        }
         const pause = retryAfterMs(response);
         if (pause !== undefined) {
           this.stats.throttled++;
