@@ -108,6 +108,14 @@ export interface ThrottleSpec {
   reads: BucketSpec;
   writes: BucketSpec;
   deletes: BucketSpec;
+  /**
+   * The subscription's global buckets, shared by every principal, as a multiple of the per-principal ones
+   * (capacity and refill). Learn, "Understand how Azure Resource Manager throttles requests": "global
+   * subscription limits that are equivalent to 15 times the individual service principal limits ... apply
+   * across all service principals"; their count comes in `x-ms-ratelimit-remaining-subscription-global-reads`
+   * (and `-global-writes`, `-global-deletes`). 0 turns them off.
+   */
+  globalMultiplier?: number;
 }
 
 /** ARM's documented per-subscription, per-principal figures. */
@@ -116,6 +124,7 @@ export const ARM_THROTTLE_DEFAULTS: ThrottleSpec = {
   reads: { capacity: 250, refillPerSecond: 25 },
   writes: { capacity: 200, refillPerSecond: 10 },
   deletes: { capacity: 200, refillPerSecond: 10 },
+  globalMultiplier: 15,
 };
 
 export type BucketKind = "reads" | "writes" | "deletes";
@@ -127,17 +136,22 @@ class Bucket {
     this.tokens = spec.capacity;
     this.last = now;
   }
-  take(now: number): { ok: boolean; remaining: number; retryAfterSeconds: number } {
+  /** Refilled to `now`: whether a token is there, and if not, seconds until one is. */
+  refill(now: number): number {
     const elapsed = Math.max(0, now - this.last) / 1000;
     this.tokens = Math.min(this.spec.capacity, this.tokens + elapsed * this.spec.refillPerSecond);
     this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return { ok: true, remaining: Math.floor(this.tokens), retryAfterSeconds: 0 };
-    }
-    const wait = (1 - this.tokens) / this.spec.refillPerSecond;
-    return { ok: false, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil(wait)) };
+    return this.tokens >= 1 ? 0 : (1 - this.tokens) / this.spec.refillPerSecond;
   }
+}
+
+export interface ThrottleResult {
+  ok: boolean;
+  /** The principal's bucket after this request. */
+  remaining: number;
+  /** The subscription's global bucket after this request (absent when off or for tenant-level calls). */
+  globalRemaining?: number;
+  retryAfterSeconds: number;
 }
 
 export class Throttle {
@@ -153,12 +167,23 @@ export class Throttle {
     this.buckets.clear();
   }
 
-  take(kind: BucketKind, scope: string, principal: string, now = Date.now()) {
-    if (!this.spec.enabled) return { ok: true, remaining: this.spec[kind].capacity, retryAfterSeconds: 0 };
-    const key = `${kind}|${scope.toLowerCase()}|${principal.toLowerCase()}`;
+  private bucket(key: string, spec: BucketSpec, now: number): Bucket {
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = new Bucket(this.spec[kind], now)));
-    return b.take(now);
+    if (!b) this.buckets.set(key, (b = new Bucket(spec, now)));
+    return b;
+  }
+
+  /** One request: a token from the principal's bucket and, for a subscription, from its global bucket; neither is taken unless both have one. */
+  take(kind: BucketKind, scope: string, principal: string, now = Date.now()): ThrottleResult {
+    if (!this.spec.enabled) return { ok: true, remaining: this.spec[kind].capacity, retryAfterSeconds: 0 };
+    const own = this.bucket(`${kind}|${scope.toLowerCase()}|${principal.toLowerCase()}`, this.spec[kind], now);
+    const m = this.spec.globalMultiplier ?? 0;
+    const global = m > 0 && scope !== "tenant" ? this.bucket(`${kind}|${scope.toLowerCase()}|*`, { capacity: this.spec[kind].capacity * m, refillPerSecond: this.spec[kind].refillPerSecond * m }, now) : undefined;
+    const wait = Math.max(own.refill(now), global?.refill(now) ?? 0);
+    if (wait > 0) return { ok: false, remaining: Math.floor(own.tokens), ...(global ? { globalRemaining: Math.floor(global.tokens) } : {}), retryAfterSeconds: Math.max(1, Math.ceil(wait)) };
+    own.tokens -= 1;
+    if (global) global.tokens -= 1;
+    return { ok: true, remaining: Math.floor(own.tokens), ...(global ? { globalRemaining: Math.floor(global.tokens) } : {}), retryAfterSeconds: 0 };
   }
 }
 

@@ -49,7 +49,7 @@ describe("long-running service updates: started, handed off, resumed, verified",
   beforeAll(async () => {
     // the emulator's service updates run for an hour (real time): only settleAll / failPending end them
     env = await startTestEmulator(estate(), { throttle: { enabled: false }, timing: { lro: { "service-update": 3_600_000 } } });
-    deps = await appFor(env.emu, { REMEDIATOR_RULE_MODES: RULE_MODES });
+    deps = await appFor(env.emu, { REMEDIATOR_RULE_MODES: RULE_MODES }, { handOffAfterMs: 0 });
   });
   beforeEach(async () => {
     env.emu.reset(estate());

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClients } from "../../src/azure/clients.js";
 import { loadConfig } from "../../src/common/config.js";
 import { pacingKind, pacingScope } from "../../src/azure/pacing.js";
-import { REMEDIATOR, RG, service, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
+import { PORTAL_USER, REMEDIATOR, RG, service, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
+import { LocalTokenCredential } from "../../src/azure/clients.js";
 
 // ARM's bucket sizes, refilled 10 times faster so the test is quick
 const REFILL = 250;
@@ -70,5 +71,37 @@ describe("ARM pacing", () => {
     await reads(c, 300);
     expect(c.pacer?.stats.resyncs).toBeGreaterThan(0);
     expect(env.emu.log.list().filter((e) => e.principal === REMEDIATOR && e.status === 429).length).toBeLessThan(8);
+  });
+});
+
+describe("ARM pacing under the subscription's global limit", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    // the global bucket (every principal's reads of the subscription) as big as one principal's, so another
+    // principal can empty most of it: ARM's is 15 times bigger, emptied the same way by 15 busy principals
+    env = await startTestEmulator([service("apim-paced")], { throttle: { enabled: true, reads: { capacity: 250, refillPerSecond: REFILL }, globalMultiplier: 1 } });
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("lowers its mirror when the global remaining-reads header shows other principals used the subscription", async () => {
+    const config = (settings: Record<string, string>) => loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, ARM_READS_PER_SECOND: String(REFILL), ARM_MAX_RETRIES: "10", ...settings });
+    const apimOf = (c: ReturnType<typeof createClients>) => c.apim(SUB);
+    const burst = async (c: ReturnType<typeof createClients>, n: number) => {
+      const apim = apimOf(c);
+      let next = 0;
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        while (next++ < n) await apim.apiManagementService.get(RG, "apim-paced");
+      }));
+    };
+    // another principal, unpaced, takes most of the subscription's reads (its own bucket, not the remediator's)
+    await burst(createClients(config({ ARM_PACING: "false" }), { credential: new LocalTokenCredential(PORTAL_USER) }), 240);
+    env.emu.log.clear();
+    const c = createClients(config({ REMEDIATOR_PRINCIPAL_ID: REMEDIATOR }));
+    await burst(c, 300);
+    // its own bucket was full: only the global count could tell it the subscription was nearly empty
+    expect(c.pacer?.stats.resyncs).toBeGreaterThan(0);
+    const mine = env.emu.log.list().filter((e) => e.principal === REMEDIATOR);
+    expect(mine.filter((e) => e.status === 200)).toHaveLength(300);
+    expect(mine.filter((e) => e.status === 429).length).toBeLessThan(8);
   });
 });

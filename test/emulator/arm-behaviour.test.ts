@@ -13,6 +13,7 @@ import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClients, LocalTokenCredential } from "../../src/azure/clients.js";
+import { loadConfig } from "../../src/common/config.js";
 import { child, PORTAL_USER, REMEDIATOR, RG, service, serviceId, startTestEmulator, SUB, SUB2, type TestEnv } from "../helpers/emulator.js";
 
 const TLS = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols";
@@ -597,5 +598,60 @@ describe("emulator ARM throttling through the real SDK", () => {
     expect(portalLogged).toHaveLength(5);
     expect(portalLogged.every((e) => e.status === 200)).toBe(true);
     expect(logged.filter((e) => e.principal === REMEDIATOR && e.status === 200)).toHaveLength(10);
+  });
+});
+
+/** An answer's own and global remaining-reads counts. */
+const countsOf = (w: { headers: Record<string, string> }) => [w.headers["x-ms-ratelimit-remaining-subscription-reads"], w.headers["x-ms-ratelimit-remaining-subscription-global-reads"]];
+
+// Learn, "Understand how Azure Resource Manager throttles requests": besides each principal's bucket per
+// subscription, "global subscription limits that are equivalent to 15 times the individual service principal
+// limits ... apply across all service principals", counted in `x-ms-ratelimit-remaining-subscription-global-*`
+// (e.g. `x-ms-ratelimit-remaining-subscription-global-reads: 3749` on a first read: 15 x 250, less that read).
+describe("emulator ARM throttling: the subscription's global bucket", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    // two principals' worth of global tokens, refilled slowly enough that the test sees none come back
+    env = await startTestEmulator([service("apim-g")], { throttle: { reads: { capacity: 5, refillPerSecond: 0.2 }, globalMultiplier: 2 } });
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("counts every principal's reads against it and throttles a principal whose own bucket is not empty", async () => {
+    // unpaced and not retried: the answers as ARM gives them
+    const alone = (id: string) => {
+      const c = createClients(loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, ARM_PACING: "false", ARM_MAX_RETRIES: "0" }), { credential: new LocalTokenCredential(id) }).apim(SUB);
+      return { c, wire: observeWire(c) };
+    };
+    const a = alone(REMEDIATOR);
+    const b = alone(PORTAL_USER);
+    const c = alone("0e5a0000-0000-4000-8000-00000000c0c0");
+    for (let i = 0; i < 5; i++) await a.c.apiManagementService.get(RG, "apim-g");
+    for (let i = 0; i < 4; i++) await b.c.apiManagementService.get(RG, "apim-g");
+    // each answer: the principal's own count and the subscription's, both after this read
+    expect(a.wire.map(countsOf)).toEqual([["4", "9"], ["3", "8"], ["2", "7"], ["1", "6"], ["0", "5"]]);
+    expect(b.wire.map(countsOf)).toEqual([["4", "4"], ["3", "3"], ["2", "2"], ["1", "1"]]);
+    await b.c.apiManagementService.get(RG, "apim-g");
+    expect(countsOf(b.wire[4] as { headers: Record<string, string> })).toEqual(["0", "0"]);
+    // a third principal has its whole own bucket, but the subscription has no read left
+    const third = await c.c.apiManagementService.get(RG, "apim-g").then(() => 200, (e: { statusCode?: number }) => e.statusCode);
+    expect(third).toBe(429);
+    const throttled = c.wire.find((w) => w.status === 429) as { headers: Record<string, string> };
+    expect(Number(throttled.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(countsOf(throttled)).toEqual(["5", "0"]);
+  });
+});
+
+describe("emulator ARM throttling: ARM's default figures", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator([service("apim-d")], { throttle: { enabled: true } });
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("a first read answers 249 left of the principal's 250 and 3749 of the subscription's 3750", async () => {
+    const c = env.clientsAs(REMEDIATOR).apim(SUB);
+    const wire = observeWire(c);
+    await c.apiManagementService.get(RG, "apim-d");
+    expect(countsOf(wire[0] as { headers: Record<string, string> })).toEqual(["249", "3749"]);
   });
 });

@@ -30,8 +30,14 @@ export function appEnv(emu: EmulatorHandle, settings: Record<string, string> = {
   };
 }
 
-export async function appFor(emu: EmulatorHandle, settings: Record<string, string> = {}): Promise<AppDeps> {
-  return buildAppDeps(appEnv(emu, settings), { leaseRetrySeconds: 0, handOffAfterMs: 0, engineTimings: { sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
+/**
+ * `handOffAfterMs`: how long (in the sleeps' time, which pass at once here) a long-running operation is polled
+ * before it is handed off to a later message. 0 hands off whatever is not done at its first answer, and whether
+ * the emulator's instant operations (completed on a timer) are done by then is a race: tests of the hand-off
+ * itself (test/app/operations.test.ts) ask for 0 with operations that run for an hour.
+ */
+export async function appFor(emu: EmulatorHandle, settings: Record<string, string> = {}, options: { handOffAfterMs?: number } = {}): Promise<AppDeps> {
+  return buildAppDeps(appEnv(emu, settings), { leaseRetrySeconds: 0, handOffAfterMs: options.handOffAfterMs ?? 50, engineTimings: { sleep: () => Promise.resolve(), backoffMs: 1, pollIntervalMs: 5, pollAttempts: 3 } });
 }
 
 /** Clears the app's queues so each test starts empty (the names are this file's own; see STORAGE_PREFIX). */
