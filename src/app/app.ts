@@ -19,6 +19,7 @@ import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 import { interleaveBySubscription } from "./sweep-order.js";
 import { chunkStep, parseChunkRef, splitStep, type ChunkStore } from "./chunks.js";
 import { SplitRequired } from "../engine/chunks.js";
+import type { ApiBudget } from "./api-budget.js";
 import { cheapRules, decideSweepRead, noteEvaluation, rowFingerprint, type FreshnessStore, type SweepRead } from "./freshness.js";
 
 export { scopeRefusal };
@@ -44,6 +45,8 @@ export interface AppDeps {
   freshness?: FreshnessStore;
   /** The parts of chunked evaluations (src/app/chunks.ts). Absent: every service is one evaluation, however big. */
   chunks?: ChunkStore;
+  /** APIs this instance's evaluations may hold at once (src/app/api-budget.ts). Absent: no bound. */
+  apiBudget?: ApiBudget;
 }
 
 /** The delay before the next check of an operation checked `polls` times so far. */
@@ -307,11 +310,17 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       let extra = step?.options ?? {};
       if (part) [rules, scope] = [part.rules, part.scope];
       // the engine starts no write once the lease is lost (a renewal refused, or none in time)
-      const run = (withRow: boolean) =>
-        deps.engine.evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...extra, ...(withRow && msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) }).then(
-          (result) => ({ result }),
-          (error: unknown) => ({ error }),
-        );
+      // its API list read, the evaluation waits for room for that many APIs in this instance (src/app/api-budget.ts)
+      const run = (withRow: boolean) => {
+        const held = deps.apiBudget?.gate(extra.onApiList);
+        return deps.engine
+          .evaluate(msg.serviceId, { correlationId: msg.correlationId, rules, scope, serviceFirst: namesService(msg.serviceId, changed), signal: lease.signal, ...extra, ...(held ? { onApiList: held.onApiList } : {}), ...(withRow && msg.reason === "sweep" && msg.row ? { row: msg.row } : {}) })
+          .then(
+            (result) => ({ result }),
+            (error: unknown) => ({ error }),
+          )
+          .finally(() => held?.release());
+      };
       let evaluation = await run(true);
       if ("error" in evaluation && evaluation.error instanceof SplitRequired && deps.chunks && !lease.signal.aborted) {
         // the plan, made on the evaluation's own API list read, splits the service (nothing read API by API, nothing written):

@@ -14,6 +14,7 @@ import { TableTicketStore } from "./ticket-store.js";
 import { openBudgetStore } from "./pacing-store.js";
 import { openFreshnessStore } from "./freshness.js";
 import { openChunkStore } from "./chunks.js";
+import { ApiBudget } from "./api-budget.js";
 
 let cached: Promise<AppDeps> | undefined;
 
@@ -39,7 +40,7 @@ export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "l
   const freshness = config.fullSweepHours > 0 ? await openFreshnessStore(env, credential) : undefined;
   // a service too big for one message is evaluated in parts (REMEDIATOR_MESSAGE_BUDGET_SECONDS; src/app/chunks.ts)
   const chunks = await openChunkStore(env, credential);
-  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, operationRecheckSeconds: overrides.operationRecheckSeconds, tickets, ...(freshness ? { freshness } : {}), ...(chunks ? { chunks } : {}) };
+  return { config, clients, storage, engine, log, debounceSeconds: config.debounceSeconds, leaseRetrySeconds: overrides.leaseRetrySeconds, operationRecheckSeconds: overrides.operationRecheckSeconds, tickets, ...(freshness ? { freshness } : {}), ...(chunks ? { chunks } : {}), apiBudget: new ApiBudget(config.maxApisInFlight) };
 }
 
 /** The process-wide dependencies (built on first use; a failed build is retried on the next call). */

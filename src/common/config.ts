@@ -142,6 +142,7 @@ export const SETTINGS = {
   REMEDIATOR_KILL_SWITCH: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
   REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: wholeNumber(0, 1000).transform((v) => v ?? 25) },
   REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: wholeNumber(0, 100000).transform((v) => v ?? 250) },
+  REMEDIATOR_MAX_APIS_IN_FLIGHT: { expected: "a whole number from 1 to 100000 (APIs one instance's evaluations may hold at once)", schema: wholeNumber(1, 100_000).transform((v) => v ?? 400) },
   REMEDIATOR_MESSAGE_BUDGET_SECONDS: { expected: "a whole number of seconds from 1 to 600 (ARM calls a queue message may make, at ARM's read refill)", schema: wholeNumber(1, 600).transform((v) => v ?? 300) },
   REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: wholeNumber(0, 600).transform((v) => v ?? 30) },
   REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: { expected: "a whole number of days from 0 to 365", schema: wholeNumber(0, 365).transform((v) => v ?? 30) },
@@ -202,6 +203,8 @@ export interface Config {
   maxWritesPerSweep: number;
   /** A service whose evaluation needs more ARM reads than this many seconds at ARM's read refill is evaluated in chunks (src/engine/chunks.ts). */
   messageBudgetSeconds: number;
+  /** APIs one instance's evaluations may hold at once (src/app/api-budget.ts). */
+  maxApisInFlight: number;
   exemptTag: string;
   /** Events for one service within this window coalesce into one evaluation. */
   debounceSeconds: number;
@@ -309,6 +312,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxWritesPerService: parseSetting("REMEDIATOR_MAX_WRITES_PER_SERVICE", env) as number,
     maxWritesPerSweep: parseSetting("REMEDIATOR_MAX_WRITES_PER_SWEEP", env) as number,
     messageBudgetSeconds: parseSetting("REMEDIATOR_MESSAGE_BUDGET_SECONDS", env) as number,
+    maxApisInFlight: parseSetting("REMEDIATOR_MAX_APIS_IN_FLIGHT", env) as number,
     exemptTag: parseSetting("REMEDIATOR_EXEMPT_TAG", env) as string,
     debounceSeconds: parseSetting("REMEDIATOR_DEBOUNCE_SECONDS", env) as number,
     certificateExpiryDays: parseSetting("REMEDIATOR_CERTIFICATE_EXPIRY_DAYS", env) as number,
