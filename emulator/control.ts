@@ -167,23 +167,25 @@ export class Throttle {
     this.buckets.clear();
   }
 
-  private bucket(key: string, spec: BucketSpec, now: number): Bucket {
+  private bucket(key: string, spec: () => BucketSpec, now: number): Bucket {
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = new Bucket(spec, now)));
+    if (!b) this.buckets.set(key, (b = new Bucket(spec(), now)));
     return b;
   }
 
   /** One request: a token from the principal's bucket and, for a subscription, from its global bucket; neither is taken unless both have one. */
   take(kind: BucketKind, scope: string, principal: string, now = Date.now()): ThrottleResult {
     if (!this.spec.enabled) return { ok: true, remaining: this.spec[kind].capacity, retryAfterSeconds: 0 };
-    const own = this.bucket(`${kind}|${scope.toLowerCase()}|${principal.toLowerCase()}`, this.spec[kind], now);
+    const spec = this.spec[kind];
+    const own = this.bucket(`${kind}|${scope.toLowerCase()}|${principal.toLowerCase()}`, () => spec, now);
     const m = this.spec.globalMultiplier ?? 0;
-    const global = m > 0 && scope !== "tenant" ? this.bucket(`${kind}|${scope.toLowerCase()}|*`, { capacity: this.spec[kind].capacity * m, refillPerSecond: this.spec[kind].refillPerSecond * m }, now) : undefined;
+    const global = m > 0 && scope !== "tenant" ? this.bucket(`${kind}|${scope.toLowerCase()}|*`, () => ({ capacity: spec.capacity * m, refillPerSecond: spec.refillPerSecond * m }), now) : undefined;
     const wait = Math.max(own.refill(now), global?.refill(now) ?? 0);
-    if (wait > 0) return { ok: false, remaining: Math.floor(own.tokens), ...(global ? { globalRemaining: Math.floor(global.tokens) } : {}), retryAfterSeconds: Math.max(1, Math.ceil(wait)) };
-    own.tokens -= 1;
-    if (global) global.tokens -= 1;
-    return { ok: true, remaining: Math.floor(own.tokens), ...(global ? { globalRemaining: Math.floor(global.tokens) } : {}), retryAfterSeconds: 0 };
+    if (wait <= 0) {
+      own.tokens -= 1;
+      if (global) global.tokens -= 1;
+    }
+    return { ok: wait <= 0, remaining: Math.floor(own.tokens), ...(global ? { globalRemaining: Math.floor(global.tokens) } : {}), retryAfterSeconds: wait <= 0 ? 0 : Math.max(1, Math.ceil(wait)) };
   }
 }
 

@@ -327,16 +327,16 @@ export async function start(options: EmulatorOptions): Promise<EmulatorHandle> {
         const t = throttle.take(bucket, scope, caller.principalId);
         const rlHeader = `x-ms-ratelimit-remaining-subscription-${bucket}`;
         const globalHeader = `x-ms-ratelimit-remaining-subscription-global-${bucket}`;
-        const counts = (own: number) => ({ [rlHeader]: String(own), ...(t.globalRemaining !== undefined ? { [globalHeader]: String(t.globalRemaining) } : {}) });
+        const counts = { [rlHeader]: String(t.remaining), ...(t.globalRemaining !== undefined ? { [globalHeader]: String(t.globalRemaining) } : {}) };
         if (!t.ok) {
           throw new ArmError(429, "SubscriptionRequestsThrottled", `Number of '${bucket.slice(0, -1)}' requests for subscription '${scope}' actor '${caller.principalId}' exceeded. Please try again after '${t.retryAfterSeconds}' seconds after additional tokens are available.`, {
             "retry-after": String(t.retryAfterSeconds),
-            ...counts(t.remaining),
+            ...counts,
           });
         }
         const ifMatch = req.headers["if-match"];
         reply = arm.handle({ method, url, origin, caller, body, ifMatch: typeof ifMatch === "string" ? ifMatch : undefined });
-        reply.headers = { ...(reply.headers ?? {}), ...counts(t.remaining) };
+        reply.headers = { ...(reply.headers ?? {}), ...counts };
       }
       reply.headers = { ...(reply.headers ?? {}), "x-ms-request-id": cryptoId(), "x-ms-correlation-request-id": String(req.headers["x-ms-client-request-id"] ?? cryptoId()) };
       status = reply.status;

@@ -30,25 +30,25 @@ export class ApiBudget {
    * (the chunk plan's gate, which may stop the evaluation first), and `release` that gives them back (idempotent).
    */
   gate(inner?: (list: ArmResource[]) => void | Promise<void>): { onApiList: (list: ArmResource[]) => Promise<void>; release: () => void } {
-    let release: (() => void) | undefined;
+    let held: (() => void) | undefined;
+    const release = () => {
+      held?.();
+      held = undefined;
+    };
     return {
       onApiList: async (list) => {
         await inner?.(list);
-        release?.();
-        release = undefined;
+        release(); // a second list in one evaluation replaces the first's units
+        const units = this.unitsFor(list);
+        const waiting = this.semaphore.getValue() < units;
         const started = performance.now();
-        const waiting = this.semaphore.isLocked() || this.semaphore.getValue() < this.unitsFor(list);
-        const [, give] = await this.semaphore.acquire(this.unitsFor(list));
+        [, held] = await this.semaphore.acquire(units);
         if (waiting) {
           this.stats.waited++;
           this.stats.maxWaitMs = Math.max(this.stats.maxWaitMs, performance.now() - started);
         }
-        release = give;
       },
-      release: () => {
-        release?.();
-        release = undefined;
-      },
+      release,
     };
   }
 

@@ -143,8 +143,8 @@ class SharedBucket {
   private sentSinceLease = 0;
   private lastLeaseAt = 0;
   private localPausedUntil = 0;
-  /** Requests sent with this bucket's tokens and not answered yet. */
-  private inflight = 0;
+  /** Requests sent with this bucket's tokens and not answered yet (as the per-process pacer's `inFlight`). */
+  private inFlight = 0;
   /** Recent answers' latencies (ms), a ring. */
   private readonly latencies: number[] = [];
   private latencyAt = 0;
@@ -179,13 +179,13 @@ class SharedBucket {
     if (this.held <= 0 || this.now < this.localPausedUntil) return undefined;
     this.held--;
     this.sentSinceLease++;
-    this.inflight++;
+    this.inFlight++;
     return { taken: this.heldTaken };
   }
 
   /** A request sent with one of this bucket's tokens was answered (or failed) after `ms`. */
   settle(ms: number): void {
-    this.inflight = Math.max(0, this.inflight - 1);
+    this.inFlight = Math.max(0, this.inFlight - 1);
     this.latencies[this.latencyAt] = ms;
     this.latencyAt = (this.latencyAt + 1) % LATENCY_SAMPLES;
   }
@@ -222,10 +222,10 @@ class SharedBucket {
    * other instances' live entries and this one's unanswered requests), bounded by ARM's last count.
    * `leases`: the other instances' live entries (this one's is rewritten with the lease).
    */
-  private project(s: BudgetState, t: number): { tokens: number; outstanding: number; leases: LeaseEntry[] } {
+  private project(s: BudgetState, t: number): { tokens: number; leases: LeaseEntry[] } {
     const me = this.owner.instance;
     const leases = s.leases.filter(([exp, , who]) => exp > t && who !== me);
-    const outstanding = leases.reduce((n, [, k]) => n + k, 0) + this.inflight;
+    const outstanding = leases.reduce((n, [, k]) => n + k, 0) + this.inFlight;
     const elapsed = Math.max(0, t - s.at) / 1000;
     const room = this.limits.capacity - outstanding;
     let tokens = Math.max(s.tokens, Math.min(room, s.tokens + elapsed * this.limits.refillPerSecond));
@@ -238,7 +238,7 @@ class SharedBucket {
       }
       this.observation = undefined;
     }
-    return { tokens, outstanding, leases };
+    return { tokens, leases };
   }
 
   /** Tokens this instance is expected to send within a lease, beyond its waiting requests (from its recent rate). */
@@ -284,7 +284,7 @@ class SharedBucket {
       }
       const k = Math.min(want, available);
       const expires = t + this.owner.leaseMs;
-      const entry: LeaseEntry = [t + this.entryMs(), k + this.inflight, this.owner.instance];
+      const entry: LeaseEntry = [t + this.entryMs(), k + this.inFlight, this.owner.instance];
       const next: BudgetState = { tokens: p.tokens - k, at: t, pausedUntil: rec.state.pausedUntil, taken: rec.state.taken + k, leases: [...p.leases, entry] };
       const written = await this.owner.write(this.key, next, rec.etag);
       if (!written) {

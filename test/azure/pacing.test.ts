@@ -13,6 +13,15 @@ import { LocalTokenCredential } from "../../src/azure/clients.js";
 // ARM's bucket sizes, refilled 10 times faster so the test is quick
 const REFILL = 250;
 
+/** `n` reads of the service, 32 at a time. */
+async function reads(c: ReturnType<typeof createClients>, n: number): Promise<void> {
+  const apim = c.apim(SUB);
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next++ < n) await apim.apiManagementService.get(RG, "apim-paced");
+  }));
+}
+
 describe("ARM pacing", () => {
   let env: TestEnv;
   beforeAll(async () => {
@@ -24,13 +33,6 @@ describe("ARM pacing", () => {
 
   const clients = (settings: Record<string, string> = {}) =>
     createClients(loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, REMEDIATOR_PRINCIPAL_ID: REMEDIATOR, ARM_READS_PER_SECOND: String(REFILL), ARM_MAX_RETRIES: "10", ...settings }));
-  const reads = async (c: ReturnType<typeof clients>, n: number) => {
-    const apim = c.apim(SUB);
-    let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next++ < n) await apim.apiManagementService.get(RG, "apim-paced");
-    }));
-  };
   const settle = () => new Promise((r) => setTimeout(r, 1200)); // the server's bucket refills
 
   it("tells reads, writes and deletes apart, per subscription", () => {
@@ -85,19 +87,11 @@ describe("ARM pacing under the subscription's global limit", () => {
 
   it("lowers its mirror when the global remaining-reads header shows other principals used the subscription", async () => {
     const config = (settings: Record<string, string>) => loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, ARM_READS_PER_SECOND: String(REFILL), ARM_MAX_RETRIES: "10", ...settings });
-    const apimOf = (c: ReturnType<typeof createClients>) => c.apim(SUB);
-    const burst = async (c: ReturnType<typeof createClients>, n: number) => {
-      const apim = apimOf(c);
-      let next = 0;
-      await Promise.all(Array.from({ length: 32 }, async () => {
-        while (next++ < n) await apim.apiManagementService.get(RG, "apim-paced");
-      }));
-    };
     // another principal, unpaced, takes most of the subscription's reads (its own bucket, not the remediator's)
-    await burst(createClients(config({ ARM_PACING: "false" }), { credential: new LocalTokenCredential(PORTAL_USER) }), 240);
+    await reads(createClients(config({ ARM_PACING: "false" }), { credential: new LocalTokenCredential(PORTAL_USER) }), 240);
     env.emu.log.clear();
     const c = createClients(config({ REMEDIATOR_PRINCIPAL_ID: REMEDIATOR }));
-    await burst(c, 300);
+    await reads(c, 300);
     // its own bucket was full: only the global count could tell it the subscription was nearly empty
     expect(c.pacer?.stats.resyncs).toBeGreaterThan(0);
     const mine = env.emu.log.list().filter((e) => e.principal === REMEDIATOR);
