@@ -31,9 +31,9 @@
  * - Correction. ARM's `x-ms-ratelimit-remaining-subscription-*` count (the
  *   `-global-` one when lower) on an answer bounds the bucket: at the next
  *   lease the mirror is at most that count, plus the refill since, less the
- *   tokens every instance leased after the lease that answer's token came
- *   from. Only a consumer the row cannot see (another app as the same
- *   identity) makes that bound bite.
+ *   tokens every instance leased after the row the answering instance last
+ *   saw, if that row is recent. Only a consumer the row cannot see (another
+ *   app as the same identity) makes that bound bite.
  * - 429. An instance that meets one writes `pausedUntil` (now + Retry-After)
  *   and an empty bucket to the row: every instance's next lease waits until
  *   then; the instance drops the tokens it holds.
@@ -93,6 +93,9 @@ export interface SharedPacingStats extends PacingStats {
   pausesSeen: number;
   /** Times the store failed and the per-process pacer took over. */
   fallbacks: number;
+  /** Rewrites of this instance's row entry between leases, while its requests were unanswered; and its removals once all were answered. */
+  refreshes: number;
+  releases: number;
 }
 
 export interface SharedPacingOptions {
@@ -113,12 +116,21 @@ export interface SharedPacingOptions {
   onFallback?: (error: unknown) => void;
 }
 
-interface Grant {
-  /** The store's `taken` counter after the lease this token came from. */
+/** The row as one instance sees it at one time (SharedBucket.project). */
+interface Projection {
+  tokens: number;
+  leases: LeaseEntry[];
+  /** The ARM count that bounded it (spent once the row is written), and whether it lowered the tokens. */
+  spent?: Observation;
+  resynced?: boolean;
+}
+
+interface Observation {
+  remaining: number;
+  at: number;
   taken: number;
 }
 
-const FALLBACK = Symbol("fallback");
 // referenced, like the per-process pacer's timer: a request waiting for its lease keeps the process alive
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -126,6 +138,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 const OBSERVATION_TTL_MS = 5_000;
 /** Attempts to write a pause after a 429 before giving up (another instance is writing meanwhile). */
 const PAUSE_ATTEMPTS = 8;
+/** Tokens an instance leases on a bucket before ARM's first answers on it are in. */
+const SLOW_START_TOKENS = 8;
+/** Attempts to rewrite an instance's row entry before waiting for the next refresh. */
+const REFRESH_ATTEMPTS = 4;
+/** How long after its last answer an instance with nothing unanswered removes its row entry (more answers may follow). */
+const RELEASE_AFTER_MS = 20;
 /** Answers whose latency sizes how long an instance's row entry lasts beyond its lease, and that latency's cap. */
 const LATENCY_SAMPLES = 32;
 const MAX_LATENCY_MS = 10_000;
@@ -133,11 +151,11 @@ const MAX_LATENCY_MS = 10_000;
 class SharedBucket {
   private held = 0;
   private heldUntil = 0;
-  private heldTaken = 0;
-  private readonly waiters: Array<(g: Grant | typeof FALLBACK) => void> = [];
+  /** Requests waiting for a token: resolved true with one, false when the store failed (pace alone). */
+  private readonly waiters: Array<(granted: boolean) => void> = [];
   private leasing = false;
   private cached: BudgetRecord | undefined;
-  private observation: { remaining: number; at: number; taken: number } | undefined;
+  private observation: Observation | undefined;
   /** Tokens this instance sent per second, recently (sizes the next lease). */
   private rate = 0;
   private sentSinceLease = 0;
@@ -147,7 +165,14 @@ class SharedBucket {
   private inFlight = 0;
   /** Recent answers' latencies (ms), a ring. */
   private readonly latencies: number[] = [];
+  /** Requests of this bucket answered (or failed) so far, and whether the slow start is over. */
+  private answers = 0;
+  private started = false;
   private latencyAt = 0;
+  /** When this instance's entry in the row, as last written, expires; and the timer that rewrites it before then. */
+  private entryUntil = 0;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshing = false;
   readonly reserve: number;
 
   constructor(
@@ -162,25 +187,25 @@ class SharedBucket {
     return this.owner.now();
   }
 
-  acquire(): Promise<Grant | typeof FALLBACK> {
-    const g = this.takeHeld();
-    if (g && this.waiters.length === 0) return Promise.resolve(g);
+  acquire(): Promise<boolean> {
+    // behind the waiters, not ahead of them (a token taken here and then queued would be lost, and counted in flight for ever)
+    if (this.waiters.length === 0 && this.takeHeld()) return Promise.resolve(true);
     return new Promise((resolve) => {
       this.waiters.push(resolve);
       this.pump();
     });
   }
 
-  private takeHeld(): Grant | undefined {
+  private takeHeld(): boolean {
     if (this.held > 0 && this.now >= this.heldUntil) {
       this.owner.stats.droppedTokens += this.held;
       this.held = 0;
     }
-    if (this.held <= 0 || this.now < this.localPausedUntil) return undefined;
+    if (this.held <= 0 || this.now < this.localPausedUntil) return false;
     this.held--;
     this.sentSinceLease++;
     this.inFlight++;
-    return { taken: this.heldTaken };
+    return true;
   }
 
   /** A request sent with one of this bucket's tokens was answered (or failed) after `ms`. */
@@ -188,6 +213,13 @@ class SharedBucket {
     this.inFlight = Math.max(0, this.inFlight - 1);
     this.latencies[this.latencyAt] = ms;
     this.latencyAt = (this.latencyAt + 1) % LATENCY_SAMPLES;
+    this.answers++;
+    if (!this.started && (this.inFlight === 0 || this.answers >= SLOW_START_TOKENS)) {
+      this.started = true; // every slow-start request answered: the tightest of their counts bounds the next lease
+      if (this.waiters.length > 0) this.pump();
+    }
+    // every request answered: the entry, sized for the slowest answer, would hold back the others' refill for nothing
+    if (this.inFlight === 0 && this.entryUntil > this.now) this.scheduleRefresh(RELEASE_AFTER_MS);
   }
 
   /** How long after its lease this instance's tokens may still reach ARM. */
@@ -196,12 +228,8 @@ class SharedBucket {
   }
 
   private pump(): void {
-    while (this.waiters.length > 0) {
-      const g = this.takeHeld();
-      if (!g) break;
-      (this.waiters.shift() as (g: Grant) => void)(g);
-    }
-    if (this.waiters.length > 0 && !this.leasing) {
+    while (this.waiters.length > 0 && this.takeHeld()) (this.waiters.shift() as (granted: boolean) => void)(true);
+    if (this.waiters.length > 0 && !this.leasing && this.startRoom() > 0) {
       this.leasing = true;
       void this.lease().then(
         () => {
@@ -211,34 +239,39 @@ class SharedBucket {
         (e: unknown) => {
           this.leasing = false;
           this.owner.storeFailed(e);
-          for (const w of this.waiters.splice(0)) w(FALLBACK);
+          for (const w of this.waiters.splice(0)) w(false);
         },
       );
     }
   }
 
   /**
-   * The row as it is now: refilled up to the capacity less the tokens ARM may not have counted yet (the
-   * other instances' live entries and this one's unanswered requests), bounded by ARM's last count.
-   * `leases`: the other instances' live entries (this one's is rewritten with the lease).
+   * Tokens this instance may lease before ARM has answered its first requests on this bucket (then no limit): a row the instance
+   * has not heard ARM on, a new one above all, says the bucket is full, and ARM's may have been emptied by something
+   * the row cannot see. The first answers' counts bound the mirror (observe) before the rest of a burst goes out
+   * (as the per-process pacer's slow start).
    */
-  private project(s: BudgetState, t: number): { tokens: number; leases: LeaseEntry[] } {
+  private startRoom(): number {
+    return this.started ? Infinity : SLOW_START_TOKENS - this.answers - this.inFlight - (this.now < this.heldUntil ? this.held : 0);
+  }
+
+  /**
+   * The row as it is now: refilled up to the capacity less the tokens ARM may not have counted yet (the
+   * other instances' live entries and `mine`, this one's tokens held or unanswered), bounded by ARM's last
+   * count. `leases`: the other instances' live entries (this one's is rewritten by the caller).
+   */
+  private project(s: BudgetState, t: number, mine: number): Projection {
     const me = this.owner.instance;
     const leases = s.leases.filter(([exp, , who]) => exp > t && who !== me);
-    const outstanding = leases.reduce((n, [, k]) => n + k, 0) + this.inFlight;
+    const outstanding = leases.reduce((n, [, k]) => n + k, 0) + mine;
     const elapsed = Math.max(0, t - s.at) / 1000;
     const room = this.limits.capacity - outstanding;
-    let tokens = Math.max(s.tokens, Math.min(room, s.tokens + elapsed * this.limits.refillPerSecond));
+    const tokens = Math.max(s.tokens, Math.min(room, s.tokens + elapsed * this.limits.refillPerSecond));
     const o = this.observation;
-    if (o && t - o.at < OBSERVATION_TTL_MS) {
-      const bound = o.remaining + (Math.max(0, t - o.at) / 1000) * this.limits.refillPerSecond - Math.max(0, s.taken - o.taken);
-      if (bound < tokens - this.reserve) {
-        tokens = bound;
-        this.owner.stats.resyncs++;
-      }
-      this.observation = undefined;
-    }
-    return { tokens, leases };
+    if (!o || t - o.at >= OBSERVATION_TTL_MS) return { tokens, leases };
+    const bound = o.remaining + (Math.max(0, t - o.at) / 1000) * this.limits.refillPerSecond - Math.max(0, s.taken - o.taken);
+    if (bound >= tokens - this.reserve) return { tokens, leases, spent: o };
+    return { tokens: bound, leases, spent: o, resynced: true };
   }
 
   /** Tokens this instance is expected to send within a lease, beyond its waiting requests (from its recent rate). */
@@ -255,7 +288,9 @@ class SharedBucket {
     const ahead = this.ahead();
     for (;;) {
       if (this.waiters.length === 0) return;
-      const want = Math.max(1, Math.min(this.owner.maxLease, this.waiters.length + ahead, this.limits.capacity - this.reserve));
+      const start = this.startRoom();
+      if (start <= 0) return; // the next answer pumps again
+      const want = Math.max(1, Math.min(this.owner.maxLease, this.waiters.length + ahead, this.limits.capacity - this.reserve, start));
       let rec = this.cached;
       if (!rec) {
         rec = await this.owner.read(this.key);
@@ -273,7 +308,7 @@ class SharedBucket {
         this.cached = undefined;
         continue;
       }
-      const p = this.project(rec.state, t);
+      const p = this.project(rec.state, t, this.inFlight);
       const available = Math.floor(p.tokens - this.reserve);
       if (available < 1) {
         // wait for a batch of the refill (not a single token: every instance would wake at once), with jitter
@@ -286,30 +321,96 @@ class SharedBucket {
       const expires = t + this.owner.leaseMs;
       const entry: LeaseEntry = [t + this.entryMs(), k + this.inFlight, this.owner.instance];
       const next: BudgetState = { tokens: p.tokens - k, at: t, pausedUntil: rec.state.pausedUntil, taken: rec.state.taken + k, leases: [...p.leases, entry] };
-      const written = await this.owner.write(this.key, next, rec.etag);
-      if (!written) {
-        this.cached = undefined;
-        continue;
-      }
-      this.cached = written;
+      const written = await this.write(rec, next, p, entry[0]);
+      if (!written) continue;
       this.owner.stats.leases++;
       this.owner.stats.leasedTokens += k;
       if (this.held > 0) this.owner.stats.droppedTokens += this.held;
       this.held = k;
       this.heldUntil = expires;
-      this.heldTaken = next.taken;
       this.sentSinceLease = 0;
       this.lastLeaseAt = t;
       return;
     }
   }
 
-  /** An answer with ARM's count: kept to bound the mirror at the next lease (the freshest one wins). */
-  observe(grant: Grant, remaining: number): void {
+  /**
+   * Writes the row with this instance's entry (lasting until `until`); on success the row is the cached one,
+   * an ARM count it was bounded by is spent, and the entry's refresh is set. Undefined: another writer came first.
+   */
+  private async write(rec: BudgetRecord, next: BudgetState, p: Projection, until: number): Promise<BudgetRecord | undefined> {
+    const written = await this.owner.write(this.key, next, rec.etag);
+    this.cached = written;
+    if (!written) return undefined;
+    if (p.resynced) this.owner.stats.resyncs++;
+    // spent only once written (a lost write re-reads and bounds again); a fresher count that came meanwhile stays
+    if (p.spent && this.observation === p.spent) this.observation = undefined;
+    this.entryUntil = until;
+    if (until > 0) this.scheduleRefresh();
+    else clearTimeout(this.refreshTimer);
+    return written;
+  }
+
+  /**
+   * Rewrites this instance's entry after `ms`, by default halfway through its life (a lease rewrites it sooner
+   * and sets this again).
+   */
+  private scheduleRefresh(ms = (this.entryUntil - this.now) / 2): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(10, ms));
+    // requests in flight keep the process alive, not this timer
+    this.refreshTimer.unref?.();
+  }
+
+  /**
+   * Keeps this instance's entry alive while it holds tokens or has requests unanswered. Its next lease would
+   * rewrite it, but an instance whose requests all wait for answers leases nothing: without this, its entry
+   * expired while requests leased under it had still not reached ARM (up to 3.8 s behind a busy event loop,
+   * longer than any answer in its recent samples), and ARM's full bucket lost refill the mirror counted.
+   * Once nothing is held or unanswered, the entry is removed instead.
+   */
+  private async refresh(): Promise<void> {
+    this.refreshTimer = undefined;
+    if (this.refreshing) return this.scheduleRefresh(RELEASE_AFTER_MS);
+    this.refreshing = true;
+    try {
+      for (let i = 0; i < REFRESH_ATTEMPTS; i++) {
+        const t = this.now;
+        const mine = (t < this.heldUntil ? this.held : 0) + this.inFlight;
+        if (mine === 0 && this.entryUntil <= t) return; // nothing to keep, nothing to remove
+        const rec = this.cached ?? (await this.owner.read(this.key));
+        if (!rec) return;
+        const p = this.project(rec.state, t, mine);
+        const entry: LeaseEntry = [t + this.entryMs(), mine, this.owner.instance];
+        const next: BudgetState = { ...rec.state, tokens: p.tokens, at: t, leases: mine > 0 ? [...p.leases, entry] : p.leases };
+        if (await this.write(rec, next, p, mine > 0 ? entry[0] : 0)) {
+          this.owner.stats[mine > 0 ? "refreshes" : "releases"]++;
+          return;
+        }
+      }
+      this.scheduleRefresh(); // every attempt lost to another writer: again shortly
+    } catch (e) {
+      this.owner.storeFailed(e);
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /**
+   * An answer with ARM's count: kept to bound the mirror at the next lease (the tightest one wins). Every token
+   * leased up to the freshest row this instance has seen counts as spent before the answer, so that row must be
+   * recent: from within the time the reserve refills in (the bound tolerates the reserve). An older cut made the
+   * bound subtract again the tokens other instances leased meanwhile, long counted by ARM: when answers come
+   * seconds after their lease, the row went ~150 tokens below ARM's count and every instance waited for nothing.
+   * (A token leased before the cut and still on its way is held back by its instance's entry, not by this bound.)
+   */
+  observe(remaining: number): void {
     const t = this.now;
+    const cut = this.cached?.state;
+    if (!cut || t - cut.at > (this.reserve / this.limits.refillPerSecond) * 1000) return;
     // the one that bounds tightest: remaining + refill since − leased since, compared at any one time
-    const key = (o: { remaining: number; at: number; taken: number }) => o.remaining + o.taken - (o.at / 1000) * this.limits.refillPerSecond;
-    const o = { remaining, at: t, taken: grant.taken };
+    const key = (o: Observation) => o.remaining + o.taken - (o.at / 1000) * this.limits.refillPerSecond;
+    const o: Observation = { remaining, at: t, taken: cut.taken };
     if (!this.observation || key(o) < key(this.observation)) this.observation = o;
   }
 
@@ -341,7 +442,7 @@ class SharedBucket {
  * every instance shares.
  */
 export class SharedArmPacer implements RequestPacer {
-  readonly stats: SharedPacingStats = { requests: 0, delayed: 0, waitedMs: 0, maxWaitMs: 0, resyncs: 0, throttled: 0, leases: 0, leasedTokens: 0, droppedTokens: 0, storageCalls: 0, conflicts: 0, pausesShared: 0, pausesSeen: 0, fallbacks: 0 };
+  readonly stats: SharedPacingStats = { requests: 0, delayed: 0, waitedMs: 0, maxWaitMs: 0, resyncs: 0, throttled: 0, leases: 0, leasedTokens: 0, droppedTokens: 0, storageCalls: 0, conflicts: 0, pausesShared: 0, pausesSeen: 0, fallbacks: 0, refreshes: 0, releases: 0 };
   readonly limits: PacingLimits;
   readonly now: () => number;
   readonly leaseMs: number;
@@ -396,8 +497,7 @@ export class SharedArmPacer implements RequestPacer {
         const kind = pacingKind(request.method);
         const bucket = this.bucket(pacingScope(request.url), kind);
         const started = performance.now();
-        const grant = await bucket.acquire();
-        if (grant === FALLBACK) return this.localPolicy.sendRequest(request, next);
+        if (!(await bucket.acquire())) return this.localPolicy.sendRequest(request, next);
         const waited = performance.now() - started;
         this.stats.requests++;
         if (waited >= 1) {
@@ -419,7 +519,7 @@ export class SharedArmPacer implements RequestPacer {
           await bucket.pause(pause).catch((e: unknown) => this.storeFailed(e));
         } else {
           const remaining = remainingOf(response, kind);
-          if (remaining !== undefined) bucket.observe(grant, remaining);
+          if (remaining !== undefined) bucket.observe(remaining);
         }
         return response;
       },

@@ -112,3 +112,64 @@ describe("a 429 one instance meets holds every instance", () => {
     }
   }, 60_000);
 });
+
+describe("requests that took their tokens but have not reached ARM yet", () => {
+  // a subscription of its own: a budget row no other test in this file has drawn from
+  const FAR = "33333333-3333-4333-8333-333333333333";
+  // reads refilled slower than this process can send them, so the refill, not the CPU, sets the pace
+  const PACED = { ...THROTTLE, reads: { capacity: 250, refillPerSecond: 100 } };
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator([service("apim-far", {}, {}, RG, FAR)], { throttle: PACED });
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("count against the shared budget until they are answered, however late they arrive", async () => {
+    const [a, b] = (await instances(env, 2, { REMEDIATOR_SUBSCRIPTIONS: FAR, ARM_READS_PER_SECOND: "100" })) as [AppDeps, AppDeps];
+    const sa = a.clients.pacer?.stats as SharedPacingStats;
+    // a's requests leave 2 s after they took their tokens (queued behind busy sockets or a busy event loop: in the
+    // 16-instance sweep above, answers came up to 3.8 s after the token), longer than a lease (400 ms) plus any
+    // answer a has seen (none yet): its entry in the row has to outlive both
+    const late = a.clients.apim(FAR);
+    late.pipeline.addPolicy({ name: "lateLink", sendRequest: async (r, next) => new Promise((ok) => setTimeout(ok, 2_000)).then(() => next(r)) }, { afterPolicies: ["armSharedPacingPolicy"] });
+    env.emu.log.clear();
+    const far = Promise.all(Array.from({ length: 200 }, () => late.apiManagementService.get(RG, "apim-far")));
+    for (let i = 0; i < 1000 && sa.requests < 200; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(sa.requests).toBe(200);
+    // meanwhile ARM's bucket stays full (its refill is lost), so the mirror must not refill what a's requests will take
+    await new Promise((r) => setTimeout(r, 900));
+    const near = Promise.all(Array.from({ length: 300 }, () => b.clients.apim(FAR).apiManagementService.get(RG, "apim-far")));
+    await Promise.all([far, near]);
+    { const L = remediatorLog(env); const t0 = Date.parse(L[0]!.time); const bins: Record<number, number> = {}; for (const e of L) bins[Math.floor((Date.parse(e.time) - t0) / 100)] = (bins[Math.floor((Date.parse(e.time) - t0) / 100)] ?? 0) + 1; console.log("BINS", JSON.stringify(bins), JSON.stringify(a.clients.pacer?.stats), JSON.stringify(b.clients.pacer?.stats)); }
+    expect(remediatorLog(env).filter((e) => e.status === 429)).toHaveLength(0);
+    expect(remediatorLog(env).filter((e) => e.status === 200)).toHaveLength(500);
+    // a kept its entry alive while its requests were on their way, and removed it once all were answered
+    expect(sa.refreshes).toBeGreaterThan(0);
+    expect(sa.releases).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe("a consumer the shared budget cannot see", () => {
+  // a subscription of its own, and a slow refill: what the other consumer takes stays taken
+  const OWN = "44444444-4444-4444-8444-444444444444";
+  const SLOW = { enabled: true, reads: { capacity: 250, refillPerSecond: 10 }, writes: { capacity: 200, refillPerSecond: 10 }, deletes: { capacity: 200, refillPerSecond: 10 } };
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator([service("apim-seen", {}, {}, RG, OWN)], { throttle: SLOW });
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("lowers the shared mirror to ARM's remaining-reads count before it meets a 429", async () => {
+    const [a] = (await instances(env, 1, { ARM_READS_PER_SECOND: "10", REMEDIATOR_SUBSCRIPTIONS: OWN })) as [AppDeps];
+    // another app acting as the same identity, unpaced, takes 150 of the bucket's 250 reads
+    const other = createClients(loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, REMEDIATOR_PRINCIPAL_ID: REMEDIATOR, ARM_PACING: "false", ARM_MAX_RETRIES: "0" }));
+    for (let i = 0; i < 15; i++) await Promise.all(Array.from({ length: 10 }, () => other.apim(OWN).apiManagementService.get(RG, "apim-seen")));
+    env.emu.log.clear();
+    // the shared row starts full: only ARM's count on the first answers shows the 150 gone
+    await Promise.all(Array.from({ length: 150 }, () => a.clients.apim(OWN).apiManagementService.get(RG, "apim-seen")));
+    const stats = a.clients.pacer?.stats as SharedPacingStats;
+    expect(env.emu.log.list().filter((e) => e.status === 429)).toHaveLength(0);
+    expect(stats.resyncs).toBeGreaterThan(0);
+    expect(stats.requests).toBe(150);
+  }, 60_000);
+});
