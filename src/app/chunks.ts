@@ -21,11 +21,12 @@
 import { createHash } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
 import { TableClient } from "@azure/data-tables";
+import type { ArmResource } from "../model/arm.js";
 import type { EvaluationScope } from "../model/snapshot.js";
 import type { Finding, Rule } from "../remediations/index.js";
 import type { Env } from "../common/config.js";
 import { ruleMode, WriteBudget, type EvaluateOptions, type EvaluationResult } from "../engine/engine.js";
-import { mergeSpanning, planGate, SPANS_APIS, type ChunkPlan } from "../engine/chunks.js";
+import { ASSUMED_OPERATIONS_PER_API, budgetCalls, mergeSpanning, planGate, SPANS_APIS, type ChunkPlan, type LearnedOperations } from "../engine/chunks.js";
 import { partOptions, splittable } from "../engine/chunked.js";
 import type { AppDeps } from "./app.js";
 import { encodeMessage, keyOf, openAppTable, type EvaluateMessage } from "./storage.js";
@@ -52,9 +53,17 @@ interface PartRow {
 
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 
+/** The row, in each service's partition, that keeps what its evaluations read of its operations (no plan's id: hex). */
+const OPERATIONS_ROW = "operations";
+/** Characters of the operations row's counts (a table string property holds 64 KiB: 32 K UTF-16 characters). */
+const MAX_OPERATIONS_CHARS = 30_000;
+
 /** One row per part of a service's latest plan (partition: the service; row: plan and part); older plans' rows are removed. */
 export class ChunkStore {
-  constructor(private readonly table: TableClient) {}
+  readonly operations: OperationCounts;
+  constructor(private readonly table: TableClient) {
+    this.operations = new OperationCounts(table);
+  }
 
   private static rowKey(plan: string, index: number): string {
     return `${plan}-${String(index).padStart(5, "0")}`;
@@ -87,12 +96,85 @@ export class ChunkStore {
   async forgetOthers(serviceId: string, plan: string): Promise<void> {
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${keyOf(serviceId)}'`, select: ["RowKey"] } })) {
       const rk = String(e.rowKey);
-      if (rk.startsWith(`${plan}-`)) continue;
+      if (rk.startsWith(`${plan}-`) || rk === OPERATIONS_ROW) continue;
       await this.table.deleteEntity(keyOf(serviceId), rk).catch((err: unknown) => {
         if (statusOf(err) !== 404) throw err;
       });
     }
   }
+}
+
+/**
+ * Operations per API earlier evaluations of a service read, for the chunk planner (src/engine/chunks.ts assumes
+ * ASSUMED_OPERATIONS_PER_API of an API it knows nothing of, and a page of APIs with hundreds of operations each
+ * would run far past its budget). One row per service in the chunk table: the APIs with more operations than
+ * assumed (fewer count as assumed: the page is smaller than it could be, never bigger), the largest first, within
+ * a table property's size; `otherwise` counts every API not listed (the largest count that did not fit).
+ */
+export class OperationCounts {
+  constructor(private readonly table: TableClient) {}
+
+  async get(serviceId: string): Promise<LearnedOperations | undefined> {
+    const row = await this.read(serviceId);
+    return row && { counts: new Map(Object.entries(row.counts)), otherwise: row.otherwise };
+  }
+
+  private async read(serviceId: string): Promise<{ counts: Record<string, number>; otherwise: number; etag: string } | undefined> {
+    try {
+      const e = await this.table.getEntity<Record<string, unknown>>(keyOf(serviceId), OPERATIONS_ROW);
+      const parsed = JSON.parse(String(e["counts"] ?? "{}")) as unknown;
+      const counts: Record<string, number> = {};
+      if (parsed && typeof parsed === "object") for (const [k, v] of Object.entries(parsed)) if (typeof v === "number" && Number.isFinite(v) && v >= 0) counts[k] = v;
+      const otherwise = Number(e["otherwise"]);
+      return { counts, otherwise: Number.isFinite(otherwise) && otherwise >= ASSUMED_OPERATIONS_PER_API ? otherwise : ASSUMED_OPERATIONS_PER_API, etag: e.etag };
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Merges what one evaluation read (every API it read, by name) into the row; with If-Match, again when another evaluation wrote first. */
+  async learn(serviceId: string, read: Record<string, number>): Promise<void> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const had = await this.read(serviceId);
+      const merged: Record<string, number> = { ...had?.counts };
+      for (const [api, n] of Object.entries(read)) {
+        if (n > ASSUMED_OPERATIONS_PER_API) merged[api.toLowerCase()] = n;
+        else delete merged[api.toLowerCase()];
+      }
+      const sorted = Object.entries(merged).sort((a, b) => b[1] - a[1]);
+      const kept: Record<string, number> = {};
+      let chars = 2;
+      let otherwise = had?.otherwise ?? ASSUMED_OPERATIONS_PER_API;
+      for (const [api, n] of sorted) {
+        const size = JSON.stringify(api).length + String(n).length + 2;
+        if (chars + size > MAX_OPERATIONS_CHARS) otherwise = Math.max(otherwise, n);
+        else {
+          kept[api] = n;
+          chars += size;
+        }
+      }
+      if (had && JSON.stringify(kept) === JSON.stringify(had.counts) && otherwise === had.otherwise) return;
+      const entity = { partitionKey: keyOf(serviceId), rowKey: OPERATIONS_ROW, counts: JSON.stringify(kept), otherwise };
+      try {
+        if (had) await this.table.updateEntity(entity, "Replace", { etag: had.etag });
+        else await this.table.createEntity(entity);
+        return;
+      } catch (e) {
+        const s = statusOf(e);
+        if (s !== 412 && s !== 409) throw e;
+      }
+    }
+  }
+}
+
+/**
+ * Whether an evaluation's operation counts are worth keeping: a service whose APIs and operations (about a call
+ * each, and about six per API) come within a quarter of the message budget, where a split is near.
+ */
+export function worthLearning(read: Record<string, number>, budgetSeconds: number): boolean {
+  const counts = Object.values(read);
+  return counts.reduce((n, c) => n + c, 0) + 6 * counts.length >= budgetCalls(budgetSeconds) / 4;
 }
 
 /** The chunk table from the app's storage settings (the same account and prefix as the other tables); created if missing. */
@@ -172,7 +254,19 @@ export async function chunkStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule
     };
   }
   if (!splittable(rules, scope)) return undefined;
-  return { kind: "gate", options: { onApiList: planGate(rules.filter((r) => ruleMode(deps.config, r) !== "off"), deps.config.messageBudgetSeconds) } };
+  // the plan counts the operations earlier evaluations read (read once the list is in: a cheap check reads no list)
+  let gate: ((list: ArmResource[]) => void) | undefined;
+  const onApiList = async (list: ArmResource[]): Promise<void> => {
+    if (!gate) {
+      const learned = await store.operations.get(msg.serviceId).catch((e: unknown) => {
+        deps.log.warn({ serviceId: msg.serviceId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "operation counts not read: the chunk plan assumes them");
+        return undefined;
+      });
+      gate = planGate(rules.filter((r) => ruleMode(deps.config, r) !== "off"), deps.config.messageBudgetSeconds, undefined, learned);
+    }
+    gate(list);
+  };
+  return { kind: "gate", options: { onApiList } };
 }
 
 /**

@@ -32,8 +32,10 @@ export const API_LEVEL_NEEDS: ReadonlySet<DataNeed> = new Set<DataNeed>(["apis",
 export const SPANS_APIS: ReadonlySet<string> = new Set(["application-insights-logger"]);
 
 /**
- * Operations per API assumed when counting a page's calls: the API list does not say how many an API has (only
- * its operation list, one call per API, does). The issue's large-service case (2,000 APIs, 5 operations each).
+ * Operations per API assumed when counting a page's calls, for an API no earlier evaluation of the service read
+ * (PlanOptions.operations: the app keeps what each evaluation read, src/app/chunks.ts): the API list does not say
+ * how many an API has (only its operation list, one call per API, does). The issue's large-service case (2,000
+ * APIs, 5 operations each).
  */
 export const ASSUMED_OPERATIONS_PER_API = 5;
 
@@ -50,7 +52,7 @@ export interface ChunkPart {
   index: number;
   /** The part's scope: excluding every listed API (service part), or naming the page's APIs; none when the evaluation is not split. */
   scope?: EvaluationScope;
-  /** Counted ARM calls (expectedCalls for the list's shape, ASSUMED_OPERATIONS_PER_API per API). */
+  /** Counted ARM calls (expectedCalls for the list's shape: learned operations per API, else ASSUMED_OPERATIONS_PER_API). */
   calls: number;
 }
 
@@ -94,18 +96,26 @@ export async function readApiList(clients: AzureClients, serviceId: string): Pro
 
 type ApiShape = CallShape["apis"][number];
 
-/** The call shape of the listed APIs: revisions counted from the list, operations assumed. */
-function shapeOf(list: ArmResource[], operations: number): { names: string[]; byName: Map<string, ApiShape> } {
+/**
+ * The call shape of the listed APIs: revisions counted from the list; operations as `learned` (what an earlier
+ * evaluation read: lowercase API name, revisions as `api;rev=n`) says, else `operations` each.
+ */
+function shapeOf(list: ArmResource[], operations: number, learned?: ReadonlyMap<string, number>): { names: string[]; byName: Map<string, ApiShape> } {
   const current = list.filter(isCurrent);
   const byName = new Map<string, ApiShape>();
   for (const a of current) {
+    const name = a.name.toLowerCase();
     const http = /^(http|soap)?$/i.test(str(pick(a, "properties.type")) ?? str(pick(a, "properties.apiType")) ?? "");
-    byName.set(a.name.toLowerCase(), { revisions: 1, operations, http, revisionOperations: operations });
+    const ops = learned?.get(name) ?? operations;
+    byName.set(name, { revisions: 1, operations: ops, http, revisionOperations: 0 });
   }
   for (const a of list) {
     const [base, rev] = a.name.toLowerCase().split(";rev=");
     const api = rev !== undefined ? byName.get(base as string) : undefined;
-    if (api) api.revisions++;
+    if (!api) continue;
+    api.revisions++;
+    // the shape has one count for every non-current revision: the largest
+    api.revisionOperations = Math.max(api.revisionOperations ?? 0, learned?.get(a.name.toLowerCase()) ?? learned?.get(base as string) ?? operations);
   }
   return { names: [...byName.keys()], byName };
 }
@@ -129,12 +139,20 @@ export function servicePartCalls(needsIn: Iterable<DataNeed>, pageSize: number, 
   return expectedCalls(needs, baseShape(pageSize, reportRows)) - (needs.has("apis") ? 1 : 0);
 }
 
+/** What earlier evaluations of a service read of its operations: per API (lowercase), and the count for any other API. */
+export interface LearnedOperations {
+  counts: ReadonlyMap<string, number>;
+  otherwise: number;
+}
+
 export interface PlanOptions {
   /** The budget in ARM calls (budgetCalls). */
   budget: number;
   /** ARM's page size for the count (100 in Azure's API Management lists). */
   pageSize?: number;
   operationsPerApi?: number;
+  /** Operations per API an earlier evaluation of the service read (lowercase names); the others count `operationsPerApi`. */
+  operations?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -145,8 +163,8 @@ export interface PlanOptions {
 export function planChunks(rules: readonly Rule[], list: ArmResource[], options: PlanOptions): ChunkPlan {
   const pageSize = options.pageSize ?? 100;
   const ops = options.operationsPerApi ?? ASSUMED_OPERATIONS_PER_API;
-  const { names, byName } = shapeOf(list, ops);
-  const reportRows = names.length * ops;
+  const { names, byName } = shapeOf(list, ops, options.operations);
+  const reportRows = names.reduce((n, a) => n + (byName.get(a) as ApiShape).operations, 0);
   const needs = needsOf(rules);
   const listCalls = Math.max(1, Math.ceil(list.length / pageSize));
   const unchunkedCalls = expectedCalls(needs, { ...baseShape(pageSize, reportRows), apis: names.map((n) => byName.get(n) as ApiShape) });
@@ -193,12 +211,12 @@ export class SplitRequired extends Error {
  * before chunked evaluation existed; one that must be split stops there, rejecting with SplitRequired (its plan).
  * Decides once (a later read of the list in the same evaluation passes).
  */
-export function planGate(rules: readonly Rule[], budgetSeconds: number, onWhole?: (plan: ChunkPlan) => void): (list: ArmResource[]) => void {
+export function planGate(rules: readonly Rule[], budgetSeconds: number, onWhole?: (plan: ChunkPlan) => void, learned?: LearnedOperations): (list: ArmResource[]) => void {
   let decided = false;
   return (list) => {
     if (decided) return;
     decided = true;
-    const plan = planChunks(rules, list, { budget: budgetCalls(budgetSeconds) });
+    const plan = planChunks(rules, list, { budget: budgetCalls(budgetSeconds), ...(learned ? { operations: learned.counts, operationsPerApi: learned.otherwise } : {}) });
     if (plan.parts.length > 1) throw new SplitRequired(plan);
     onWhole?.(plan);
   };

@@ -99,6 +99,11 @@ export interface EvaluationResult {
   fromRow?: string[];
   /** What ticketing did with this evaluation's drifts (set by the app when a provider is configured). */
   tickets?: import("../tickets/manager.js").SyncReport;
+  /**
+   * How many operations each API read had (lowercase API resource name, revisions as `api;rev=n`): set when the
+   * rules read operation lists. The chunk planner counts a big service's later evaluations with them (src/app/chunks.ts).
+   */
+  operationCounts?: Record<string, number>;
 }
 
 export interface EvaluateOptions {
@@ -138,6 +143,8 @@ interface PassState {
   actions: ActionResult[];
   expired: string[];
   pretendIdentity?: Record<string, unknown>;
+  /** Operations per API the passes read (OperationCounts). */
+  operationCounts?: Record<string, number>;
 }
 
 /** Fix order: the identity first (Key Vault migration needs it), then everything else in catalog order, locks last (a ReadOnly lock would block every later fix). */
@@ -277,7 +284,7 @@ export class Engine {
       if (judged.length > 0) await this.pass(serviceId, judged, { ...options, scope: undefined }, correlationId, state, options.row, true);
       const rest = rules.filter((r) => !judged.includes(r));
       if (rest.length > 0) await this.pass(serviceId, rest, options, correlationId, state);
-      return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope, fromRow: judged.map((r) => r.meta.id) };
+      return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope, fromRow: judged.map((r) => r.meta.id), ...(state.operationCounts ? { operationCounts: state.operationCounts } : {}) };
     }
     if (first.length > 0 && first.length < rules.length) {
       const snap = await this.pass(serviceId, first, options, correlationId, state);
@@ -286,7 +293,7 @@ export class Engine {
     } else {
       await this.pass(serviceId, rules, options, correlationId, state);
     }
-    return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope };
+    return { serviceId: state.serviceId ?? serviceId, correlationId, findings: state.findings, actions: state.actions, writes: state.serviceBudget.used, expiredExemptions: state.expired, scope: options.scope, ...(state.operationCounts ? { operationCounts: state.operationCounts } : {}) };
   }
 
   /** `hint`: the snapshot is a Resource Graph row: nothing it finds is fixed in this pass (enforce is planned, never applied). */
@@ -294,6 +301,7 @@ export class Engine {
     const { config } = this.deps;
     const ropts = ruleOptions(config);
     let snap = await this.snapshot(serviceId, rules, options.scope, knownService, options.apiList, options.onApiList);
+    for (const [api, ops] of Object.entries(snap.operations)) (state.operationCounts ??= {})[api] = ops.length;
     // a scoped evaluation saw only some APIs: what rules say about anything else is not a verdict
     const detected = detect([snap], rules, ropts);
     const findings = detected.filter((f) => inScope(serviceId, options.scope, f.resourceId));

@@ -165,3 +165,81 @@ describe("a service too big for one message is evaluated in parts", () => {
     expect(paths.indexOf(`${svcPath}/apis`)).toBeGreaterThan(paths.indexOf(svcPath));
   }, 60_000);
 });
+
+describe("a service whose APIs have many operations each", () => {
+  const WIDE = "apim-wide";
+  const WIDE_APIS = 30;
+  const OPS = 40;
+  // 750 calls: the plan's assumed 5 operations per API fit (~360 calls), the APIs' 40 do not (~1,400)
+  const WIDE_BUDGET = 30;
+  let env: TestEnv;
+  const WIDE_ID = serviceId(WIDE);
+  const reads = () => env.emu.log.list().filter((l) => l.host === "arm" && (l.principal ?? "").replace(/-/g, "") === REMEDIATOR.replace(/-/g, ""));
+  beforeAll(async () => {
+    const out: Array<Record<string, unknown>> = [service(WIDE, { apiVersionConstraint: {} })];
+    for (let i = 0; i < WIDE_APIS; i++) {
+      const api = name(i);
+      out.push(child(WIDE, `apis/${api}`, "Microsoft.ApiManagement/service/apis", { displayName: api, path: api, protocols: i % 5 === 0 ? ["http", "https"] : ["https"], serviceUrl: `https://${api}.internal.example`, subscriptionRequired: true, isCurrent: true, apiRevision: "1" }));
+      for (let o = 0; o < OPS; o++) out.push(child(WIDE, `apis/${api}/operations/op-${o}`, "Microsoft.ApiManagement/service/apis/operations", { displayName: `op ${o}`, method: "GET", urlTemplate: `/items/${o}` }));
+    }
+    env = await startTestEmulator(out, { throttle: { enabled: false } });
+  }, 60_000);
+  afterAll(async () => env.emu.stop());
+
+  /** Each message of the queue, evaluated one at a time: its part and the ARM calls it made. */
+  async function run(deps: AppDeps, id: string): Promise<Array<{ part: string; calls: number }>> {
+    await deps.storage.evaluateQueue.sendMessage(sweepMessage(WIDE_ID, id));
+    const measured: Array<{ part: string; calls: number }> = [];
+    for (let i = 0; i < 20; i++) {
+      const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
+      if (!got) break;
+      env.emu.log.clear();
+      expect((await evaluateQueued(got.messageText, deps)).kind).toBe("evaluated");
+      await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
+      const m = decode(got.messageText);
+      measured.push({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : "service", calls: reads().length });
+    }
+    return measured;
+  }
+
+  it("is split by the operations its last evaluation read, not by the 5 per API the plan assumes of an API it never read", async () => {
+    const deps = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false", REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}w`, REMEDIATOR_MESSAGE_BUDGET_SECONDS: String(WIDE_BUDGET) });
+    await clearAppStorage(deps);
+    const budget = budgetCalls(WIDE_BUDGET);
+    // the first evaluation knows nothing of the operations: one message, past the budget (what the plan cannot know before reading)
+    const first = await run(deps, "first");
+    expect(first).toHaveLength(1);
+    expect(first[0]?.calls).toBeGreaterThan(budget);
+    const learned = await deps.chunks?.operations.get(WIDE_ID);
+    expect(learned?.counts.size).toBe(WIDE_APIS);
+    expect([...(learned?.counts.values() ?? [])].every((n) => n === OPS)).toBe(true);
+    const verdicts = (await deps.storage.compliance.list()).filter((r) => r.serviceId === WIDE_ID).map(key).sort();
+    // the next one is planned on those counts: a service part and pages, every message within the budget
+    const second = await run(deps, "second");
+    console.info(`${WIDE_APIS} APIs x ${OPS} operations, budget ${budget} calls: first ${first[0]?.calls} calls in one message; then ${second.map((x) => `${x.part}: ${x.calls}`).join(", ")}`);
+    expect(second.length).toBeGreaterThan(2);
+    expect(second[0]?.part).toBe("service");
+    for (const x of second) expect(x.calls).toBeLessThanOrEqual(budget);
+    expect((await deps.storage.compliance.list()).filter((r) => r.serviceId === WIDE_ID).map(key).sort()).toEqual(verdicts);
+  }, 120_000);
+
+  it("keeps the largest counts within a table property, and counts every API it dropped as the largest it dropped", async () => {
+    const deps = await appFor(env.emu, { REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}x` });
+    const store = deps.chunks?.operations;
+    if (!store) throw new Error("no chunk store");
+    const svc = serviceId("apim-counted");
+    // 3,000 APIs with long names: more than one table property holds
+    const read = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`an-api-with-a-rather-long-name-${String(i).padStart(4, "0")}`, 6 + (i % 50)]));
+    await store.learn(svc, read);
+    const got = await store.get(svc);
+    expect(got?.counts.size).toBeGreaterThan(100);
+    expect(got?.counts.size).toBeLessThan(3000);
+    const kept = Math.min(...(got?.counts.values() ?? []));
+    expect(got?.otherwise).toBeGreaterThanOrEqual(kept);
+    expect(got?.otherwise).toBeGreaterThan(5);
+    // an API that now has no more operations than assumed leaves the row (it counts as assumed)
+    const [oneName] = [...(got?.counts.keys() ?? [])];
+    await store.learn(svc, { [oneName as string]: 2 });
+    expect((await store.get(svc))?.counts.has(oneName as string)).toBe(false);
+  }, 60_000);
+});
