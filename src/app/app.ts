@@ -299,9 +299,10 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const all = rulesForChanges(msg.serviceId, changed.length === 0 ? "all" : changed);
       let rules = read && !read.full ? cheapRules(all) : all;
       let scope = scopeForChanges(msg.serviceId, changed);
-      // a service whose evaluation needs more ARM calls than one message may make is evaluated in parts, one message each (src/app/chunks.ts)
-      // (not for an event naming the service itself: its service-level fixes go before any collection is read, the plan's API list included)
-      let step = namesService(msg.serviceId, changed) ? undefined : await chunkStep(msg, deps, rules, scope);
+      // a service whose evaluation needs more ARM calls than one message may make is evaluated in parts, one message each (src/app/chunks.ts);
+      // for an event naming the service itself too: its service-level rules run first (serviceFirst), before the API list the plan is made
+      // on is read, so their fixes are made and audited before the split stops the evaluation, and the service part finds them done
+      let step = await chunkStep(msg, deps, rules, scope);
       if (step?.kind === "skip") {
         followUp = (await taken.removal) === "kept";
         return { kind: "nothing" as const, reason: step.reason };

@@ -5,13 +5,14 @@
  * one part only; a small service is one evaluation, as before.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evaluateQueued, type AppDeps } from "../../src/app/app.js";
+import type { EventGridEvent } from "../../emulator/events.js";
+import { evaluateQueued, handleEvents, type AppDeps } from "../../src/app/app.js";
 import { drainQueue } from "../../src/local/driver.js";
 import { encodeMessage, type EvaluateMessage } from "../../src/app/storage.js";
 import { budgetCalls, planChunks, readApiList } from "../../src/engine/chunks.js";
 import { RULES } from "../../src/remediations/index.js";
 import { appFor, clearAppStorage, STORAGE_PREFIX } from "../helpers/app.js";
-import { child, REMEDIATOR, service, serviceId, startTestEmulator, type TestEnv } from "../helpers/emulator.js";
+import { child, PORTAL_USER, REMEDIATOR, RG, service, serviceId, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
 
 const BIG = "apim-chunked";
 const SMALL = "apim-unchunked";
@@ -242,4 +243,46 @@ describe("a service whose APIs have many operations each", () => {
     await store.learn(svc, { [oneName as string]: 2 });
     expect((await store.get(svc))?.counts.has(oneName as string)).toBe(false);
   }, 60_000);
+});
+
+describe("an event naming a service too big for one message", () => {
+  let env: TestEnv;
+  const BIG_ID = serviceId(BIG);
+  const reads = () => env.emu.log.list().filter((l) => l.host === "arm" && (l.principal ?? "").replace(/-/g, "") === REMEDIATOR.replace(/-/g, ""));
+  beforeAll(async () => {
+    env = await startTestEmulator(estate(), { throttle: { enabled: false } });
+  }, 60_000);
+  afterAll(async () => env.emu.stop());
+
+  it("fixes the service first, then evaluates the rest in parts, each message within the budget", async () => {
+    // enforce, with room for every fix (43 APIs over HTTP and the service's minimum API version)
+    const deps = await appFor(env.emu, { ARM_PACING: "false", REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}e`, REMEDIATOR_MESSAGE_BUDGET_SECONDS: String(BUDGET_SECONDS), REMEDIATOR_MAX_WRITES_PER_SERVICE: "100" });
+    await clearAppStorage(deps);
+    // a portal user tags the service: its Event Grid event names the service itself
+    const user = env.clientsAs(PORTAL_USER).apim(SUB);
+    const since = env.emu.events.list().length;
+    await user.apiManagementService.beginUpdateAndWait(RG, BIG, { tags: { owner: "team-a" } }, { updateIntervalInMs: 5 });
+    for (const e of env.emu.events.list(since) as EventGridEvent[]) await handleEvents(e, deps);
+    const measured: Array<{ part: string; calls: number; patchFirst?: boolean }> = [];
+    for (let i = 0; i < 20; i++) {
+      const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
+      if (!got) break;
+      env.emu.log.clear();
+      expect((await evaluateQueued(got.messageText, deps)).kind).toBe("evaluated");
+      await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
+      const m = decode(got.messageText);
+      const own = reads();
+      const patch = own.findIndex((l) => l.method === "PATCH" && (l.path.split("?")[0] ?? "").toLowerCase() === BIG_ID.toLowerCase());
+      const firstList = own.findIndex((l) => l.method === "GET" && (l.path.split("?")[0] ?? "").toLowerCase().startsWith(`${BIG_ID.toLowerCase()}/`));
+      measured.push({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : m.reason, calls: own.length, ...(patch >= 0 ? { patchFirst: patch < firstList } : {}) });
+    }
+    console.info(`service event on ${APIS} APIs (budget ${budgetCalls(BUDGET_SECONDS)}): ${measured.map((x) => `${x.part}: ${x.calls}`).join(", ")}`);
+    expect(measured.length).toBeGreaterThan(2);
+    // the event's message: the minimum API version set before any collection was read (the plan's API list included)
+    expect(measured[0]?.patchFirst).toBe(true);
+    for (const x of measured) expect(x.calls).toBeLessThanOrEqual(budgetCalls(BUDGET_SECONDS));
+    // and the pages fixed their APIs: every 7th was callable over HTTP
+    expect((await user.apiManagementService.get(RG, BIG)).apiVersionConstraint?.minApiVersion).toBeDefined();
+    for (let i = 0; i < APIS; i += 7) expect((await user.api.get(RG, BIG, name(i))).protocols).toEqual(["https"]);
+  }, 180_000);
 });
