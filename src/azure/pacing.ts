@@ -41,6 +41,17 @@ export const ARM_LIMITS: PacingLimits = {
   deletes: { capacity: 200, refillPerSecond: 10 },
 };
 
+/**
+ * Buckets a pacer keeps before it drops the idle ones (one per subscription and kind: a sweep of 10,000
+ * subscriptions would keep them all; an idle one is what a new one would be, apart from its slow start).
+ */
+export const MAX_IDLE_BUCKETS = 1024;
+
+/** Removes the buckets that are idle (`idle()` true). */
+export function pruneIdle<B extends { idle(): boolean }>(buckets: Map<string, B>): void {
+  for (const [key, b] of buckets) if (b.idle()) buckets.delete(key);
+}
+
 /** Requests in flight on a bucket until its first DEFICIT_WINDOW answers are in. */
 const SLOW_START_IN_FLIGHT = 8;
 /** Answers that must all show a deficit before the mirror is lowered. */
@@ -126,6 +137,13 @@ class Bucket {
     // a few tokens stay unused, a cushion against consumers the mirror cannot see
     this.reserve = Math.min(Math.max(1, Math.floor(limits.capacity * 0.02)), Math.max(0, limits.capacity - 1));
     this.tolerance = Math.max(2, this.reserve);
+  }
+
+  /** Nothing waiting or in flight, no pause, no share given up, and refilled to the brim: a new bucket would be the same. */
+  idle(): boolean {
+    if (this.waiters.length > 0 || this.inFlight > 0 || this.timer || this.now() < this.pausedUntil || this.share < 1) return false;
+    this.refill();
+    return this.tokens >= this.limits.capacity;
   }
 
   private refill(): void {
@@ -299,7 +317,10 @@ export class ArmPacer implements RequestPacer {
   private bucket(scope: string, kind: PacingKind): Bucket {
     const key = `${scope}|${kind}`;
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = new Bucket(this.limits[kind], this.now)));
+    if (!b) {
+      if (this.buckets.size >= MAX_IDLE_BUCKETS) pruneIdle(this.buckets);
+      this.buckets.set(key, (b = new Bucket(this.limits[kind], this.now)));
+    }
     return b;
   }
 

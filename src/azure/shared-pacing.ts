@@ -46,7 +46,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
-import { ARM_LIMITS, ArmPacer, pacingKind, pacingScope, remainingOf, retryAfterMs, type BucketLimits, type PacingKind, type PacingLimits, type PacingStats, type RequestPacer } from "./pacing.js";
+import { ARM_LIMITS, ArmPacer, MAX_IDLE_BUCKETS, pacingKind, pruneIdle, pacingScope, remainingOf, retryAfterMs, type BucketLimits, type PacingKind, type PacingLimits, type PacingStats, type RequestPacer } from "./pacing.js";
 
 /**
  * One bucket's row. `leases`: [expiresAt, tokens, instance] per instance: the tokens it held at its last
@@ -220,6 +220,14 @@ class SharedBucket {
     }
     // every request answered: the entry, sized for the slowest answer, would hold back the others' refill for nothing
     if (this.inFlight === 0 && this.entryUntil > this.now) this.scheduleRefresh(RELEASE_AFTER_MS);
+  }
+
+  /** Nothing waiting, held, unanswered or in this instance's row entry (its refresh timer is then cleared: it is about to be dropped; the row has the rest). */
+  idle(): boolean {
+    const t = this.now;
+    if (this.waiters.length > 0 || this.inFlight > 0 || this.leasing || this.refreshing || this.entryUntil > t || (this.held > 0 && t < this.heldUntil)) return false;
+    clearTimeout(this.refreshTimer);
+    return true;
   }
 
   /** How long after its lease this instance's tokens may still reach ARM. */
@@ -485,7 +493,10 @@ export class SharedArmPacer implements RequestPacer {
   private bucket(scope: string, kind: PacingKind): SharedBucket {
     const key = `${this.options.principal.toLowerCase()}|${scope}|${kind}`;
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = new SharedBucket(key, this.limits[kind], this)));
+    if (!b) {
+      if (this.buckets.size >= MAX_IDLE_BUCKETS) pruneIdle(this.buckets);
+      this.buckets.set(key, (b = new SharedBucket(key, this.limits[kind], this)));
+    }
     return b;
   }
 
