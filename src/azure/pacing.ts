@@ -300,6 +300,8 @@ export function remainingOf(response: PipelineResponse, kind: PacingKind): numbe
 export interface RequestPacer {
   readonly stats: PacingStats;
   readonly limits: PacingLimits;
+  /** Buckets kept now. */
+  readonly bucketCount: number;
   /** The core-rest-pipeline policy (add it per retry, so every attempt takes a token). */
   policy(): PipelinePolicy;
 }
@@ -313,6 +315,11 @@ export class ArmPacer implements RequestPacer {
     readonly limits: PacingLimits = ARM_LIMITS,
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /** Buckets kept now (one per subscription and kind in use; idle ones dropped past MAX_IDLE_BUCKETS). */
+  get bucketCount(): number {
+    return this.buckets.size;
+  }
 
   private bucket(scope: string, kind: PacingKind): Bucket {
     const key = `${scope}|${kind}`;

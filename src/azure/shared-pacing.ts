@@ -490,6 +490,11 @@ export class SharedArmPacer implements RequestPacer {
     this.options.onFallback?.(e);
   }
 
+  /** Buckets kept now (as ArmPacer.bucketCount). */
+  get bucketCount(): number {
+    return this.buckets.size;
+  }
+
   private bucket(scope: string, kind: PacingKind): SharedBucket {
     const key = `${this.options.principal.toLowerCase()}|${scope}|${kind}`;
     let b = this.buckets.get(key);

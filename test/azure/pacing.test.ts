@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClients } from "../../src/azure/clients.js";
 import { loadConfig } from "../../src/common/config.js";
-import { pacingKind, pacingScope } from "../../src/azure/pacing.js";
+import { MAX_IDLE_BUCKETS, pacingKind, pacingScope } from "../../src/azure/pacing.js";
 import { PORTAL_USER, REMEDIATOR, RG, service, startTestEmulator, SUB, type TestEnv } from "../helpers/emulator.js";
-import { LocalTokenCredential } from "../../src/azure/clients.js";
+import { LocalTokenCredential, MAX_CACHED_CLIENTS } from "../../src/azure/clients.js";
 
 // ARM's bucket sizes, refilled 10 times faster so the test is quick
 const REFILL = 250;
@@ -98,4 +98,32 @@ describe("ARM pacing under the subscription's global limit", () => {
     expect(mine.filter((e) => e.status === 200)).toHaveLength(300);
     expect(mine.filter((e) => e.status === 429).length).toBeLessThan(8);
   });
+});
+
+describe("a sweep of thousands of subscriptions", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await startTestEmulator([service("apim-paced")], { throttle: { enabled: true, reads: { capacity: 250, refillPerSecond: REFILL } } });
+  });
+  afterAll(async () => env.emu.stop());
+
+  it("keeps a bounded number of clients and pacing buckets, however many subscriptions it reads", async () => {
+    const c = createClients(loadConfig({ ARM_ENDPOINT: env.emu.armEndpoint, ARM_CA_FILE: env.emu.caFile, REMEDIATOR_PRINCIPAL_ID: REMEDIATOR, ARM_READS_PER_SECOND: String(REFILL), ARM_MAX_RETRIES: "0" }));
+    const subs = Array.from({ length: MAX_IDLE_BUCKETS + 200 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`);
+    const first = c.apim(subs[0] as string);
+    // one read in each subscription (none of them exists: a 404 still takes its token), 32 at a time
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < subs.length) await c.apim(subs[next++] as string).apiManagementService.get(RG, "apim-paced").catch((e: { statusCode?: number }) => expect(e.statusCode).toBe(404));
+      // each bucket refills to the brim in 4 ms at this rate: idle, it may be dropped
+      await new Promise((r) => setTimeout(r, 10));
+    }));
+    await new Promise((r) => setTimeout(r, 20));
+    await c.apim(SUB).apiManagementService.get(RG, "apim-paced");
+    expect(c.pacer?.bucketCount).toBeLessThanOrEqual(MAX_IDLE_BUCKETS);
+    // the factory built the first subscription's client again: it had kept only the most recent ones
+    expect(c.apim(subs[0] as string)).not.toBe(first);
+    expect(c.apim(SUB)).toBe(c.apim(SUB));
+    expect(MAX_CACHED_CLIENTS).toBeLessThan(subs.length);
+  }, 60_000);
 });
