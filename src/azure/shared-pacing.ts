@@ -219,7 +219,8 @@ class SharedBucket {
       if (this.waiters.length > 0) this.pump();
     }
     // every request answered: the entry, sized for the slowest answer, would hold back the others' refill for nothing
-    if (this.inFlight === 0 && this.entryUntil > this.now) this.scheduleRefresh(RELEASE_AFTER_MS);
+    // (only when others drew on the bucket too when this instance last saw the row: alone, the release is a write for no one)
+    if (this.inFlight === 0 && this.entryUntil > this.now && this.othersDraw()) this.scheduleRefresh(RELEASE_AFTER_MS);
   }
 
   /** Nothing waiting, held, unanswered or in this instance's row entry (its refresh timer is then cleared: it is about to be dropped; the row has the rest). */
@@ -228,6 +229,11 @@ class SharedBucket {
     if (this.waiters.length > 0 || this.inFlight > 0 || this.leasing || this.refreshing || this.entryUntil > t || (this.held > 0 && t < this.heldUntil)) return false;
     clearTimeout(this.refreshTimer);
     return true;
+  }
+
+  /** Whether the row this instance last saw had another instance's entry (live when the row was written). */
+  private othersDraw(): boolean {
+    return this.cached?.state.leases.some(([, , who]) => who !== this.owner.instance) ?? false;
   }
 
   /** How long after its lease this instance's tokens may still reach ARM. */

@@ -130,6 +130,8 @@ describe("requests that took their tokens but have not reached ARM yet", () => {
     // a's requests leave 2 s after they took their tokens (queued behind busy sockets or a busy event loop: in the
     // 16-instance sweep above, answers came up to 3.8 s after the token), longer than a lease (400 ms) plus any
     // answer a has seen (none yet): its entry in the row has to outlive both
+    // b has drawn on the bucket just before: a's lease sees b's entry (so a removes its own once its requests are answered)
+    await Promise.all(Array.from({ length: 5 }, () => b.clients.apim(FAR).apiManagementService.get(RG, "apim-far")));
     const late = a.clients.apim(FAR);
     late.pipeline.addPolicy({ name: "lateLink", sendRequest: async (r, next) => new Promise((ok) => setTimeout(ok, 2_000)).then(() => next(r)) }, { afterPolicies: ["armSharedPacingPolicy"] });
     env.emu.log.clear();
