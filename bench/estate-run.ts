@@ -99,6 +99,15 @@ async function loadEstate(plan: EstatePlan, o: EstateOptions): Promise<Loaded> {
 }
 
 /** One sweep with `n` app processes (the first runs the timer), on storage prefix `prefix`. */
+/** The shared pacers' figures, summed over the instances (their `stats`: src/azure/shared-pacing.ts SharedPacingStats). */
+function pacingOf(results: WorkerResult[]): Pick<SweepFigures, "pacing"> {
+  const stats = results.map((r) => r.pacer as Partial<Record<string, number>> | undefined).filter((p): p is Partial<Record<string, number>> => p !== undefined && typeof p["storageCalls"] === "number");
+  if (stats.length === 0) return {};
+  const sum = (k: string) => stats.reduce((a, p) => a + (p[k] ?? 0), 0);
+  const requests = sum("requests");
+  return { pacing: { requests, storageCallsPerRequest: r2(sum("storageCalls") / Math.max(1, requests), 3) as number, conflicts: sum("conflicts"), fallbacks: sum("fallbacks"), resyncs: sum("resyncs"), pausesShared: sum("pausesShared"), refreshes: sum("refreshes"), releases: sum("releases") } };
+}
+
 async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, sweepNo: 1 | 2, o: EstateOptions, drifted: Set<string>): Promise<SweepFigures> {
   const bench: BenchOptions = { ...DEFAULTS, speed: o.speed };
   const env = (i: number) =>
@@ -152,6 +161,8 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
       maxServiceCalls: Math.max(0, ...t.byService.values()),
       peakRssMB: r2(Math.max(...results.map((r) => Math.max(r.peakRssBytes, r.maxRssBytes))) / 2 ** 20, 1) as number,
       cpuS: { app: r2(results.reduce((a, r) => a + r.cpuMs, 0) / 1000, 1) as number, emulator: r2((cpu.user + cpu.system) / 1e6, 1) as number },
+      throttledByKind: t.throttledByKind,
+      ...pacingOf(results),
     };
   } finally {
     for (const w of workers) await w.close();

@@ -183,6 +183,8 @@ export interface EstateTally {
   /** The remediator's ARM requests (Resource Graph not included). */
   calls: number;
   throttled429: number;
+  /** The 429s by the emulator's kind of request (read, write, delete, action). */
+  throttledByKind: Record<string, number>;
   /** Resource Graph queries answered (200) and refused (429). */
   graphQueries: number;
   graph429: number;
@@ -196,7 +198,7 @@ export interface EstateTally {
   subscriptionLevel: number;
 }
 
-export const emptyTally = (): EstateTally => ({ calls: 0, throttled429: 0, graphQueries: 0, graph429: 0, subscriptionLists: 0, bySubscription: new Map(), byService: new Map(), subscriptionLevel: 0 });
+export const emptyTally = (): EstateTally => ({ calls: 0, throttled429: 0, throttledByKind: {}, graphQueries: 0, graph429: 0, subscriptionLists: 0, bySubscription: new Map(), byService: new Map(), subscriptionLevel: 0 });
 
 const SERVICE_PATH = /^(\/subscriptions\/([^/?]+)\/resourcegroups\/[^/?]+\/providers\/microsoft\.apimanagement\/service\/[^/?]+)/i;
 const SUBSCRIPTION_PATH = /^\/subscriptions\/([^/?]+)/i;
@@ -211,7 +213,10 @@ export function tallyEntry(t: EstateTally, e: { host: string; method: string; pa
     return;
   }
   t.calls++;
-  if (e.status === 429) t.throttled429++;
+  if (e.status === 429) {
+    t.throttled429++;
+    t.throttledByKind[e.kind] = (t.throttledByKind[e.kind] ?? 0) + 1;
+  }
   if (/^\/subscriptions\/?(\?|$)/i.test(path)) t.subscriptionLists++;
   const sub = SUBSCRIPTION_PATH.exec(path)?.[1]?.toLowerCase();
   if (sub) {
@@ -283,6 +288,9 @@ export interface SweepFigures {
   maxServiceCalls: number;
   peakRssMB: number;
   cpuS: { app: number; emulator: number };
+  /** The 429s by kind of request; the shared pacers' figures over every instance (absent without a shared pacer). */
+  throttledByKind?: Record<string, number>;
+  pacing?: { requests: number; storageCallsPerRequest: number; conflicts: number; fallbacks: number; resyncs: number; pausesShared: number; refreshes: number; releases: number };
 }
 
 export interface SingleSubscriptionFigures {
