@@ -322,7 +322,9 @@ class SharedBucket {
         this.cached = undefined;
         continue;
       }
-      const p = this.project(rec.state, t, this.inFlight);
+      // tokens still held from the last lease go on being sent until this one is written (ARM has counted none of them)
+      const mine = this.inFlight + (t < this.heldUntil ? this.held : 0);
+      const p = this.project(rec.state, t, mine);
       const available = Math.floor(p.tokens - this.reserve);
       if (available < 1) {
         // wait for a batch of the refill (not a single token: every instance would wake at once), with jitter
@@ -333,7 +335,7 @@ class SharedBucket {
       }
       const k = Math.min(want, available);
       const expires = t + this.owner.leaseMs;
-      const entry: LeaseEntry = [t + this.entryMs(), k + this.inFlight, this.owner.instance];
+      const entry: LeaseEntry = [t + this.entryMs(), k + mine, this.owner.instance];
       const next: BudgetState = { tokens: p.tokens - k, at: t, pausedUntil: rec.state.pausedUntil, taken: rec.state.taken + k, leases: [...p.leases, entry] };
       const written = await this.write(rec, next, p, entry[0]);
       if (!written) continue;
