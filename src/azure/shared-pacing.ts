@@ -27,7 +27,12 @@
  *   answered (a request queued in the client behind busy sockets or a busy
  *   event loop may reach ARM seconds after its token was leased). The entry
  *   lasts `leaseMs` plus the slowest recent answer of that instance, so a
- *   stopped instance's entry goes away by itself.
+ *   stopped instance's entry goes away by itself; while the instance still
+ *   holds tokens or waits for answers it rewrites the entry halfway through
+ *   its life, and once every request is answered it removes it (when others
+ *   draw on the bucket).
+ * - Slow start. Before ARM has answered an instance's first 8 requests on a
+ *   bucket, it leases no more: their counts bound the row before a burst.
  * - Correction. ARM's `x-ms-ratelimit-remaining-subscription-*` count (the
  *   `-global-` one when lower) on an answer bounds the bucket: at the next
  *   lease the mirror is at most that count, plus the refill since, less the
