@@ -222,6 +222,11 @@ export class Worker {
         }
       }
     });
+    // a message sent just as the worker dies fails with EPIPE: kept with its stderr (a waiter reports the exit), not
+    // an unhandled 'error' that ended the scale-0.5 estate run before it wrote any figure
+    this.proc.on("error", (e) => {
+      this.stderr = (this.stderr + `\n[driver] ${e.message}`).slice(-4000);
+    });
     this.exited = new Promise((r) => this.proc.once("exit", (code) => r(code)));
   }
 
