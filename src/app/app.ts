@@ -17,7 +17,7 @@ import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tic
 import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
 import { interleaveBySubscription } from "./sweep-order.js";
-import { chunkStep, parseChunkRef, splitStep, worthLearning, type ChunkStore } from "./chunks.js";
+import { chunkStep, noteOperations, parseChunkRef, splitStep, type ChunkStore } from "./chunks.js";
 import { SplitRequired } from "../engine/chunks.js";
 import type { ApiBudget } from "./api-budget.js";
 import { cheapRules, decideSweepRead, noteEvaluation, rowFingerprint, type FreshnessStore, type SweepRead } from "./freshness.js";
@@ -364,10 +364,7 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       }
       const result = evaluation.result;
       followUp = kept;
-      // a big service's operations per API, for the chunk plans of its later evaluations (src/app/chunks.ts)
-      if (deps.chunks && result.operationCounts && (msg.chunk || worthLearning(result.operationCounts, deps.config.messageBudgetSeconds))) {
-        await deps.chunks.operations.learn(msg.serviceId, result.operationCounts).catch((e: unknown) => deps.log.warn({ serviceId: msg.serviceId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "operation counts not recorded"));
-      }
+      await noteOperations(deps, msg, result);
       // findings are what was detected before fixing: a drift fixed (and verified) now is compliant
       const fixed = new Set(result.actions.filter((a) => a.outcome === "applied").map((a) => `${a.ruleId}|${a.resourceId.toLowerCase()}`));
       // a change Azure is still applying is neither failed nor done: "in progress" until a later evaluation verifies it

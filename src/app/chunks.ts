@@ -25,6 +25,7 @@ import type { ArmResource } from "../model/arm.js";
 import type { EvaluationScope } from "../model/snapshot.js";
 import type { Finding, Rule } from "../remediations/index.js";
 import type { Env } from "../common/config.js";
+import { errorLine } from "../common/logger.js";
 import { ruleMode, WriteBudget, type EvaluateOptions, type EvaluationResult } from "../engine/engine.js";
 import { ASSUMED_OPERATIONS_PER_API, budgetCalls, mergeSpanning, planGate, SPANS_APIS, type ChunkPlan, type LearnedOperations } from "../engine/chunks.js";
 import { partOptions, splittable } from "../engine/chunked.js";
@@ -177,6 +178,12 @@ export function worthLearning(read: Record<string, number>, budgetSeconds: numbe
   return counts.reduce((n, c) => n + c, 0) + 6 * counts.length >= budgetCalls(budgetSeconds) / 4;
 }
 
+/** After an evaluation: a big service's operations per API (every page's), for the chunk plans of its later evaluations. */
+export async function noteOperations(deps: AppDeps, msg: EvaluateMessage, result: EvaluationResult): Promise<void> {
+  if (!deps.chunks || !result.operationCounts || !(msg.chunk || worthLearning(result.operationCounts, deps.config.messageBudgetSeconds))) return;
+  await deps.chunks.operations.learn(msg.serviceId, result.operationCounts).catch((e: unknown) => deps.log.warn({ serviceId: msg.serviceId, err: errorLine(e) }, "operation counts not recorded"));
+}
+
 /** The chunk table from the app's storage settings (the same account and prefix as the other tables); created if missing. */
 export async function openChunkStore(env: Env, credential: TokenCredential): Promise<ChunkStore | undefined> {
   const table = await openAppTable(env, credential, CHUNKS_TABLE);
@@ -255,16 +262,16 @@ export async function chunkStep(msg: EvaluateMessage, deps: AppDeps, rules: Rule
   }
   if (!splittable(rules, scope)) return undefined;
   // the plan counts the operations earlier evaluations read (read once the list is in: a cheap check reads no list)
-  let gate: ((list: ArmResource[]) => void) | undefined;
+  let gate: Promise<(list: ArmResource[]) => void> | undefined;
   const onApiList = async (list: ArmResource[]): Promise<void> => {
-    if (!gate) {
-      const learned = await store.operations.get(msg.serviceId).catch((e: unknown) => {
-        deps.log.warn({ serviceId: msg.serviceId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "operation counts not read: the chunk plan assumes them");
+    gate ??= store.operations
+      .get(msg.serviceId)
+      .catch((e: unknown) => {
+        deps.log.warn({ serviceId: msg.serviceId, err: errorLine(e) }, "operation counts not read: the chunk plan assumes them");
         return undefined;
-      });
-      gate = planGate(rules.filter((r) => ruleMode(deps.config, r) !== "off"), deps.config.messageBudgetSeconds, undefined, learned);
-    }
-    gate(list);
+      })
+      .then((learned) => planGate(rules.filter((r) => ruleMode(deps.config, r) !== "off"), deps.config.messageBudgetSeconds, undefined, learned));
+    (await gate)(list);
   };
   return { kind: "gate", options: { onApiList } };
 }

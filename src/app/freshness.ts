@@ -25,6 +25,7 @@ import type { TokenCredential } from "@azure/core-auth";
 import { TableClient } from "@azure/data-tables";
 import type { ArmResource } from "../model/arm.js";
 import type { Config, Env } from "../common/config.js";
+import { errorLine } from "../common/logger.js";
 import type { ActionResult } from "../engine/engine.js";
 import { judgedFromRow } from "../engine/rows.js";
 import type { Rule } from "../remediations/index.js";
@@ -128,7 +129,7 @@ export async function decideSweepRead(deps: FreshnessDeps, msg: EvaluateMessage,
     const [state, marker] = await Promise.all([deps.freshness.get(msg.serviceId), deps.pending.peek(msg.serviceId)]);
     return sweepRead(state, msg.fingerprint, now, deps.config.fullSweepHours, marker !== undefined);
   } catch (e) {
-    deps.log.warn({ serviceId: msg.serviceId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "freshness state unreadable: the service is read in full");
+    deps.log.warn({ serviceId: msg.serviceId, err: errorLine(e) }, "freshness state unreadable: the service is read in full");
     return { full: true, reason: "the freshness state could not be read" };
   }
 }
@@ -143,7 +144,7 @@ export async function noteEvaluation(deps: FreshnessDeps, msg: EvaluateMessage, 
     if (eventDriven) await deps.freshness.recordEvent(msg.serviceId, startedAt);
     else if (msg.reason === "sweep" && read?.full && msg.fingerprint) await deps.freshness.recordFull(msg.serviceId, msg.fingerprint, startedAt, unsettledBy(actions));
   } catch (e) {
-    deps.log.warn({ serviceId: msg.serviceId, err: String((e as Error).message ?? e).split("\n")[0]?.slice(0, 200) }, "freshness state not recorded");
+    deps.log.warn({ serviceId: msg.serviceId, err: errorLine(e) }, "freshness state not recorded");
   }
 }
 

@@ -6,7 +6,7 @@ import type { AppDeps } from "./app.js";
 import { createClients, createCredential } from "../azure/clients.js";
 import { loadConfig, type Env } from "../common/config.js";
 import { Engine } from "../engine/engine.js";
-import { createLogger, secrets } from "../common/logger.js";
+import { createLogger, errorLine, secrets } from "../common/logger.js";
 import { openStorage } from "./storage.js";
 import { TicketManager } from "../tickets/manager.js";
 import { ticketProviderFromEnv } from "../tickets/config.js";
@@ -30,7 +30,7 @@ export async function buildAppDeps(env: Env, overrides: Partial<Pick<AppDeps, "l
   const budgetStore = config.armPacing?.enabled === false ? undefined : await openBudgetStore(env, credential);
   const clients = createClients(config, {
     credential,
-    ...(budgetStore ? { budgetStore, onPacingFallback: (e: unknown) => log.warn({ reason: (e as Error).message?.split("\n")[0]?.slice(0, 200) }, "ARM pacing: the shared budget store failed; this instance paces alone for 30 s") } : {}),
+    ...(budgetStore ? { budgetStore, onPacingFallback: (e: unknown) => log.warn({ reason: errorLine(e) }, "ARM pacing: the shared budget store failed; this instance paces alone for 30 s") } : {}),
   });
   // a service update outlasts a function (host.json functionTimeout 10 minutes): operations are handed off to storage and resumed by a delayed message
   const engine = new Engine({ clients, config, audit: storage.audit, inventory: storage.inventory, log, registry: secrets, operationMode: "hand-off", handOffAfterMs: overrides.handOffAfterMs ?? HAND_OFF_AFTER_MS, operations: storage.operations, ...(overrides.engineTimings ?? {}) });

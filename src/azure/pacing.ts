@@ -47,9 +47,29 @@ export const ARM_LIMITS: PacingLimits = {
  */
 export const MAX_IDLE_BUCKETS = 1024;
 
-/** Removes the buckets that are idle (`idle()` true). */
-export function pruneIdle<B extends { idle(): boolean }>(buckets: Map<string, B>): void {
-  for (const [key, b] of buckets) if (b.idle()) buckets.delete(key);
+/**
+ * A pacer's buckets by key, made on first use. Past MAX_IDLE_BUCKETS a new bucket first drops the idle ones
+ * (`idle()` true); when most are busy, the next such pass waits until the map has doubled, so a bucket's making
+ * does not walk the whole map each time.
+ */
+export class BucketMap<B extends { idle(): boolean }> {
+  private readonly buckets = new Map<string, B>();
+  private pruneAt = MAX_IDLE_BUCKETS;
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  get(key: string, make: () => B): B {
+    let b = this.buckets.get(key);
+    if (b) return b;
+    if (this.buckets.size >= this.pruneAt) {
+      for (const [k, x] of this.buckets) if (x.idle()) this.buckets.delete(k);
+      this.pruneAt = Math.max(MAX_IDLE_BUCKETS, 2 * this.buckets.size);
+    }
+    this.buckets.set(key, (b = make()));
+    return b;
+  }
 }
 
 /** Requests in flight on a bucket until its first DEFICIT_WINDOW answers are in. */
@@ -309,7 +329,7 @@ export interface RequestPacer {
 /** The token-bucket mirrors of one principal, shared by every ARM client of a factory. */
 export class ArmPacer implements RequestPacer {
   readonly stats: PacingStats = { requests: 0, delayed: 0, waitedMs: 0, maxWaitMs: 0, resyncs: 0, throttled: 0 };
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new BucketMap<Bucket>();
 
   constructor(
     readonly limits: PacingLimits = ARM_LIMITS,
@@ -322,13 +342,7 @@ export class ArmPacer implements RequestPacer {
   }
 
   private bucket(scope: string, kind: PacingKind): Bucket {
-    const key = `${scope}|${kind}`;
-    let b = this.buckets.get(key);
-    if (!b) {
-      if (this.buckets.size >= MAX_IDLE_BUCKETS) pruneIdle(this.buckets);
-      this.buckets.set(key, (b = new Bucket(this.limits[kind], this.now)));
-    }
-    return b;
+    return this.buckets.get(`${scope}|${kind}`, () => new Bucket(this.limits[kind], this.now));
   }
 
   /** The core-rest-pipeline policy (add it per retry, so every attempt takes a token). */

@@ -51,7 +51,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
-import { ARM_LIMITS, ArmPacer, MAX_IDLE_BUCKETS, pacingKind, pruneIdle, pacingScope, remainingOf, retryAfterMs, type BucketLimits, type PacingKind, type PacingLimits, type PacingStats, type RequestPacer } from "./pacing.js";
+import { ARM_LIMITS, ArmPacer, BucketMap, pacingKind, pacingScope, remainingOf, retryAfterMs, type BucketLimits, type PacingKind, type PacingLimits, type PacingStats, type RequestPacer } from "./pacing.js";
 
 /**
  * One bucket's row. `leases`: [expiresAt, tokens, instance] per instance: the tokens it held at its last
@@ -147,6 +147,8 @@ const PAUSE_ATTEMPTS = 8;
 const SLOW_START_TOKENS = 8;
 /** Attempts to rewrite an instance's row entry before waiting for the next refresh. */
 const REFRESH_ATTEMPTS = 4;
+/** How long another instance's entry in a row counts as that instance drawing on the bucket (for the removal of one's own). */
+const OTHERS_RECENT_MS = 5_000;
 /** How long after its last answer an instance with nothing unanswered removes its row entry (more answers may follow). */
 const RELEASE_AFTER_MS = 20;
 /** Answers whose latency sizes how long an instance's row entry lasts beyond its lease, and that latency's cap. */
@@ -178,6 +180,8 @@ class SharedBucket {
   private entryUntil = 0;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshing = false;
+  /** When a row this instance wrote last held another instance's live entry. */
+  private othersSeenAt = -Infinity;
   readonly reserve: number;
 
   constructor(
@@ -224,7 +228,7 @@ class SharedBucket {
       if (this.waiters.length > 0) this.pump();
     }
     // every request answered: the entry, sized for the slowest answer, would hold back the others' refill for nothing
-    // (only when others drew on the bucket too when this instance last saw the row: alone, the release is a write for no one)
+    // (only when others drew on the bucket lately: alone, the release is a write for no one)
     if (this.inFlight === 0 && this.entryUntil > this.now && this.othersDraw()) this.scheduleRefresh(RELEASE_AFTER_MS);
   }
 
@@ -236,9 +240,9 @@ class SharedBucket {
     return true;
   }
 
-  /** Whether the row this instance last saw had another instance's entry (live when the row was written). */
+  /** Whether another instance drew on the bucket lately: its live entry was in a row this instance wrote in the last few seconds. */
   private othersDraw(): boolean {
-    return this.cached?.state.leases.some(([, , who]) => who !== this.owner.instance) ?? false;
+    return this.now - this.othersSeenAt < OTHERS_RECENT_MS;
   }
 
   /** How long after its lease this instance's tokens may still reach ARM. */
@@ -364,6 +368,7 @@ class SharedBucket {
     this.cached = written;
     if (!written) return undefined;
     if (p.resynced) this.owner.stats.resyncs++;
+    if (p.leases.length > 0) this.othersSeenAt = this.now;
     // spent only once written (a lost write re-reads and bounds again); a fresher count that came meanwhile stays
     if (p.spent && this.observation === p.spent) this.observation = undefined;
     this.entryUntil = until;
@@ -469,7 +474,7 @@ export class SharedArmPacer implements RequestPacer {
   readonly leaseMs: number;
   readonly maxLease: number;
   readonly instance: string;
-  private readonly buckets = new Map<string, SharedBucket>();
+  private readonly buckets = new BucketMap<SharedBucket>();
   private readonly local: ArmPacer;
   private readonly localPolicy: PipelinePolicy;
   private fallbackUntil = 0;
@@ -510,12 +515,7 @@ export class SharedArmPacer implements RequestPacer {
 
   private bucket(scope: string, kind: PacingKind): SharedBucket {
     const key = `${this.options.principal.toLowerCase()}|${scope}|${kind}`;
-    let b = this.buckets.get(key);
-    if (!b) {
-      if (this.buckets.size >= MAX_IDLE_BUCKETS) pruneIdle(this.buckets);
-      this.buckets.set(key, (b = new SharedBucket(key, this.limits[kind], this)));
-    }
-    return b;
+    return this.buckets.get(key, () => new SharedBucket(key, this.limits[kind], this));
   }
 
   policy(): PipelinePolicy {

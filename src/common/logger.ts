@@ -43,6 +43,11 @@ export const CENSOR = "[REDACTED]";
 /** The app's own name: every log line's `app` field, alert queries match on it. */
 export const APP_NAME = "apim-remediator";
 
+/** An error's message as one log field: its first line, at most `max` characters. */
+export function errorLine(e: unknown, max = 200): string {
+  return String((e as Error | undefined)?.message ?? e).split("\n")[0]?.slice(0, max) ?? "";
+}
+
 /**
  * The scrubbing rule. Scrubbing replaces a value wherever it occurs in the finished text, so a value that is
  * short, repetitive or a word the output itself is made of (`true`, `null`, `1`, `info`, `apim-remediator`, a

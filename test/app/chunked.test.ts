@@ -42,6 +42,23 @@ const key = (r: { ruleId: string; resourceId: string; status: string }) => `${r.
 const sweepMessage = (svc: string, id: string): string => encodeMessage({ serviceId: svc, reason: "sweep", correlationId: id, enqueuedAt: new Date().toISOString() });
 const decode = (text: string) => JSON.parse(Buffer.from(text, "base64").toString("utf8")) as EvaluateMessage;
 
+/**
+ * Evaluates the queue's messages one at a time (at most 20), each expected to evaluate, the emulator's log cleared
+ * before each: what `measure` makes of each message (and of the log it left).
+ */
+async function eachMessage<T>(deps: AppDeps, env: TestEnv, measure: (m: EvaluateMessage) => T): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < 20; i++) {
+    const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
+    if (!got) break;
+    env.emu.log.clear();
+    expect((await evaluateQueued(got.messageText, deps)).kind).toBe("evaluated");
+    await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
+    out.push(measure(decode(got.messageText)));
+  }
+  return out;
+}
+
 describe("a service too big for one message is evaluated in parts", () => {
   let env: TestEnv;
   let whole: AppDeps;
@@ -79,17 +96,7 @@ describe("a service too big for one message is evaluated in parts", () => {
     const deps = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false", REMEDIATOR_STORAGE_PREFIX: `${STORAGE_PREFIX}b`, REMEDIATOR_MESSAGE_BUDGET_SECONDS: String(BUDGET_SECONDS) });
     await clearAppStorage(deps);
     await deps.storage.evaluateQueue.sendMessage(sweepMessage(BIG_ID, "chunked"));
-    const measured: Array<{ part: string; calls: number; apis: number }> = [];
-    for (let i = 0; i < 20; i++) {
-      const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
-      if (!got) break;
-      env.emu.log.clear();
-      const outcome = await evaluateQueued(got.messageText, deps);
-      await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
-      expect(outcome.kind).toBe("evaluated");
-      const m = decode(got.messageText);
-      measured.push({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : "service", calls: reads().length, apis: apisRead().size });
-    }
+    const measured = await eachMessage(deps, env, (m) => ({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : "service", calls: reads().length, apis: apisRead().size }));
     console.info(`measured ARM calls per message (budget ${budgetCalls(BUDGET_SECONDS)}): ${measured.map((x) => `${x.part}: ${x.calls} calls, ${x.apis} APIs read one by one`).join("; ")}`);
     expect(measured.length).toBeGreaterThan(2);
     expect(measured[0]).toMatchObject({ part: "service", apis: 0 });
@@ -190,17 +197,7 @@ describe("a service whose APIs have many operations each", () => {
   /** Each message of the queue, evaluated one at a time: its part and the ARM calls it made. */
   async function run(deps: AppDeps, id: string): Promise<Array<{ part: string; calls: number }>> {
     await deps.storage.evaluateQueue.sendMessage(sweepMessage(WIDE_ID, id));
-    const measured: Array<{ part: string; calls: number }> = [];
-    for (let i = 0; i < 20; i++) {
-      const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
-      if (!got) break;
-      env.emu.log.clear();
-      expect((await evaluateQueued(got.messageText, deps)).kind).toBe("evaluated");
-      await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
-      const m = decode(got.messageText);
-      measured.push({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : "service", calls: reads().length });
-    }
-    return measured;
+    return eachMessage(deps, env, (m) => ({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : "service", calls: reads().length }));
   }
 
   it("is split by the operations its last evaluation read, not by the 5 per API the plan assumes of an API it never read", async () => {
@@ -263,19 +260,12 @@ describe("an event naming a service too big for one message", () => {
     const since = env.emu.events.list().length;
     await user.apiManagementService.beginUpdateAndWait(RG, BIG, { tags: { owner: "team-a" } }, { updateIntervalInMs: 5 });
     for (const e of env.emu.events.list(since) as EventGridEvent[]) await handleEvents(e, deps);
-    const measured: Array<{ part: string; calls: number; patchFirst?: boolean }> = [];
-    for (let i = 0; i < 20; i++) {
-      const got = (await deps.storage.evaluateQueue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 120 })).receivedMessageItems[0];
-      if (!got) break;
-      env.emu.log.clear();
-      expect((await evaluateQueued(got.messageText, deps)).kind).toBe("evaluated");
-      await deps.storage.evaluateQueue.deleteMessage(got.messageId, got.popReceipt);
-      const m = decode(got.messageText);
+    const measured = await eachMessage(deps, env, (m): { part: string; calls: number; patchFirst?: boolean } => {
       const own = reads();
       const patch = own.findIndex((l) => l.method === "PATCH" && (l.path.split("?")[0] ?? "").toLowerCase() === BIG_ID.toLowerCase());
       const firstList = own.findIndex((l) => l.method === "GET" && (l.path.split("?")[0] ?? "").toLowerCase().startsWith(`${BIG_ID.toLowerCase()}/`));
-      measured.push({ part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : m.reason, calls: own.length, ...(patch >= 0 ? { patchFirst: patch < firstList } : {}) });
-    }
+      return { part: m.chunk ? `${m.chunk.index}/${m.chunk.of}` : m.reason, calls: own.length, ...(patch >= 0 ? { patchFirst: patch < firstList } : {}) };
+    });
     console.info(`service event on ${APIS} APIs (budget ${budgetCalls(BUDGET_SECONDS)}): ${measured.map((x) => `${x.part}: ${x.calls}`).join(", ")}`);
     expect(measured.length).toBeGreaterThan(2);
     // the event's message: the minimum API version set before any collection was read (the plan's API list included)
