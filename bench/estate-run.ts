@@ -46,6 +46,7 @@ import {
   tallyEntry,
   withEstateFigures,
   type EstatePlan,
+  type EstateFailure,
   type EstateResults,
   type EstateService,
   type EstateTally,
@@ -195,6 +196,23 @@ async function singleSubscription(o: EstateOptions, azurite: string): Promise<Si
   return { services: o.singleServices, arm: fig(arm, false), resourceGraph: fig(rg, true) };
 }
 
+/**
+ * Runs each part of the run on its own: a part that fails (a worker that dies, a timeout) is recorded with its error
+ * (the worker's stderr included) and the run goes on to the next part and writes every figure it has. The scale-0.5
+ * run lost all of its figures to one dead scale-out worker.
+ */
+export function partRunner(failures: EstateFailure[], log: (line: string) => void) {
+  return async (name: string, run: () => Promise<void>): Promise<void> => {
+    try {
+      await run();
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      failures.push({ part: name, error });
+      log(`  ${name} failed: ${error.split("\n")[0] ?? ""}`);
+    }
+  };
+}
+
 export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<EstateResults> {
   const o: EstateOptions = { ...ESTATE_DEFAULTS, ...partial };
   const began = performance.now();
@@ -208,77 +226,94 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
   let single: SingleSubscriptionFigures | null = null;
   let mix: EstateResults["mix"] | undefined;
   let baselineMix: EstateResults["mix"] | undefined;
+  const failures: EstateFailure[] = [];
+  const part = partRunner(failures, o.log);
+  // written after the sweeps too, so a later part that takes the driver down still leaves those figures behind
+  const writeResults = (final: boolean): EstateResults => {
+    const base: Omit<EstateResults, "targets"> = {
+      generatedAt: new Date().toISOString(),
+      command: `tsx bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
+      machine: { cpus: cpus().length, loadAverageStart: loadStart.map((x) => r2(x, 2) as number), loadAverageEnd: loadavg().map((x) => r2(x, 2) as number) },
+      speed: o.speed,
+      plan,
+      full: FULL_SCALE,
+      mix: mix ?? mixOf(planServices(plan)),
+      messageBudgetS: loadConfig({}).messageBudgetSeconds,
+      chunking: existsSync(join(ROOT, "src", "app", "chunks.ts")),
+      sweeps,
+      baseline,
+      ...(baselineMix ? { baselineMix } : {}),
+      instances,
+      instanceScale: o.instanceScale,
+      singleSubscription: single,
+      failures,
+      wallS: r2((performance.now() - began) / 1000, 1) as number,
+    };
+    const results: EstateResults = { ...base, targets: estateTargets(base) };
+    mkdirSync(o.outDir, { recursive: true });
+    writeFileSync(join(o.outDir, "estate-results.json"), JSON.stringify(results, null, 2) + "\n");
+    const md = join(o.outDir, "RESULTS.md");
+    writeFileSync(md, withEstateFigures(existsSync(md) ? readFileSync(md, "utf8") : "# Benchmark results\n", renderEstateFigures(results)));
+    if (final) o.log(`wrote ${relative(process.cwd(), join(o.outDir, "estate-results.json"))} and the estate section of RESULTS.md (${results.wallS} s)`);
+    return results;
+  };
   try {
     if (o.baseline) {
-      const l = await loadEstate(estatePlan(o.scale, o.seed, 10), o);
-      baselineMix = mixOf(l.services);
+      await part("baseline", async () => {
+        const l = await loadEstate(estatePlan(o.scale, o.seed, 10), o);
+        baselineMix = mixOf(l.services);
+        try {
+          o.log("estate: baseline, 10 services ...");
+          baseline = await sweepOnce(l, conn, prefixFor("eb"), 1, 1, o, new Set());
+          o.log(`  ${baseline.armCalls} calls, ${baseline.wallS} s, peak RSS ${baseline.peakRssMB} MB`);
+        } finally {
+          await l.emu.stop();
+        }
+      });
+    }
+    o.log(`estate: ${plan.subscriptions} subscriptions, ${plan.managementGroups} management groups, ${plan.services} services (scale ${o.scale}) ...`);
+    await part("sweeps", async () => {
+      const l = await loadEstate(plan, o);
+      mix = mixOf(l.services);
       try {
-        o.log("estate: baseline, 10 services ...");
-        baseline = await sweepOnce(l, conn, prefixFor("eb"), 1, 1, o, new Set());
-        o.log(`  ${baseline.armCalls} calls, ${baseline.wallS} s, peak RSS ${baseline.peakRssMB} MB`);
+        const prefix = prefixFor("es");
+        for (const n of [1, 2] as const) {
+          const drifted = n === 2 ? driftServices(l) : new Set(l.services.filter((s) => s.drifted).map((s) => s.id.toLowerCase()));
+          o.log(`estate: sweep ${n} ...`);
+          const s = await sweepOnce(l, conn, prefix, 1, n, o, drifted);
+          sweeps.push(s);
+          o.log(`  ${s.evaluated}/${s.services} evaluated, ${s.armCalls} ARM calls (${s.callsPerUnchanged} per unchanged, ${s.callsPerDrifted} per drifted), ${s.graphQueries} RG queries, ${s.throttled429} × 429, ${s.wallS} s (floor ${s.floor.refillS} s), peak RSS ${s.peakRssMB} MB`);
+        }
       } finally {
         await l.emu.stop();
       }
-    }
-    o.log(`estate: ${plan.subscriptions} subscriptions, ${plan.managementGroups} management groups, ${plan.services} services (scale ${o.scale}) ...`);
-    const l = await loadEstate(plan, o);
-    mix = mixOf(l.services);
-    try {
-      const prefix = prefixFor("es");
-      for (const n of [1, 2] as const) {
-        const drifted = n === 2 ? driftServices(l) : new Set(l.services.filter((s) => s.drifted).map((s) => s.id.toLowerCase()));
-        o.log(`estate: sweep ${n} ...`);
-        const s = await sweepOnce(l, conn, prefix, 1, n, o, drifted);
-        sweeps.push(s);
-        o.log(`  ${s.evaluated}/${s.services} evaluated, ${s.armCalls} ARM calls (${s.callsPerUnchanged} per unchanged, ${s.callsPerDrifted} per drifted), ${s.graphQueries} RG queries, ${s.throttled429} × 429, ${s.wallS} s (floor ${s.floor.refillS} s), peak RSS ${s.peakRssMB} MB`);
-      }
-    } finally {
-      await l.emu.stop();
-    }
+    });
+    writeResults(false);
     for (const n of o.instances) {
-      const li = await loadEstate(estatePlan(o.instanceScale, o.seed), o);
-      try {
-        o.log(`estate: scale-out, ${li.plan.services} services, ${n} instance(s) ...`);
-        const s = await sweepOnce(li, conn, prefixFor(`ei${n}`), n, 1, o, new Set(li.services.filter((x) => x.drifted).map((x) => x.id.toLowerCase())));
-        instances.push(s);
-        o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated, ${s.wallS} s (floor ${s.floor.refillS} s)`);
-      } finally {
-        await li.emu.stop();
-      }
+      await part(`scale-out, ${n} instance(s)`, async () => {
+        const li = await loadEstate(estatePlan(o.instanceScale, o.seed), o);
+        try {
+          o.log(`estate: scale-out, ${li.plan.services} services, ${n} instance(s) ...`);
+          const s = await sweepOnce(li, conn, prefixFor(`ei${n}`), n, 1, o, new Set(li.services.filter((x) => x.drifted).map((x) => x.id.toLowerCase())));
+          instances.push(s);
+          o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated, ${s.wallS} s (floor ${s.floor.refillS} s)`);
+        } finally {
+          await li.emu.stop();
+        }
+      });
     }
     if (o.singleServices > 0) {
-      o.log(`single subscription: ${o.singleServices} services, REMEDIATOR_DISCOVERY=arm then resource-graph ...`);
-      single = await singleSubscription(o, conn);
-      o.log(`  ARM calls ${single.arm.armCalls} vs ${single.resourceGraph.armCalls}, ${single.arm.durationS} s vs ${single.resourceGraph.durationS} s`);
+      await part("single subscription", async () => {
+        o.log(`single subscription: ${o.singleServices} services, REMEDIATOR_DISCOVERY=arm then resource-graph ...`);
+        const one = await singleSubscription(o, conn);
+        single = one;
+        o.log(`  ARM calls ${one.arm.armCalls} vs ${one.resourceGraph.armCalls}, ${one.arm.durationS} s vs ${one.resourceGraph.durationS} s`);
+      });
     }
   } finally {
     azurite?.proc.kill("SIGTERM");
   }
-  const base: Omit<EstateResults, "targets"> = {
-    generatedAt: new Date().toISOString(),
-    command: `tsx bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
-    machine: { cpus: cpus().length, loadAverageStart: loadStart.map((x) => r2(x, 2) as number), loadAverageEnd: loadavg().map((x) => r2(x, 2) as number) },
-    speed: o.speed,
-    plan,
-    full: FULL_SCALE,
-    mix: mix ?? mixOf(planServices(plan)),
-    messageBudgetS: loadConfig({}).messageBudgetSeconds,
-    chunking: existsSync(join(ROOT, "src", "app", "chunks.ts")),
-    sweeps,
-    baseline,
-    ...(baselineMix ? { baselineMix } : {}),
-    instances,
-    instanceScale: o.instanceScale,
-    singleSubscription: single,
-    wallS: r2((performance.now() - began) / 1000, 1) as number,
-  };
-  const results: EstateResults = { ...base, targets: estateTargets(base) };
-  mkdirSync(o.outDir, { recursive: true });
-  writeFileSync(join(o.outDir, "estate-results.json"), JSON.stringify(results, null, 2) + "\n");
-  const md = join(o.outDir, "RESULTS.md");
-  writeFileSync(md, withEstateFigures(existsSync(md) ? readFileSync(md, "utf8") : "# Benchmark results\n", renderEstateFigures(results)));
-  o.log(`wrote ${relative(process.cwd(), join(o.outDir, "estate-results.json"))} and the estate section of RESULTS.md (${results.wallS} s)`);
-  return results;
+  return writeResults(true);
 }
 
 export function parseEstateArgs(argv: string[]): Partial<EstateOptions> {

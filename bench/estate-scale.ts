@@ -299,6 +299,12 @@ export interface SingleSubscriptionFigures {
   resourceGraph: { armCalls: number; callsPerService: number | null; discoveryCalls: number; graphQueries: number; durationS: number | null; throttled429: number; peakRssMB: number | null };
 }
 
+/** A part of the run that failed (its worker died or timed out): its error, the worker's stderr tail included. */
+export interface EstateFailure {
+  part: string;
+  error: string;
+}
+
 export interface EstateResults {
   generatedAt: string;
   command: string;
@@ -317,6 +323,8 @@ export interface EstateResults {
   instances: SweepFigures[];
   instanceScale: number;
   singleSubscription: SingleSubscriptionFigures | null;
+  /** Parts that failed; absent in results written before the driver recorded them. */
+  failures?: EstateFailure[];
   targets: Record<string, { target: string; value: string; met: boolean | null }>;
   wallS: number;
 }
@@ -434,6 +442,12 @@ export function renderEstateFigures(r: EstateResults): string {
     out.push(row(["new (Resource Graph)", g.armCalls, g.callsPerService, g.discoveryCalls, g.graphQueries, g.throttled429, `${g.durationS} s`, `${g.peakRssMB} MB`]));
     const ratio = (x: number | null, y: number | null) => (x === null || y === null || y === 0 ? "n/a" : String(r2(x / y, 3)));
     out.push(row(["old ÷ new", ratio(a.armCalls, g.armCalls), ratio(a.callsPerService, g.callsPerService), ratio(a.discoveryCalls, g.discoveryCalls), "—", "—", ratio(a.durationS, g.durationS), ratio(a.peakRssMB, g.peakRssMB)]));
+  }
+  if (r.failures && r.failures.length > 0) {
+    out.push("");
+    out.push("Parts of this run that failed (the figures above are the rest; the error's first line, the whole error with the worker's stderr is in estate-results.json):");
+    out.push("");
+    for (const f of r.failures) out.push(`- **${f.part}**: ${(f.error.split("\n")[0] ?? "").slice(0, 300)}`);
   }
   out.push("");
   out.push(FIGURES_END);

@@ -196,7 +196,7 @@ export class Worker {
   private readonly waiters: Array<{ match: (m: ToParent) => boolean; resolve: (m: ToParent) => void }> = [];
   readonly messages: Array<ToParent & { at: number }> = [];
   private stderr = "";
-  private exited: Promise<number | null>;
+  private exited: Promise<number | string | null>;
 
   constructor(mode: "sweep" | "events", env: Record<string, string>, onMessage?: (m: ToParent, at: number) => void, nodeFlags: string[] = []) {
     const profile = process.env["BENCH_CPU_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_CPU_PROFILE_DIR"]] : [];
@@ -227,11 +227,13 @@ export class Worker {
     this.proc.on("error", (e) => {
       this.stderr = (this.stderr + `\n[driver] ${e.message}`).slice(-4000);
     });
-    this.exited = new Promise((r) => this.proc.once("exit", (code) => r(code)));
+    this.exited = new Promise((r) => this.proc.once("exit", (code, signal) => r(code ?? signal)));
   }
 
   wait<T extends ToParent["type"]>(type: T, timeoutMs: number): Promise<Extract<ToParent, { type: T }>> {
-    const have = this.messages.find((m) => m.type === type);
+    const have = this.messages.find((m) => m.type === type || m.type === "error");
+    // a worker that failed before this wait began (its "error" already received) fails the wait with its own message
+    if (have?.type === "error") return Promise.reject(new Error(`worker failed: ${have.message}. stderr: ${this.stderr}`));
     if (have) return Promise.resolve(have as unknown as Extract<ToParent, { type: T }>);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker: no "${type}" within ${timeoutMs} ms. stderr: ${this.stderr}`)), timeoutMs);
@@ -243,7 +245,7 @@ export class Worker {
         match: (m) => m.type === type || m.type === "error",
         resolve: (m) => {
           clearTimeout(timer);
-          if (m.type === "error") reject(new Error(`worker failed: ${m.message}`));
+          if (m.type === "error") reject(new Error(`worker failed: ${m.message}. stderr: ${this.stderr}`));
           else resolve(m as Extract<ToParent, { type: T }>);
         },
       });

@@ -16,7 +16,9 @@ import {
   floorOf,
   graphQueryTarget,
   meanCalls,
+  mixOf,
   planServices,
+  renderEstateFigures,
   serviceBatches,
   subscriptionId,
   tallyEntry,
@@ -24,7 +26,7 @@ import {
   type EstateResults,
   type SweepFigures,
 } from "../../bench/estate-scale.js";
-import { parseEstateArgs } from "../../bench/estate-run.js";
+import { parseEstateArgs, partRunner } from "../../bench/estate-run.js";
 import { REMEDIATOR } from "../../bench/estate.js";
 
 describe("the estate profile's estate", () => {
@@ -139,6 +141,30 @@ describe("RESULTS.md's estate section", () => {
     expect(kept).toContain("run 2");
     expect(kept).toContain("hand-written");
     expect(kept).not.toContain("## Sweeps");
+  });
+
+  it("records a part that failed and still writes the figures of the others", async () => {
+    // the scale-0.5 run lost every figure to one scale-out worker that died; now each part fails alone
+    const failures: Array<{ part: string; error: string }> = [];
+    const lines: string[] = [];
+    const part = partRunner(failures, (l) => lines.push(l));
+    const ran: string[] = [];
+    await part("sweeps", async () => void ran.push("sweeps"));
+    await part("scale-out, 4 instance(s)", () => Promise.reject(new Error('worker exited (134) before "done". stderr: FATAL ERROR: Reached heap limit\n<stack>')));
+    await part("single subscription", async () => void ran.push("single"));
+    expect(ran).toEqual(["sweeps", "single"]);
+    expect(failures).toEqual([{ part: "scale-out, 4 instance(s)", error: expect.stringContaining("Reached heap limit") }]);
+    expect(lines).toEqual(['  scale-out, 4 instance(s) failed: worker exited (134) before "done". stderr: FATAL ERROR: Reached heap limit']);
+
+    const plan = estatePlan(0.002);
+    const r = {
+      generatedAt: "2026-12-04T00:00:00.000Z", command: "tsx bench/run.ts --profile estate", machine: { cpus: 2, loadAverageStart: [0], loadAverageEnd: [0] }, speed: 12, plan,
+      full: { subscriptions: 10_000, managementGroups: 20, services: 5_000, maxApis: 300, driftedShare: 0.01 }, mix: mixOf(planServices(plan)), messageBudgetS: 300, chunking: true,
+      sweeps: [], baseline: null, instances: [], instanceScale: 0.01, singleSubscription: null, failures, targets: {}, wallS: 1,
+    } as EstateResults;
+    const md = renderEstateFigures(r);
+    expect(md).toContain('- **scale-out, 4 instance(s)**: worker exited (134) before "done". stderr: FATAL ERROR: Reached heap limit');
+    expect(md).not.toContain("<stack>");
   });
 
   it("refuses options it does not know with a one-line message", () => {
