@@ -2,7 +2,8 @@
  * `npm run bench -- --profile estate`: the sweep at estate scale (issue 19, item 7).
  *
  *   tsx bench/run.ts --profile estate [--scale 1] [--speed 12] [--seed 1] [--instances 1,4,16] [--instance-scale 0.01]
- *                    [--single-services 10] [--no-single] [--no-baseline] [--batch 100] [--out bench]
+ *                    [--single-services 10] [--no-single] [--refill-subscriptions 4] [--refill-speed 1]
+ *                    [--no-baseline] [--batch 100] [--out bench]
  *
  * Generates (bench/estate-scale.ts) 10,000 subscriptions under 20 management groups and 5,000 services of mixed
  * tiers with 1-300 APIs, 1% drifted, all × `--scale`, loads them into the emulator batch by batch (no estate file),
@@ -15,7 +16,9 @@
  *    Graph row changes), then sweep 2 in a new app process on the same storage (the next timer run): unchanged
  *    services get the cheap check (src/app/freshness.ts), the changed ones a full read;
  * 3. one first sweep at `--instance-scale` with each of `--instances` app processes sharing queue, storage and identity;
- * 4. the single-subscription estate of `npm run bench` (`--single-services`, 30 APIs each) swept with
+ * 4. the refill-bound sweep: `--refill-subscriptions` subscriptions with one 300-API service each at ARM's real rates
+ *    (`--refill-speed 1`), where ARM's refill and not this machine sets the wall time: its wall ÷ floor;
+ * 5. the single-subscription estate of `npm run bench` (`--single-services`, 30 APIs each) swept with
  *    REMEDIATOR_DISCOVERY=arm and =resource-graph, side by side.
  *
  * Writes estate-results.json and the figures part of RESULTS.md's estate section (the rest of the file is kept).
@@ -31,7 +34,9 @@ import type { WorkerResult } from "./worker.js";
 import {
   baseEstate,
   emptyTally,
+  ESTATE_RG,
   estatePlan,
+  estateServiceName,
   estateTargets,
   floorOf,
   FULL_SCALE,
@@ -43,6 +48,7 @@ import {
   r2,
   renderEstateFigures,
   serviceBatches,
+  subscriptionId,
   tallyEntry,
   withEstateFigures,
   type EstatePlan,
@@ -61,6 +67,9 @@ export interface EstateOptions {
   instances: number[];
   instanceScale: number;
   singleServices: number;
+  /** The refill-bound part: this many subscriptions with one 300-API service each (0: not run), at time scale `refillSpeed`. */
+  refillSubscriptions: number;
+  refillSpeed: number;
   baseline: boolean;
   batch: number;
   outDir: string;
@@ -68,7 +77,7 @@ export interface EstateOptions {
   log: (line: string) => void;
 }
 
-export const ESTATE_DEFAULTS: EstateOptions = { scale: 1, speed: 12, seed: 1, instances: [1, 4, 16], instanceScale: 0.01, singleServices: 10, baseline: true, batch: 100, outDir: join(ROOT, "bench"), log: (l) => process.stderr.write(l + "\n") };
+export const ESTATE_DEFAULTS: EstateOptions = { scale: 1, speed: 12, seed: 1, instances: [1, 4, 16], instanceScale: 0.01, singleServices: 10, refillSubscriptions: 4, refillSpeed: 1, baseline: true, batch: 100, outDir: join(ROOT, "bench"), log: (l) => process.stderr.write(l + "\n") };
 
 interface Loaded {
   emu: EmulatorHandle;
@@ -78,8 +87,8 @@ interface Loaded {
 }
 
 /** An emulator holding the planned estate, loaded one batch of services at a time. */
-async function loadEstate(plan: EstatePlan, o: EstateOptions): Promise<Loaded> {
-  const services = planServices(plan);
+async function loadEstate(plan: EstatePlan, o: EstateOptions, only?: EstateService[]): Promise<Loaded> {
+  const services = only ?? planServices(plan);
   const b = DEFAULTS.latency;
   const scale = (ms: number) => ms / o.speed;
   const emu = await start({
@@ -97,6 +106,19 @@ async function loadEstate(plan: EstatePlan, o: EstateOptions): Promise<Loaded> {
   emu.log.add = (e) => tallyEntry(tally.current, e);
   keepConnections();
   return { emu, plan, services, tally };
+}
+
+/**
+ * The refill-bound part's estate: `n` subscriptions, each with one Premium service of the profile's most APIs, so
+ * that the sweep is bound by ARM's per-subscription refill and not by this machine: at ARM's real rates 4 such
+ * subscriptions need ~100 reads/s in all, which the emulator, Azurite and the app serve on 2 vCPUs, while the estate
+ * sweeps at ×12 would need thousands (bench/RESULTS.md). Wall ÷ floor here is the pacing's own efficiency.
+ */
+export function refillBoundServices(n: number): EstateService[] {
+  return Array.from({ length: n }, (_, i) => {
+    const sub = subscriptionId(i);
+    return { index: i, id: `/subscriptions/${sub}/resourceGroups/${ESTATE_RG}/providers/Microsoft.ApiManagement/service/${estateServiceName(i)}`, subscription: sub, sku: "Premium", apis: FULL_SCALE.maxApis, drifted: false };
+  });
 }
 
 /** One sweep with `n` app processes (the first runs the timer), on storage prefix `prefix`. */
@@ -224,6 +246,7 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
   const sweeps: SweepFigures[] = [];
   const instances: SweepFigures[] = [];
   let single: SingleSubscriptionFigures | null = null;
+  let refill: SweepFigures | null = null;
   let mix: EstateResults["mix"] | undefined;
   let baselineMix: EstateResults["mix"] | undefined;
   const failures: EstateFailure[] = [];
@@ -246,6 +269,7 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
       instances,
       instanceScale: o.instanceScale,
       singleSubscription: single,
+      refillBound: refill ? { ...refill, speed: o.refillSpeed } : null,
       failures,
       wallS: r2((performance.now() - began) / 1000, 1) as number,
     };
@@ -299,6 +323,21 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
           o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated, ${s.wallS} s (floor ${s.floor.refillS} s)`);
         } finally {
           await li.emu.stop();
+        }
+      });
+    }
+    if (o.refillSubscriptions > 0) {
+      await part("refill-bound", async () => {
+        const ro: EstateOptions = { ...o, speed: o.refillSpeed };
+        const services = refillBoundServices(o.refillSubscriptions);
+        const lr = await loadEstate(estatePlan(o.scale, o.seed, services.length), ro, services);
+        try {
+          o.log(`estate: refill-bound, ${services.length} subscriptions with one ${FULL_SCALE.maxApis}-API service each, time scale ×${ro.speed} ...`);
+          const s = await sweepOnce(lr, conn, prefixFor("er"), 1, 1, ro, new Set());
+          refill = s;
+          o.log(`  ${s.throttled429} × 429, ${s.armCalls} ARM calls, ${s.wallS} s (floor ${s.floor.refillS} s, burst-aware ${s.floor.burstS} s)`);
+        } finally {
+          await lr.emu.stop();
         }
       });
     }
@@ -363,6 +402,13 @@ export function parseEstateArgs(argv: string[]): Partial<EstateOptions> {
       case "--no-single":
         out.singleServices = 0;
         break;
+      case "--refill-subscriptions":
+        out.refillSubscriptions = Math.floor(num("refill-subscriptions", next()));
+        break;
+      case "--refill-speed":
+        out.refillSpeed = num("refill-speed", next());
+        if (out.refillSpeed <= 0) throw new Error("--refill-speed must be > 0");
+        break;
       case "--no-baseline":
         out.baseline = false;
         break;
@@ -370,7 +416,7 @@ export function parseEstateArgs(argv: string[]): Partial<EstateOptions> {
         out.outDir = resolve(next() ?? "bench");
         break;
       default:
-        throw new Error(`unknown option ${a} (with --profile estate: --scale, --speed, --seed, --instances, --instance-scale, --no-instances, --single-services, --no-single, --no-baseline, --batch, --out)`);
+        throw new Error(`unknown option ${a} (with --profile estate: --scale, --speed, --seed, --instances, --instance-scale, --no-instances, --single-services, --no-single, --refill-subscriptions, --refill-speed, --no-baseline, --batch, --out)`);
     }
   }
   return out;

@@ -14,6 +14,15 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Settings that hold credentials (ticket tokens, passwords, the webhook secret): a bad value is described, never shown. */
 const SECRET_SETTING = /(_TOKEN|_SECRET|_PASSWORD|_PAT)$/;
 
+/**
+ * REMEDIATOR_MAX_APIS_IN_FLIGHT's default: four of the largest services the estate bench generates side by side
+ * (300 APIs and 30 revisions: 330 in their API lists), with room for small ones beside them. Measured with four such
+ * services in four subscriptions at ARM's real rates (bench/RESULTS.md, "refill-bound"): 272 s with a budget of 400
+ * (one service at a time: the budget, not ARM, bound them), 137 s with 1,200 (three at a time), 88 s with 1,600 and
+ * 82 s with 2,000 (wall ÷ ARM's floor 1.15 and 1.07), for ~25 MB more peak RSS than 400 (~28 KB per API held).
+ */
+export const DEFAULT_MAX_APIS_IN_FLIGHT = 1_600;
+
 export class ConfigError extends Error {
   /** The value as the message shows it (a credential's is not shown). */
   readonly got: string | undefined;
@@ -142,7 +151,7 @@ export const SETTINGS = {
   REMEDIATOR_KILL_SWITCH: { expected: '"true" or "false"', schema: optionalString(z.enum(["true", "false", "1", "0"])).transform((v) => v === "true" || v === "1") },
   REMEDIATOR_MAX_WRITES_PER_SERVICE: { expected: "a whole number from 0 to 1000", schema: wholeNumber(0, 1000).transform((v) => v ?? 25) },
   REMEDIATOR_MAX_WRITES_PER_SWEEP: { expected: "a whole number from 0 to 100000", schema: wholeNumber(0, 100000).transform((v) => v ?? 250) },
-  REMEDIATOR_MAX_APIS_IN_FLIGHT: { expected: "a whole number from 1 to 100000 (APIs one instance's evaluations may hold at once)", schema: wholeNumber(1, 100_000).transform((v) => v ?? 400) },
+  REMEDIATOR_MAX_APIS_IN_FLIGHT: { expected: "a whole number from 1 to 100000 (APIs one instance's evaluations may hold at once)", schema: wholeNumber(1, 100_000).transform((v) => v ?? DEFAULT_MAX_APIS_IN_FLIGHT) },
   REMEDIATOR_MESSAGE_BUDGET_SECONDS: { expected: "a whole number of seconds from 1 to 600 (ARM calls a queue message may make, at ARM's read refill)", schema: wholeNumber(1, 600).transform((v) => v ?? 300) },
   REMEDIATOR_DEBOUNCE_SECONDS: { expected: "a whole number of seconds from 0 to 600", schema: wholeNumber(0, 600).transform((v) => v ?? 30) },
   REMEDIATOR_CERTIFICATE_EXPIRY_DAYS: { expected: "a whole number of days from 0 to 365", schema: wholeNumber(0, 365).transform((v) => v ?? 30) },

@@ -56,11 +56,11 @@ describe("REMEDIATOR_MAX_APIS_IN_FLIGHT", () => {
 
   it("with the default budget the same services read their APIs side by side", async () => {
     const deps = await appFor(env.emu, { REMEDIATOR_MODE: "dry-run", ARM_PACING: "false" });
-    expect(deps.apiBudget?.capacity).toBe(400);
+    expect(deps.apiBudget?.capacity).toBe(1_600);
     expect(await sweepAll(deps)).toBe(BIG.length + SMALL.length);
     const big = BIG.map((n) => apiReads(env, n));
     expect(big.some((b, i) => big.some((c, j) => i !== j && overlaps(b, c)))).toBe(true);
-    expect(deps.apiBudget?.free).toBe(400);
+    expect(deps.apiBudget?.free).toBe(1_600);
   });
 
   it("a service with more APIs than the whole budget runs alone instead of waiting for ever", async () => {

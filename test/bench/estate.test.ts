@@ -26,7 +26,7 @@ import {
   type EstateResults,
   type SweepFigures,
 } from "../../bench/estate-scale.js";
-import { parseEstateArgs, partRunner } from "../../bench/estate-run.js";
+import { parseEstateArgs, partRunner, refillBoundServices } from "../../bench/estate-run.js";
 import { REMEDIATOR } from "../../bench/estate.js";
 
 describe("the estate profile's estate", () => {
@@ -165,6 +165,18 @@ describe("RESULTS.md's estate section", () => {
     const md = renderEstateFigures(r);
     expect(md).toContain('- **scale-out, 4 instance(s)**: worker exited (134) before "done". stderr: FATAL ERROR: Reached heap limit');
     expect(md).not.toContain("<stack>");
+  });
+
+  it("has a refill-bound part: one 300-API service in each of its own subscriptions, judged on wall ÷ floor", () => {
+    const services = refillBoundServices(4);
+    expect(new Set(services.map((x) => x.subscription)).size).toBe(4);
+    expect(services.every((x) => x.apis === 300 && !x.drifted)).toBe(true);
+    expect(parseEstateArgs(["--refill-subscriptions", "8", "--refill-speed", "2"])).toMatchObject({ refillSubscriptions: 8, refillSpeed: 2 });
+    expect(() => parseEstateArgs(["--refill-speed", "0"])).toThrow(/--refill-speed must be > 0/);
+    const fig = { instances: 1, services: 4, throttled429: 0, wallS: 88, floor: { refillS: 76.8, burstS: 66.8, busiestSubscriptionCalls: 1919, subscriptionsTouched: 4 }, wallOverFloor: 88 / 76.8, wallOverBurstFloor: 88 / 66.8, speed: 1 } as unknown as SweepFigures & { speed: number };
+    const base = { speed: 12, messageBudgetS: 300, chunking: true, baseline: null, singleSubscription: null, instances: [], sweeps: [] } as unknown as Omit<EstateResults, "targets">;
+    expect(estateTargets({ ...base, refillBound: fig })["wallOverFloorRefillBound"]?.met).toBe(false);
+    expect(estateTargets({ ...base, refillBound: { ...fig, wallS: 82, wallOverFloor: 82 / 76.8 } })["wallOverFloorRefillBound"]?.met).toBe(true);
   });
 
   it("refuses options it does not know with a one-line message", () => {
