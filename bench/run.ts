@@ -27,7 +27,7 @@
  * ms after the event: the remediator's requests, the app's storage steps
  * (webhook, marker, queue, lease), and GC pauses and event-loop stalls of the
  * app and the emulator. `--fixes` limits the latency run to some fixes.
- * BENCH_CPU_PROFILE_DIR=<dir> writes the app processes' CPU profiles.
+ * BENCH_CPU_PROFILE_DIR=<dir> writes the app processes' CPU profiles, BENCH_AZURITE_PROFILE_DIR=<dir> Azurite's.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -183,7 +183,8 @@ function waitPort(port: number, ms: number): Promise<void> {
 export async function startAzurite(): Promise<{ proc: ChildProcess; connectionString: string }> {
   const bin = join(dirname(createRequire(join(ROOT, "package.json")).resolve("azurite/package.json")), "dist/src/azurite.js");
   const [blob, queue, table] = [await freePort(), await freePort(), await freePort()];
-  const proc = spawn(...pinned("rest", process.execPath, [bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)]), { stdio: "ignore" });
+  const profile = process.env["BENCH_AZURITE_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_AZURITE_PROFILE_DIR"]] : [];
+  const proc = spawn(...pinned("rest", process.execPath, [...profile, bin, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--loose", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1", "--blobPort", String(blob), "--queuePort", String(queue), "--tablePort", String(table)]), { stdio: "ignore" });
   await Promise.all([waitPort(blob, 30_000), waitPort(queue, 30_000), waitPort(table, 30_000)]);
   const a = "devstoreaccount1";
   // Azurite's documented, public development account key
