@@ -131,6 +131,22 @@ function pacingOf(results: WorkerResult[]): Pick<SweepFigures, "pacing"> {
   return { pacing: { requests, storageCallsPerRequest: r2(sum("storageCalls") / Math.max(1, requests), 3) as number, conflicts: sum("conflicts"), fallbacks: sum("fallbacks"), resyncs: sum("resyncs"), pausesShared: sum("pausesShared"), refreshes: sum("refreshes"), releases: sum("releases") } };
 }
 
+/**
+ * How the sweep's messages filled its wall time: their summed duration ÷ the wall time is the mean number run at
+ * once across instances; the last message's start and the longest message's start tell a tail (one big service
+ * left running alone at the end) from too little concurrency.
+ */
+function messagesOf(results: WorkerResult[], startEpochMs: number, wallS: number): SweepFigures["messages"] {
+  const at = (epochMs: number) => (epochMs > 0 ? (r2((epochMs - startEpochMs) / 1000, 1) as number) : null);
+  const longest = results.reduce((a, r) => (r.evaluationMs.max > a.evaluationMs.max ? r : a));
+  return {
+    meanInFlight: wallS > 0 ? (r2(results.reduce((a, r) => a + r.messages.sumMs, 0) / 1000 / wallS, 1) as number) : null,
+    maxInFlight: Math.max(0, ...results.map((r) => r.messages.maxInFlight)),
+    lastStartS: at(Math.max(0, ...results.map((r) => r.messages.lastStartEpochMs))),
+    longestStartS: at(longest.messages.longestStartEpochMs),
+  };
+}
+
 async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, sweepNo: 1 | 2, o: EstateOptions, drifted: Set<string>): Promise<SweepFigures> {
   const bench: BenchOptions = { ...DEFAULTS, speed: o.speed };
   const env = (i: number) =>
@@ -148,6 +164,7 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
     l.emu.throttle.reset();
     l.tally.current = emptyTally();
     const cpu0 = process.cpuUsage();
+    const startEpochMs = performance.timeOrigin + performance.now();
     for (const w of workers) w.send({ type: "start" });
     const first = await (workers[0] as Worker).wait("done", 6 * 3600_000);
     for (const w of workers.slice(1)) w.send({ type: "stop" });
@@ -166,6 +183,7 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
       services: first.result.services,
       evaluated: results.reduce((a, r) => a + r.evaluated, 0),
       failed: results.reduce((a, r) => a + r.failed, 0),
+      deferred: results.reduce((a, r) => a + r.deferred, 0),
       armCalls: t.calls,
       throttled429: t.throttled429,
       graphQueries: t.graphQueries,
@@ -181,6 +199,7 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
       wallOverFloor: floor.refillS > 0 ? r2(wallS / floor.refillS, 2) : null,
       wallOverBurstFloor: floor.burstS > 0 ? r2(wallS / floor.burstS, 2) : null,
       longestMessageS: r2(Math.max(...results.map((r) => r.evaluationMs.max)) / 1000, 3) as number,
+      messages: messagesOf(results, startEpochMs, wallS),
       maxServiceCalls: Math.max(0, ...t.byService.values()),
       peakRssMB: r2(Math.max(...results.map((r) => Math.max(r.peakRssBytes, r.maxRssBytes))) / 2 ** 20, 1) as number,
       cpuS: { app: r2(results.reduce((a, r) => a + r.cpuMs, 0) / 1000, 1) as number, emulator: r2((cpu.user + cpu.system) / 1e6, 1) as number },
@@ -306,7 +325,7 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
           o.log(`estate: sweep ${n} ...`);
           const s = await sweepOnce(l, conn, prefix, 1, n, o, drifted);
           sweeps.push(s);
-          o.log(`  ${s.evaluated}/${s.services} evaluated, ${s.armCalls} ARM calls (${s.callsPerUnchanged} per unchanged, ${s.callsPerDrifted} per drifted), ${s.graphQueries} RG queries, ${s.throttled429} × 429, ${s.wallS} s (floor ${s.floor.refillS} s), peak RSS ${s.peakRssMB} MB`);
+          o.log(`  ${s.evaluated}/${s.services} evaluated (${s.deferred ?? 0} messages deferred), ${s.armCalls} ARM calls (${s.callsPerUnchanged} per unchanged, ${s.callsPerDrifted} per drifted), ${s.graphQueries} RG queries, ${s.throttled429} × 429, ${s.wallS} s (floor ${s.floor.refillS} s), peak RSS ${s.peakRssMB} MB`);
         }
       } finally {
         await l.emu.stop();
@@ -320,7 +339,7 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
           o.log(`estate: scale-out, ${li.plan.services} services, ${n} instance(s) ...`);
           const s = await sweepOnce(li, conn, prefixFor(`ei${n}`), n, 1, o, new Set(li.services.filter((x) => x.drifted).map((x) => x.id.toLowerCase())));
           instances.push(s);
-          o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated, ${s.wallS} s (floor ${s.floor.refillS} s)`);
+          o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated (${s.deferred ?? 0} messages deferred), ${s.armCalls} ARM calls, ${s.wallS} s (floor ${s.floor.refillS} s)`);
         } finally {
           await li.emu.stop();
         }

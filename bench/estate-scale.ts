@@ -284,6 +284,13 @@ export interface SweepFigures {
   wallOverFloor: number | null;
   wallOverBurstFloor: number | null;
   longestMessageS: number;
+  /** Messages that ended without an evaluation (the service's lease held or lost, a chunk step skipped); absent in older results. */
+  deferred?: number;
+  /**
+   * The messages' spans (bench/estate-run.ts `messagesOf`): mean and most run at once over all instances, and when
+   * (s after the sweep's start) the last message and the longest one started; absent in older results.
+   */
+  messages?: { meanInFlight: number | null; maxInFlight: number; lastStartS: number | null; longestStartS: number | null };
   /** The most ARM calls one service's evaluation made (one message when unchunked): the measure the message budget is set in (REMEDIATOR_MESSAGE_BUDGET_SECONDS × ARM's read refill). */
   maxServiceCalls: number;
   peakRssMB: number;
@@ -416,8 +423,8 @@ export function renderEstateFigures(r: EstateResults): string {
   out.push(row(["---", "---", "---", "---"]));
   for (const [k, t] of Object.entries(r.targets)) out.push(row([mark(t.met), k, t.target, t.value]));
   out.push("");
-  out.push(row(["run", "instances", "services", "evaluated (failed)", "ARM calls", "per service", "per unchanged", "per drifted", "RG queries (target)", "429s", "wall (scaled)", "floor: busiest sub ÷ refill", "wall ÷ floor", "burst-aware floor", "longest message: ARM calls (at 25/s); wall", "peak RSS", "CPU app / emulator"]));
-  out.push(row(Array.from({ length: 17 }, () => "---")));
+  out.push(row(["run", "instances", "services", "evaluated (failed)", "ARM calls", "per service", "per unchanged", "per drifted", "RG queries (target)", "429s", "wall (scaled)", "floor: busiest sub ÷ refill", "wall ÷ floor", "burst-aware floor", "longest message: ARM calls (at 25/s); wall", "messages at once: mean / most; last, longest started at", "peak RSS", "CPU app / emulator"]));
+  out.push(row(Array.from({ length: 18 }, () => "---")));
   const line = (label: string, s: SweepFigures) =>
     row([
       label,
@@ -435,6 +442,7 @@ export function renderEstateFigures(r: EstateResults): string {
       r2(s.wallOverFloor, 1),
       `${r2(s.floor.burstS, 2)} s`,
       `${s.maxServiceCalls} calls (${r2(s.maxServiceCalls / ARM_LIMITS.reads.refillPerSecond, 0)} s); wall ${r2(s.longestMessageS, 1)} s scaled`,
+      s.messages ? `${s.messages.meanInFlight ?? "n/a"} / ${s.messages.maxInFlight}; ${s.messages.lastStartS ?? "n/a"} s, ${s.messages.longestStartS ?? "n/a"} s` : "n/a",
       `${s.peakRssMB} MB`,
       `${s.cpuS.app} / ${s.cpuS.emulator} s`,
     ]);

@@ -32,6 +32,11 @@ export interface WorkerResult {
   writes: number;
   wallMs: number;
   evaluationMs: { p50: number; p95: number; max: number };
+  /**
+   * The evaluated messages' spans: their summed duration, the most run at once, and (epoch ms) when the last one
+   * started and when the longest one started, so the parent can tell concurrency from a tail.
+   */
+  messages: { sumMs: number; maxInFlight: number; lastStartEpochMs: number; longestStartEpochMs: number };
   peakRssBytes: number;
   peakHeapUsedBytes: number;
   /** Peak RSS as the OS reports it for the whole process life (process.resourceUsage().maxRSS). */
@@ -104,7 +109,14 @@ interface Tally {
   deferred: number;
   writes: number;
   durations: number[];
+  sumMs: number;
+  maxInFlight: number;
+  lastStartEpochMs: number;
+  longestMs: number;
+  longestStartEpochMs: number;
 }
+
+const emptyWorkerTally = (): Tally => ({ evaluated: 0, failed: 0, deferred: 0, writes: 0, durations: [], sumMs: 0, maxInFlight: 0, lastStartEpochMs: 0, longestMs: 0, longestStartEpochMs: 0 });
 
 /**
  * What the Functions host's queue trigger does on one instance: receive up to
@@ -118,6 +130,7 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
   const running = new Set<Promise<void>>();
   const run = (m: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number }) => {
     const started = performance.now();
+    tally.lastStartEpochMs = performance.timeOrigin + started;
     const p = (async () => {
       try {
         const outcome = await evaluateQueued(m.messageText, deps);
@@ -126,7 +139,9 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
         else {
           tally.evaluated++;
           tally.writes += outcome.result.writes;
+          if (ms > tally.longestMs) [tally.longestMs, tally.longestStartEpochMs] = [ms, performance.timeOrigin + started];
           tally.durations.push(ms);
+          tally.sumMs += ms;
         }
         await deps.storage.evaluateQueue.deleteMessage(m.messageId, m.popReceipt);
         onEvaluated?.({
@@ -145,6 +160,7 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
       }
     })().finally(() => running.delete(p));
     running.add(p);
+    tally.maxInFlight = Math.max(tally.maxInFlight, running.size);
   };
   // an empty queue is polled again after 20 ms, doubling up to 1 s (the host backs off the same way, up to
   // maxPollingInterval); a message found, an evaluation finished or a message enqueued here polls at once
@@ -233,7 +249,7 @@ async function main(): Promise<void> {
   const deps = await buildAppDeps(process.env, { leaseRetrySeconds: 1 });
   if (process.env["BENCH_TRACE"]) traceStorage(deps);
   await deps.storage.evaluateQueue.clearMessages();
-  const tally: Tally = { evaluated: 0, failed: 0, deferred: 0, writes: 0, durations: [] };
+  const tally: Tally = emptyWorkerTally();
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((r) => (stop = r));
   let start: () => void = () => undefined;
@@ -270,7 +286,7 @@ async function main(): Promise<void> {
     // warm-up: one sweep in the app's mode (a compliant estate: no writes) fills the lock inventory, connections and JIT
     const t0 = performance.now();
     let enqueued = false;
-    const warm: Tally = { evaluated: 0, failed: 0, deferred: 0, writes: 0, durations: [] };
+    const warm: Tally = emptyWorkerTally();
     const sweeping = sweep(deps).then((ids) => {
       services = ids.length;
       enqueued = true;
@@ -327,6 +343,7 @@ async function main(): Promise<void> {
     writes: tally.writes,
     wallMs,
     evaluationMs: { p50: pct(tally.durations, 50), p95: pct(tally.durations, 95), max: pct(tally.durations, 100) },
+    messages: { sumMs: Math.round(tally.sumMs), maxInFlight: tally.maxInFlight, lastStartEpochMs: Math.round(tally.lastStartEpochMs), longestStartEpochMs: Math.round(tally.longestStartEpochMs) },
     peakRssBytes: memory.peakRss,
     peakHeapUsedBytes: memory.peakHeap,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,

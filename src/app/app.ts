@@ -16,7 +16,8 @@ import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engi
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
 import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
-import { interleaveBySubscription } from "./sweep-order.js";
+import { orderSweep } from "./sweep-order.js";
+import { errorLine } from "../common/logger.js";
 import { chunkStep, noteOperations, parseChunkRef, splitStep, type ChunkStore } from "./chunks.js";
 import { SplitRequired } from "../engine/chunks.js";
 import type { ApiBudget } from "./api-budget.js";
@@ -209,13 +210,20 @@ export async function handleEvents(input: unknown, deps: AppDeps): Promise<Event
 const SWEEP_SEND_CONCURRENCY = 16;
 
 export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()}`): Promise<string[]> {
-  const services = await discoverServices(deps.clients, deps.config, { log: deps.log });
-  // round-robin by subscription: the queue trigger's batches evaluate several subscriptions at once, each at its own ARM refill;
-  // sent SWEEP_SEND_CONCURRENCY at a time (one at a time, 5,000 services took minutes of queue round trips before the last was queued)
-  await mapLimit(interleaveBySubscription(services), SWEEP_SEND_CONCURRENCY, async (s) => {
+  const services = (await discoverServices(deps.clients, deps.config, { log: deps.log })).map((s) => ({ ...s, fingerprint: rowFingerprint(s.row, s.etag) }));
+  // the longest evaluations first (by the freshness rows: src/app/sweep-order.ts), each group round-robin by subscription: the queue
+  // trigger's batches evaluate several subscriptions at once, each at its own ARM refill; sent SWEEP_SEND_CONCURRENCY at a time
+  // (one at a time, 5,000 services took minutes of queue round trips before the last was queued)
+  const states = deps.freshness
+    ? await deps.freshness.states().catch((e: unknown) => {
+        deps.log.warn({ correlationId, err: errorLine(e) }, "freshness rows unreadable: the sweep is sent round-robin by subscription");
+        return undefined;
+      })
+    : undefined;
+  await mapLimit(orderSweep(services, states, new Date(), deps.config.fullSweepHours), SWEEP_SEND_CONCURRENCY, async (s) => {
     // a Resource Graph row travels with the message: the worker judges the service-level rules from it (a hint: fixes read ARM)
     const row = s.row && JSON.stringify(s.row).length <= MAX_ROW_CHARS ? s.row : undefined;
-    const fingerprint = rowFingerprint(s.row, s.etag);
+    const fingerprint = s.fingerprint;
     const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}), ...(fingerprint ? { fingerprint } : {}) };
     await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg));
   });
@@ -383,7 +391,9 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const waiting = result.actions.filter((a) => a.outcome === "in-progress" && !a.inProgress);
       if (waiting.length > 0) retryIn = Math.min(600, deps.operationRecheckSeconds ?? 60);
       await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
-      if (deps.freshness) await noteEvaluation({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, read, startedAt, result.actions, fromMarker && pending !== undefined);
+      // the APIs read (revisions included): the next sweeps send the biggest full reads first (src/app/sweep-order.ts)
+      const apisRead = result.operationCounts ? Object.keys(result.operationCounts).length : undefined;
+      if (deps.freshness) await noteEvaluation({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, read, startedAt, result.actions, fromMarker && pending !== undefined, apisRead);
       if (read) deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, fullRead: read.full, why: read.reason }, read.full ? "sweep: full read" : "sweep: cheap check only");
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending

@@ -88,6 +88,8 @@ export interface FreshnessState {
   eventAt: string;
   /** The last full evaluation left a fix to try again. */
   unsettled: boolean;
+  /** How many APIs (revisions included) the last full evaluation read; absent when not recorded. The sweep's order uses it (src/app/sweep-order.ts). */
+  apis?: number;
 }
 
 export type SweepRead = { full: false; reason: string; state: FreshnessState } | { full: true; reason: string };
@@ -139,10 +141,10 @@ export async function decideSweepRead(deps: FreshnessDeps, msg: EvaluateMessage,
  * the fingerprint it was made from. Failures are logged, never thrown (the next sweep then reads in full, or skips
  * on the older record, which the safety-net age bounds).
  */
-export async function noteEvaluation(deps: FreshnessDeps, msg: EvaluateMessage, read: SweepRead | undefined, startedAt: Date, actions: ActionResult[], eventDriven: boolean): Promise<void> {
+export async function noteEvaluation(deps: FreshnessDeps, msg: EvaluateMessage, read: SweepRead | undefined, startedAt: Date, actions: ActionResult[], eventDriven: boolean, apis?: number): Promise<void> {
   try {
     if (eventDriven) await deps.freshness.recordEvent(msg.serviceId, startedAt);
-    else if (msg.reason === "sweep" && read?.full && msg.fingerprint) await deps.freshness.recordFull(msg.serviceId, msg.fingerprint, startedAt, unsettledBy(actions));
+    else if (msg.reason === "sweep" && read?.full && msg.fingerprint) await deps.freshness.recordFull(msg.serviceId, msg.fingerprint, startedAt, unsettledBy(actions), apis);
   } catch (e) {
     deps.log.warn({ serviceId: msg.serviceId, err: errorLine(e) }, "freshness state not recorded");
   }
@@ -150,24 +152,38 @@ export async function noteEvaluation(deps: FreshnessDeps, msg: EvaluateMessage, 
 
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 
+function stateOf(e: Record<string, unknown>): FreshnessState | undefined {
+  if (typeof e["fingerprint"] !== "string" || typeof e["fullAt"] !== "string" || e["fullAt"] === "") return undefined;
+  const apis = e["apis"];
+  return { fingerprint: e["fingerprint"], fullAt: e["fullAt"], eventAt: typeof e["eventAt"] === "string" ? e["eventAt"] : "", unsettled: e["unsettled"] === true, ...(typeof apis === "number" && Number.isInteger(apis) && apis >= 0 ? { apis } : {}) };
+}
+
 /** The freshness rows in the app's storage (one per service). */
 export class FreshnessStore {
   constructor(private readonly table: TableClient) {}
 
   async get(serviceId: string): Promise<FreshnessState | undefined> {
     try {
-      const e = await this.table.getEntity<Record<string, unknown>>(PARTITION, keyOf(serviceId));
-      if (typeof e["fingerprint"] !== "string" || typeof e["fullAt"] !== "string" || e["fullAt"] === "") return undefined;
-      return { fingerprint: e["fingerprint"], fullAt: e["fullAt"], eventAt: typeof e["eventAt"] === "string" ? e["eventAt"] : "", unsettled: e["unsettled"] === true };
+      return stateOf(await this.table.getEntity<Record<string, unknown>>(PARTITION, keyOf(serviceId)));
     } catch (e) {
       if (statusOf(e) === 404) return undefined;
       throw e;
     }
   }
 
-  /** A full evaluation that started at `startedAt`, from a row with this fingerprint. */
-  async recordFull(serviceId: string, fingerprint: string, startedAt: Date, unsettled: boolean): Promise<void> {
-    await this.table.upsertEntity({ partitionKey: PARTITION, rowKey: keyOf(serviceId), serviceId, fingerprint, fullAt: startedAt.toISOString(), unsettled }, "Merge");
+  /** Every service's state (lowercase id): one partition query, a page per 1,000 services; what a sweep orders its messages by. */
+  async states(): Promise<Map<string, FreshnessState>> {
+    const out = new Map<string, FreshnessState>();
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${PARTITION}'`, select: ["serviceId", "fingerprint", "fullAt", "eventAt", "unsettled", "apis"] } })) {
+      const state = stateOf(e);
+      if (state && typeof e["serviceId"] === "string") out.set(e["serviceId"].toLowerCase(), state);
+    }
+    return out;
+  }
+
+  /** A full evaluation that started at `startedAt`, from a row with this fingerprint, which read `apis` APIs (when known). */
+  async recordFull(serviceId: string, fingerprint: string, startedAt: Date, unsettled: boolean, apis?: number): Promise<void> {
+    await this.table.upsertEntity({ partitionKey: PARTITION, rowKey: keyOf(serviceId), serviceId, fingerprint, fullAt: startedAt.toISOString(), unsettled, ...(apis !== undefined ? { apis } : {}) }, "Merge");
   }
 
   /** An event's evaluation started at `at`: the next sweep reads the service in full. */

@@ -67,6 +67,35 @@ describe("sweeps skip unchanged services", () => {
     expect(svc?.rules["gateway-tls-protocols"]).toBeDefined();
   });
 
+  it("a full read records how many APIs it read; the sweep reads every service's state in one query to order its messages", async () => {
+    const deps = await depsFor();
+    await sweepAndDrain(deps);
+    // ESTATE: one API (echo); a cheap check later leaves the size as the full read recorded it
+    expect((await deps.freshness?.get(ID))?.apis).toBe(1);
+    await sweepAndDrain(deps);
+    const states = await deps.freshness?.states();
+    expect(states?.get(ID.toLowerCase())).toMatchObject({ apis: 1, unsettled: false });
+  });
+
+  it("a sweep whose freshness rows cannot be read still sends every service (round-robin), and says so", async () => {
+    const deps = await depsFor();
+    const warnings: string[] = [];
+    const warn = deps.log.warn.bind(deps.log);
+    deps.log.warn = ((obj: unknown, msg?: string) => {
+      warnings.push(String(msg));
+      return warn(obj as object, msg);
+    }) as typeof deps.log.warn;
+    const freshness = deps.freshness;
+    if (!freshness) throw new Error("no freshness store");
+    freshness.states = () => Promise.reject(Object.assign(new Error("the table is not reachable"), { statusCode: 503 }));
+    const ids = await sweep(deps, "sweep-unreadable");
+    expect(ids.map((x) => x.toLowerCase())).toEqual([ID.toLowerCase()]);
+    expect(warnings).toContain("freshness rows unreadable: the sweep is sent round-robin by subscription");
+    const r = await drainQueue(deps);
+    expect(r.failed).toBe(0);
+    expect(collectionReads(env)).toBeGreaterThan(10);
+  });
+
   it("a changed row (a service property written by someone else) reads the service in full", async () => {
     const deps = await depsFor();
     await sweepAndDrain(deps);
