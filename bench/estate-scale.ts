@@ -423,7 +423,7 @@ export function renderEstateFigures(r: EstateResults): string {
   out.push(row(["---", "---", "---", "---"]));
   for (const [k, t] of Object.entries(r.targets)) out.push(row([mark(t.met), k, t.target, t.value]));
   out.push("");
-  out.push(row(["run", "instances", "services", "evaluated (failed)", "ARM calls", "per service", "per unchanged", "per drifted", "RG queries (target)", "429s", "wall (scaled)", "floor: busiest sub ÷ refill", "wall ÷ floor", "burst-aware floor", "longest message: ARM calls (at 25/s); wall", "messages at once: mean / most; last, longest started at", "peak RSS", "CPU app / emulator"]));
+  out.push(row(["run", "instances", "services", "evaluated (failed)", "ARM calls", "per service", "per unchanged", "per drifted", "RG queries (target)", "429s", "wall (scaled)", "floor: busiest sub ÷ refill", "wall ÷ floor", "burst-aware floor", "longest message: ARM calls (at 25/s); wall", "messages at once: mean / most in one instance; last, longest started at", "peak RSS", "CPU app / emulator"]));
   out.push(row(Array.from({ length: 18 }, () => "---")));
   const line = (label: string, s: SweepFigures) =>
     row([
