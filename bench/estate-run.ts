@@ -173,7 +173,10 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
     const results: WorkerResult[] = [first.result, ...rest.map((d) => d.result)];
     const t = l.tally.current;
     const floor = floorOf(t, o.speed);
-    const wallS = first.result.wallMs / 1000;
+    // the sweep ends when its last message does, on whichever instance: the timer's instance reports done once the queue
+    // is empty and its own messages ended, while another instance may still be running one
+    const lastEndMs = Math.max(0, ...results.map((r) => r.messages.lastEndEpochMs));
+    const wallS = Math.max(first.result.wallMs, lastEndMs > 0 ? lastEndMs - startEpochMs : 0) / 1000;
     const ids = l.services.map((s) => s.id.toLowerCase());
     const unchanged = ids.filter((id) => !drifted.has(id));
     const changed = ids.filter((id) => drifted.has(id));
@@ -184,6 +187,10 @@ async function sweepOnce(l: Loaded, azurite: string, prefix: string, n: number, 
       evaluated: results.reduce((a, r) => a + r.evaluated, 0),
       failed: results.reduce((a, r) => a + r.failed, 0),
       deferred: results.reduce((a, r) => a + r.deferred, 0),
+      deferredBy: results.reduce<Record<string, number>>((a, r) => {
+        for (const [k, v] of Object.entries(r.deferredBy)) a[k] = (a[k] ?? 0) + v;
+        return a;
+      }, {}),
       armCalls: t.calls,
       throttled429: t.throttled429,
       graphQueries: t.graphQueries,
@@ -339,7 +346,7 @@ export async function runEstate(partial: Partial<EstateOptions> = {}): Promise<E
           o.log(`estate: scale-out, ${li.plan.services} services, ${n} instance(s) ...`);
           const s = await sweepOnce(li, conn, prefixFor(`ei${n}`), n, 1, o, new Set(li.services.filter((x) => x.drifted).map((x) => x.id.toLowerCase())));
           instances.push(s);
-          o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated (${s.deferred ?? 0} messages deferred), ${s.armCalls} ARM calls, ${s.wallS} s (floor ${s.floor.refillS} s)`);
+          o.log(`  ${s.throttled429} × 429, ${s.evaluated}/${s.services} evaluated (${s.deferred ?? 0} messages deferred: ${JSON.stringify(s.deferredBy ?? {})}), ${s.armCalls} ARM calls, ${s.wallS} s (floor ${s.floor.refillS} s)`);
         } finally {
           await li.emu.stop();
         }

@@ -286,6 +286,8 @@ export interface SweepFigures {
   longestMessageS: number;
   /** Messages that ended without an evaluation (the service's lease held or lost, a chunk step skipped); absent in older results. */
   deferred?: number;
+  /** The deferred messages by outcome (bench/worker.ts); absent in older results. */
+  deferredBy?: Record<string, number>;
   /**
    * The messages' spans (bench/estate-run.ts `messagesOf`): mean and most run at once over all instances, and when
    * (s after the sweep's start) the last message and the longest one started; absent in older results.

@@ -29,6 +29,8 @@ export interface WorkerResult {
   evaluated: number;
   failed: number;
   deferred: number;
+  /** The messages that ended without an evaluation, by outcome and reason (`deferred`: the lease was held; `lease-lost`; `nothing`; `gone`). */
+  deferredBy: Record<string, number>;
   writes: number;
   wallMs: number;
   evaluationMs: { p50: number; p95: number; max: number };
@@ -36,7 +38,7 @@ export interface WorkerResult {
    * The evaluated messages' spans: their summed duration, the most run at once, and (epoch ms) when the last one
    * started and when the longest one started, so the parent can tell concurrency from a tail.
    */
-  messages: { sumMs: number; maxInFlight: number; lastStartEpochMs: number; longestStartEpochMs: number };
+  messages: { sumMs: number; maxInFlight: number; lastStartEpochMs: number; longestStartEpochMs: number; lastEndEpochMs: number };
   peakRssBytes: number;
   peakHeapUsedBytes: number;
   /** Peak RSS as the OS reports it for the whole process life (process.resourceUsage().maxRSS). */
@@ -107,6 +109,7 @@ interface Tally {
   evaluated: number;
   failed: number;
   deferred: number;
+  deferredBy: Record<string, number>;
   writes: number;
   durations: number[];
   sumMs: number;
@@ -114,9 +117,10 @@ interface Tally {
   lastStartEpochMs: number;
   longestMs: number;
   longestStartEpochMs: number;
+  lastEndEpochMs: number;
 }
 
-const emptyWorkerTally = (): Tally => ({ evaluated: 0, failed: 0, deferred: 0, writes: 0, durations: [], sumMs: 0, maxInFlight: 0, lastStartEpochMs: 0, longestMs: 0, longestStartEpochMs: 0 });
+const emptyWorkerTally = (): Tally => ({ evaluated: 0, failed: 0, deferred: 0, deferredBy: {}, writes: 0, durations: [], sumMs: 0, maxInFlight: 0, lastStartEpochMs: 0, longestMs: 0, longestStartEpochMs: 0, lastEndEpochMs: 0 });
 
 /**
  * What the Functions host's queue trigger does on one instance: receive up to
@@ -135,7 +139,12 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
       try {
         const outcome = await evaluateQueued(m.messageText, deps);
         const ms = performance.now() - started;
-        if (outcome.kind !== "evaluated") tally.deferred++;
+        if (outcome.kind !== "evaluated") {
+          tally.deferred++;
+          // the reason without the service's id (a lost lease says why: no renewal in time, or one refused)
+          const key = `${outcome.kind}: ${outcome.reason.replace(/\/subscriptions\/\S+/gi, "<service>").slice(0, 120)}`;
+          tally.deferredBy[key] = (tally.deferredBy[key] ?? 0) + 1;
+        }
         else {
           tally.evaluated++;
           tally.writes += outcome.result.writes;
@@ -158,7 +167,10 @@ async function queueTrigger(deps: AppDeps, finished: () => boolean, tally: Tally
         if (m.dequeueCount >= host.maxDequeueCount) await deps.storage.evaluateQueue.deleteMessage(m.messageId, m.popReceipt).catch(() => undefined);
         else await deps.storage.evaluateQueue.updateMessage(m.messageId, m.popReceipt, undefined, 0).catch(() => undefined);
       }
-    })().finally(() => running.delete(p));
+    })().finally(() => {
+      running.delete(p);
+      tally.lastEndEpochMs = performance.timeOrigin + performance.now();
+    });
     running.add(p);
     tally.maxInFlight = Math.max(tally.maxInFlight, running.size);
   };
@@ -340,10 +352,11 @@ async function main(): Promise<void> {
     evaluated: tally.evaluated,
     failed: tally.failed,
     deferred: tally.deferred,
+    deferredBy: tally.deferredBy,
     writes: tally.writes,
     wallMs,
     evaluationMs: { p50: pct(tally.durations, 50), p95: pct(tally.durations, 95), max: pct(tally.durations, 100) },
-    messages: { sumMs: Math.round(tally.sumMs), maxInFlight: tally.maxInFlight, lastStartEpochMs: Math.round(tally.lastStartEpochMs), longestStartEpochMs: Math.round(tally.longestStartEpochMs) },
+    messages: { sumMs: Math.round(tally.sumMs), maxInFlight: tally.maxInFlight, lastStartEpochMs: Math.round(tally.lastStartEpochMs), longestStartEpochMs: Math.round(tally.longestStartEpochMs), lastEndEpochMs: Math.round(tally.lastEndEpochMs) },
     peakRssBytes: memory.peakRss,
     peakHeapUsedBytes: memory.peakHeap,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
