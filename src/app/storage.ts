@@ -440,7 +440,12 @@ export class ServiceLeases {
   constructor(
     private readonly container: ContainerClient,
     private readonly durationSeconds = 60,
-    private readonly options: { /** How often the holder renews (default: a third of the duration). */ renewEveryMs?: number } = {},
+    private readonly options: {
+      /** How often the holder renews (default: a third of the duration). */
+      renewEveryMs?: number;
+      /** How long one renewal may take before it is abandoned and the next one tried (default: half the renewal interval). */
+      renewTimeoutMs?: number;
+    } = {},
   ) {}
 
   /** Runs `fn` holding the service's lease; throws LeaseBusyError when another worker holds it. */
@@ -485,12 +490,16 @@ export class ServiceLeases {
     };
     confirmed(confirmedAt);
     let renewing = false;
+    const renewEveryMs = this.options.renewEveryMs ?? durationMs / 3;
+    // a renewal that hangs (a stalled connection: the SDK sets no timeout of its own) would hold back every later one until
+    // the lease runs out: it is abandoned after this long and the next interval sends a new one
+    const renewTimeoutMs = this.options.renewTimeoutMs ?? renewEveryMs / 2;
     const renew = setInterval(() => {
       if (renewing || lost.signal.aborted) return;
       renewing = true;
       const sent = Date.now();
       lease
-        .renewLease()
+        .renewLease({ abortSignal: AbortSignal.timeout(renewTimeoutMs) })
         .then(
           () => confirmed(sent),
           (e: unknown) => {
@@ -500,7 +509,7 @@ export class ServiceLeases {
           },
         )
         .finally(() => (renewing = false));
-    }, this.options.renewEveryMs ?? durationMs / 3);
+    }, renewEveryMs);
     renew.unref?.();
     try {
       return await fn({ signal: lost.signal });

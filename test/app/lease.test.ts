@@ -9,7 +9,7 @@
  */
 import { Writable } from "node:stream";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { evaluateQueued, type AppDeps, type EvaluateOutcome } from "../../src/app/app.js";
 import { keyOf, ServiceLeases, storageNames, encodeMessage, type EvaluateMessage } from "../../src/app/storage.js";
 import { createLogger, SecretRegistry } from "../../src/common/logger.js";
@@ -132,5 +132,64 @@ describe("a worker that loses the service's lease mid-evaluation", () => {
     expect(aWrites.filter((w) => w.what.startsWith("PATCH /apis/"))).toHaveLength(1);
     expect(writesBy(OTHER_WORKER).filter((w) => w.what.startsWith("PATCH /apis/")).map((w) => w.what).sort()).toEqual(["PATCH /apis/a", "PATCH /apis/b"]);
     expect([await protocols("a"), await protocols("b")]).toEqual([["https"], ["https"]]);
+  });
+});
+
+describe("a lease renewal that hangs", () => {
+  /**
+   * A loopback HTTP proxy in front of Azurite's blob endpoint that never answers the first lease renewal it sees
+   * (what a stalled connection does: the request is sent, no answer comes), and forwards everything else.
+   */
+  async function stallingProxy(target: URL): Promise<{ url: string; renewals: () => number; close: () => Promise<void> }> {
+    const { createServer, request } = await import("node:http");
+    let renewals = 0;
+    const held: Array<import("node:http").ServerResponse> = [];
+    const server = createServer((req, res) => {
+      if (String(req.headers["x-ms-lease-action"]).toLowerCase() === "renew" && renewals++ === 0) {
+        held.push(res);
+        req.resume();
+        return;
+      }
+      const out = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      out.on("error", () => res.destroy());
+      req.pipe(out);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      renewals: () => renewals,
+      close: async () => {
+        for (const r of held) r.destroy();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  it("is abandoned after its timeout and the next renewal keeps the lease", async () => {
+    const conn = inject("azuriteConnectionString");
+    const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(conn)?.[1] as string;
+    const target = new URL(blobEndpoint);
+    const proxy = await stallingProxy(target);
+    try {
+      const viaProxy = conn.replace(blobEndpoint, `${proxy.url}${target.pathname}`);
+      const container = BlobServiceClient.fromConnectionString(viaProxy).getContainerClient(`stall${Date.now().toString(36)}`);
+      await container.createIfNotExists();
+      const leases = new ServiceLeases(container, 15, { renewEveryMs: 200, renewTimeoutMs: 300 });
+      const kept = await leases.withLease(SVC, async (lease) => {
+        // the first renewal (after 200 ms) hangs; with the timeout, later renewals are sent and answered
+        for (let i = 0; i < 100 && proxy.renewals() < 3; i++) await sleep(50);
+        return !lease.signal.aborted;
+      });
+      expect(proxy.renewals()).toBeGreaterThanOrEqual(3);
+      expect(kept).toBe(true);
+      await container.deleteIfExists();
+    } finally {
+      await proxy.close();
+    }
   });
 });
