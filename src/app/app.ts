@@ -223,8 +223,7 @@ export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()
   await mapLimit(orderSweep(services, states, new Date(), deps.config.fullSweepHours), SWEEP_SEND_CONCURRENCY, async (s) => {
     // a Resource Graph row travels with the message: the worker judges the service-level rules from it (a hint: fixes read ARM)
     const row = s.row && JSON.stringify(s.row).length <= MAX_ROW_CHARS ? s.row : undefined;
-    const fingerprint = s.fingerprint;
-    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}), ...(fingerprint ? { fingerprint } : {}) };
+    const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}), ...(s.fingerprint ? { fingerprint: s.fingerprint } : {}) };
     await deps.storage.evaluateQueue.sendMessage(encodeMessage(msg));
   });
   deps.log.info({ correlationId, services: services.length }, "sweep enqueued");
@@ -391,9 +390,7 @@ export async function evaluateQueued(payload: unknown, deps: AppDeps): Promise<E
       const waiting = result.actions.filter((a) => a.outcome === "in-progress" && !a.inProgress);
       if (waiting.length > 0) retryIn = Math.min(600, deps.operationRecheckSeconds ?? 60);
       await deps.storage.compliance.record(result.serviceId, rules.map((r) => r.meta.id), verdicts, msg.correlationId, scope);
-      // the APIs read (revisions included): the next sweeps send the biggest full reads first (src/app/sweep-order.ts)
-      const apisRead = result.operationCounts ? Object.keys(result.operationCounts).length : undefined;
-      if (deps.freshness) await noteEvaluation({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, read, startedAt, result.actions, fromMarker && pending !== undefined, apisRead);
+      if (deps.freshness) await noteEvaluation({ ...deps, freshness: deps.freshness, pending: deps.storage.pending }, msg, read, startedAt, result, fromMarker && pending !== undefined);
       if (read) deps.log.info({ serviceId: msg.serviceId, correlationId: msg.correlationId, fullRead: read.full, why: read.reason }, read.full ? "sweep: full read" : "sweep: cheap check only");
       if (deps.tickets) {
         // a ticket system outage never blocks remediation: sync never throws and keeps what it could not deliver pending

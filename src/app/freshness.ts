@@ -26,7 +26,7 @@ import { TableClient } from "@azure/data-tables";
 import type { ArmResource } from "../model/arm.js";
 import type { Config, Env } from "../common/config.js";
 import { errorLine } from "../common/logger.js";
-import type { ActionResult } from "../engine/engine.js";
+import type { ActionResult, EvaluationResult } from "../engine/engine.js";
 import { judgedFromRow } from "../engine/rows.js";
 import type { Rule } from "../remediations/index.js";
 import type { EvaluateMessage } from "./storage.js";
@@ -141,10 +141,11 @@ export async function decideSweepRead(deps: FreshnessDeps, msg: EvaluateMessage,
  * the fingerprint it was made from. Failures are logged, never thrown (the next sweep then reads in full, or skips
  * on the older record, which the safety-net age bounds).
  */
-export async function noteEvaluation(deps: FreshnessDeps, msg: EvaluateMessage, read: SweepRead | undefined, startedAt: Date, actions: ActionResult[], eventDriven: boolean, apis?: number): Promise<void> {
+export async function noteEvaluation(deps: FreshnessDeps, msg: EvaluateMessage, read: SweepRead | undefined, startedAt: Date, result: Pick<EvaluationResult, "actions" | "operationCounts">, eventDriven: boolean): Promise<void> {
   try {
     if (eventDriven) await deps.freshness.recordEvent(msg.serviceId, startedAt);
-    else if (msg.reason === "sweep" && read?.full && msg.fingerprint) await deps.freshness.recordFull(msg.serviceId, msg.fingerprint, startedAt, unsettledBy(actions), apis);
+    // with the APIs it read (revisions included), by which the next sweeps send the biggest full reads first (src/app/sweep-order.ts)
+    else if (msg.reason === "sweep" && read?.full && msg.fingerprint) await deps.freshness.recordFull(msg.serviceId, msg.fingerprint, startedAt, unsettledBy(result.actions), result.operationCounts && Object.keys(result.operationCounts).length);
   } catch (e) {
     deps.log.warn({ serviceId: msg.serviceId, err: errorLine(e) }, "freshness state not recorded");
   }
@@ -193,11 +194,7 @@ export class FreshnessStore {
 
   /** The start of the last full evaluation per service (lowercase id), for the report's data age. */
   async fullTimes(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${PARTITION}'`, select: ["serviceId", "fullAt"] } })) {
-      if (typeof e["serviceId"] === "string" && typeof e["fullAt"] === "string" && e["fullAt"] !== "") out.set(e["serviceId"].toLowerCase(), e["fullAt"]);
-    }
-    return out;
+    return new Map([...(await this.states())].map(([id, s]) => [id, s.fullAt]));
   }
 }
 

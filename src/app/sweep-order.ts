@@ -23,12 +23,8 @@ export function interleaveBySubscription<T extends Pick<ServiceRef, "subscriptio
   return out;
 }
 
-/** What orderSweep needs of a service: its subscription, its id and its discovery row's fingerprint (src/app/freshness.ts). */
-export interface SweepItem {
-  id: string;
-  subscriptionId: string;
-  fingerprint?: string;
-}
+/** What orderSweep needs of a service: its id, its subscription and its discovery row's fingerprint (src/app/freshness.ts). */
+export type SweepItem = Pick<ServiceRef, "id" | "subscriptionId"> & { fingerprint?: string };
 
 /**
  * The order of a sweep that knows the services' last evaluations (the freshness rows, src/app/freshness.ts).
