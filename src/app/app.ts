@@ -11,12 +11,12 @@ import { RULES, type Rule } from "../remediations/index.js";
 import type { AzureClients } from "../azure/clients.js";
 import type { Config } from "../common/config.js";
 import { discoverServices, NOT_CANONICAL, scopeRefusal } from "../azure/discovery.js";
-import { mapLimit } from "../azure/collector.js";
+import { mapLimit, probeApiCounts } from "../azure/collector.js";
 import { Engine, type EngineLogger, type EvaluationResult } from "../engine/engine.js";
 import { driftsToTicket, exemptedFingerprints, type TicketManager } from "../tickets/manager.js";
 import { encodeMessage, MAX_ROW_CHARS, LeaseBusyError, LeaseLostError, type AppStorage, type EarlyTake, type EvaluateMessage } from "./storage.js";
 import { COMPLIANCE_SUMMARY_MSG, postureSummary } from "./posture.js";
-import { orderSweep } from "./sweep-order.js";
+import { orderSweep, sizesUnknown } from "./sweep-order.js";
 import { errorLine } from "../common/logger.js";
 import { chunkStep, noteOperations, parseChunkRef, splitStep, type ChunkStore } from "./chunks.js";
 import { SplitRequired } from "../engine/chunks.js";
@@ -208,6 +208,9 @@ export async function handleEvents(input: unknown, deps: AppDeps): Promise<Event
 /** sweep: one message per service in scope. */
 /** Queue sends in flight while a sweep enqueues its services. */
 const SWEEP_SEND_CONCURRENCY = 16;
+/** API-count reads in flight before a sweep is sent (each paced per subscription like any ARM read), and how long they may take in all. */
+const SIZE_PROBE_CONCURRENCY = 32;
+const SIZE_PROBE_DEADLINE_MS = 60_000;
 
 export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()}`): Promise<string[]> {
   const services = (await discoverServices(deps.clients, deps.config, { log: deps.log })).map((s) => ({ ...s, fingerprint: rowFingerprint(s.row, s.etag) }));
@@ -220,7 +223,18 @@ export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()
         return undefined;
       })
     : undefined;
-  await mapLimit(orderSweep(services, states, new Date(), deps.config.fullSweepHours), SWEEP_SEND_CONCURRENCY, async (s) => {
+  // services it will read in full without knowing their size (the first sweep: all of them): one read each of their
+  // API count, so the biggest go first in the first sweep too (src/azure/collector.ts countApis)
+  const now = new Date();
+  const unsized = sizesUnknown(services, states, now, deps.config.fullSweepHours);
+  let probed = new Map<string, number>();
+  if (unsized.length > 0) {
+    const p = await probeApiCounts(deps.clients, unsized.map((s) => s.id), { concurrency: SIZE_PROBE_CONCURRENCY, deadlineMs: SIZE_PROBE_DEADLINE_MS });
+    probed = p.sizes;
+    const log = p.failed + p.late > 0 ? deps.log.warn.bind(deps.log) : deps.log.info.bind(deps.log);
+    log({ correlationId, probed: unsized.length, sized: p.sizes.size, failed: p.failed, late: p.late }, p.failed + p.late > 0 ? "sweep: some services' API counts were not read; they are sent after the sized ones" : "sweep: API counts read for the services of unknown size");
+  }
+  await mapLimit(orderSweep(services, states, now, deps.config.fullSweepHours, probed), SWEEP_SEND_CONCURRENCY, async (s) => {
     // a Resource Graph row travels with the message: the worker judges the service-level rules from it (a hint: fixes read ARM)
     const row = s.row && JSON.stringify(s.row).length <= MAX_ROW_CHARS ? s.row : undefined;
     const msg: EvaluateMessage = { serviceId: s.id, reason: "sweep", correlationId, enqueuedAt: new Date().toISOString(), ...(row ? { row } : {}), ...(s.fingerprint ? { fingerprint: s.fingerprint } : {}) };

@@ -186,6 +186,47 @@ async function rawCollection(call: (options: OperationOptions) => Promise<unknow
   return items;
 }
 
+/**
+ * How many APIs a service has (every revision, as the collector's API list reads them), from one read: the first
+ * page of `GET .../apis?$top=1`, whose `count` is the "total record count number across all pages" (ApiCollection
+ * in the API Management REST spec, definitions.json; Azure CLI's recorded `az apim api list` traffic with real ARM
+ * answers `"count": N` beside `value`, test/fixtures/recordings). Without `count`, a last page is counted by its
+ * items; otherwise the size is not known (undefined).
+ */
+export async function countApis(clients: AzureClients, serviceId: string, signal?: AbortSignal): Promise<number | undefined> {
+  const ref = parseServiceId(serviceId);
+  if (!ref) return undefined;
+  let body: Raw | undefined;
+  const pages = clients.apim(ref.subscriptionId).api.listByService(ref.resourceGroup, ref.name, { top: 1, abortSignal: signal, onResponse: (r) => void (body = rawBody(r)) }).byPage();
+  await pages.next();
+  const count = body?.["count"];
+  if (typeof count === "number" && Number.isInteger(count) && count >= 0) return count;
+  const value = body?.["value"];
+  return Array.isArray(value) && !body?.["nextLink"] ? value.length : undefined;
+}
+
+/**
+ * `countApis` for many services, `concurrency` at a time (ARM's rate is kept by the clients' pacer), within `deadlineMs`:
+ * what is not answered by then, or fails, is left out of the map (lower-cased service id -> APIs).
+ */
+export async function probeApiCounts(clients: AzureClients, serviceIds: readonly string[], options: { concurrency?: number; deadlineMs?: number } = {}): Promise<{ sizes: Map<string, number>; failed: number; late: number }> {
+  const sizes = new Map<string, number>();
+  const signal = AbortSignal.timeout(options.deadlineMs ?? 60_000);
+  let failed = 0;
+  let late = 0;
+  await mapLimit([...serviceIds], options.concurrency ?? 32, async (id) => {
+    if (signal.aborted) return void late++;
+    try {
+      const n = await countApis(clients, id, signal);
+      if (n !== undefined) sizes.set(id.toLowerCase(), n);
+    } catch {
+      if (signal.aborted) late++;
+      else failed++;
+    }
+  });
+  return { sizes, failed, late };
+}
+
 /** One GET through the SDK, returning the raw body (with the ETag header as `etag` when the body has none). */
 async function rawGet(call: (options: OperationOptions) => Promise<unknown>): Promise<ArmResource> {
   let body: Raw = {};
