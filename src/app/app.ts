@@ -48,6 +48,12 @@ export interface AppDeps {
   chunks?: ChunkStore;
   /** APIs this instance's evaluations may hold at once (src/app/api-budget.ts). Absent: no bound. */
   apiBudget?: ApiBudget;
+  /**
+   * A sweep reads the API counts of the services it will read in full without knowing their size only when there
+   * are more of them than this (default SIZE_PROBE_ABOVE): no more than one instance runs at once all start
+   * together, so their order buys nothing and the reads would be spent for nothing.
+   */
+  sizeProbeAbove?: number;
 }
 
 /** The delay before the next check of an operation checked `polls` times so far. */
@@ -211,6 +217,8 @@ const SWEEP_SEND_CONCURRENCY = 16;
 /** API-count reads in flight before a sweep is sent (each paced per subscription like any ARM read), and how long they may take in all. */
 const SIZE_PROBE_CONCURRENCY = 32;
 const SIZE_PROBE_DEADLINE_MS = 60_000;
+/** Messages one instance of the queue trigger runs at once: host.json's batchSize (16) + newBatchThreshold (8). */
+export const SIZE_PROBE_ABOVE = 24;
 
 export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()}`): Promise<string[]> {
   const services = (await discoverServices(deps.clients, deps.config, { log: deps.log })).map((s) => ({ ...s, fingerprint: rowFingerprint(s.row, s.etag) }));
@@ -224,11 +232,12 @@ export async function sweep(deps: AppDeps, correlationId = `sweep-${randomUUID()
       })
     : undefined;
   // services it will read in full without knowing their size (the first sweep: all of them): one read each of their
-  // API count, so the biggest go first in the first sweep too (src/azure/collector.ts countApis)
+  // API count, so the biggest go first in the first sweep too (src/azure/collector.ts countApis); only when there are
+  // more than one instance starts at once (the single-subscription bench's 10 services: no probe, no extra call)
   const now = new Date();
   const unsized = sizesUnknown(services, states, now, deps.config.fullSweepHours);
   let probed = new Map<string, number>();
-  if (unsized.length > 0) {
+  if (unsized.length > (deps.sizeProbeAbove ?? SIZE_PROBE_ABOVE)) {
     const p = await probeApiCounts(deps.clients, unsized.map((s) => s.id), { concurrency: SIZE_PROBE_CONCURRENCY, deadlineMs: SIZE_PROBE_DEADLINE_MS });
     probed = p.sizes;
     const log = p.failed + p.late > 0 ? deps.log.warn.bind(deps.log) : deps.log.info.bind(deps.log);

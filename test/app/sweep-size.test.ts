@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { load } from "js-yaml";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseMessage, sweep, type AppDeps } from "../../src/app/app.js";
+import { parseMessage, SIZE_PROBE_ABOVE, sweep, type AppDeps } from "../../src/app/app.js";
 import { countApis } from "../../src/azure/collector.js";
 import { drainQueue } from "../../src/local/driver.js";
 import { appFor, clearAppStorage } from "../helpers/app.js";
@@ -21,14 +21,15 @@ import { child, REMEDIATOR, service, serviceId, startTestEmulator, SUB, SUB2, ty
 const apis = (svc: string, n: number, sub = SUB) =>
   Array.from({ length: n }, (_, i) => child(svc, `apis/a${i}`, "Microsoft.ApiManagement/service/apis", { displayName: `A${i}`, path: `a${i}`, protocols: ["https"], serviceUrl: "https://backend.example", isCurrent: true, apiRevision: "1" }, undefined, sub));
 
-// three services in two subscriptions; discovery's round-robin order would be small, mid (SUB, SUB2), big
+// three services in two subscriptions, named so that discovery (by name, round-robin by subscription) lists the
+// smallest first: a-small, b-mid (SUB, SUB2), c-big
 const ESTATE = [
-  service("apim-small", {}, {}, undefined, SUB),
-  ...apis("apim-small", 1, SUB),
-  service("apim-mid", {}, {}, undefined, SUB2),
-  ...apis("apim-mid", 4, SUB2),
-  service("apim-big", {}, {}, undefined, SUB),
-  ...apis("apim-big", 12, SUB),
+  service("apim-a-small", {}, {}, undefined, SUB),
+  ...apis("apim-a-small", 1, SUB),
+  service("apim-b-mid", {}, {}, undefined, SUB2),
+  ...apis("apim-b-mid", 4, SUB2),
+  service("apim-c-big", {}, {}, undefined, SUB),
+  ...apis("apim-c-big", 12, SUB),
 ];
 const names = (ids: string[]) => ids.map((id) => id.split("/").pop());
 
@@ -44,12 +45,14 @@ describe("the first sweep sends its biggest services first", () => {
   });
 
   let n = 0;
-  const depsFor = async (lines: string[] = []) => {
+  const depsFor = async (lines: string[] = [], probeAbove = 0) => {
     const deps = await appFor(env.emu, { REMEDIATOR_SUBSCRIPTIONS: `${SUB},${SUB2}`, REMEDIATOR_MODE: "dry-run", REMEDIATOR_FULL_SWEEP_HOURS: "24", REMEDIATOR_STORAGE_PREFIX: `size${Date.now().toString(36)}${n++}`, LOG_LEVEL: "silent" });
     // the log lines, to check what the sweep said
     const write = (level: string) => (obj: unknown, msg?: string) => void lines.push(`${level} ${typeof obj === "string" ? obj : `${msg ?? ""} ${JSON.stringify(obj)}`}`);
     deps.log = Object.assign(Object.create(deps.log) as AppDeps["log"], { info: write("info"), warn: write("warn"), debug: () => undefined });
     await clearAppStorage(deps);
+    // three services: probe at any count (the default probes only above what one instance starts at once)
+    deps.sizeProbeAbove = probeAbove;
     return deps;
   };
   const queued = async (deps: AppDeps) => {
@@ -68,11 +71,11 @@ describe("the first sweep sends its biggest services first", () => {
   it("countApis reads the count of every page from one request of one item", async () => {
     const deps = await depsFor();
     env.emu.log.clear();
-    expect(await countApis(deps.clients, serviceId("apim-big"))).toBe(12);
-    const reads = env.emu.log.list().filter((e) => e.principal === REMEDIATOR && e.host === "arm" && e.path.toLowerCase().includes("/apim-big/apis"));
+    expect(await countApis(deps.clients, serviceId("apim-c-big"))).toBe(12);
+    const reads = env.emu.log.list().filter((e) => e.principal === REMEDIATOR && e.host === "arm" && e.path.toLowerCase().includes("/apim-c-big/apis"));
     expect(reads).toHaveLength(1);
     expect(reads[0]?.path).toMatch(/\$top=1\b/);
-    expect(await countApis(deps.clients, serviceId("apim-small"))).toBe(1);
+    expect(await countApis(deps.clients, serviceId("apim-a-small"))).toBe(1);
   });
 
   it("a first sweep reads each service's API count and sends the biggest first; later sweeps use the sizes recorded", async () => {
@@ -80,7 +83,7 @@ describe("the first sweep sends its biggest services first", () => {
     const deps = await depsFor(lines);
     env.emu.log.clear();
     await sweep(deps, "sweep-1");
-    expect(names(await queued(deps))).toEqual(["apim-big", "apim-mid", "apim-small"]);
+    expect(names(await queued(deps))).toEqual(["apim-c-big", "apim-b-mid", "apim-a-small"]);
     const probes = env.emu.log.list().filter((e) => e.principal === REMEDIATOR && /\/apis\?[^/]*\$top=1\b/i.test(e.path));
     expect(probes).toHaveLength(3);
     expect(lines.some((l) => l.includes("API counts read") && l.includes('"sized":3'))).toBe(true);
@@ -92,12 +95,25 @@ describe("the first sweep sends its biggest services first", () => {
     expect(names(await queued(deps))).toHaveLength(3);
   });
 
+  it("no more services of unknown size than one instance starts at once: no count is read, the order is discovery's", async () => {
+    const deps = await depsFor([], SIZE_PROBE_ABOVE);
+    env.emu.log.clear();
+    await sweep(deps, "sweep-few");
+    expect(env.emu.log.list().filter((e) => /\$top=1\b/.test(e.path))).toHaveLength(0);
+    expect(names(await queued(deps))).toEqual(["apim-a-small", "apim-b-mid", "apim-c-big"]);
+  });
+
+  it("the default threshold is what one instance runs at once: host.json's batchSize + newBatchThreshold", () => {
+    const host = JSON.parse(readFileSync(path.join(__dirname, "../../host.json"), "utf8")) as { extensions: { queues: { batchSize: number; newBatchThreshold: number } } };
+    expect(host.extensions.queues.batchSize + host.extensions.queues.newBatchThreshold).toBe(SIZE_PROBE_ABOVE);
+  });
+
   it("a service whose count cannot be read is still sent, after the sized ones, and the sweep says so", async () => {
     const lines: string[] = [];
     const deps = await depsFor(lines);
-    env.emu.faults.add({ method: "GET", pathRegex: "/apim-big/apis\\?.*\\$top=1", status: 403, code: "AuthorizationFailed", message: "denied" });
+    env.emu.faults.add({ method: "GET", pathRegex: "/apim-c-big/apis\\?.*\\$top=1", status: 403, code: "AuthorizationFailed", message: "denied" });
     await sweep(deps, "sweep-denied");
-    expect(names(await queued(deps))).toEqual(["apim-mid", "apim-small", "apim-big"]);
+    expect(names(await queued(deps))).toEqual(["apim-b-mid", "apim-a-small", "apim-c-big"]);
     expect(lines.some((l) => l.startsWith("warn") && l.includes('"failed":1') && l.includes('"sized":2'))).toBe(true);
   });
 });
